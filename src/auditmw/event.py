@@ -1,0 +1,247 @@
+"""The canonical audit event (schema_version "1.0") and the records it is built from.
+
+:class:`Exchange` is the framework-neutral record each shell fills in while it
+observes one request; :class:`Actor` is who made it.  The field names of the event
+built from them are a public contract (DESIGN §3).
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+if TYPE_CHECKING:
+    from auditmw._context import RequestContext
+    from auditmw.types import Event, RawHeaders
+
+SCHEMA_VERSION: Final = "1.0"
+
+ActorType = Literal["user", "service", "api_key", "anonymous"]
+AuthMethod = Literal["jwt", "api_key", "session", "basic", "none"]
+Operation = Literal["create", "read", "update", "delete", "login", "logout", "other"]
+Outcome = Literal["success", "denied", "failure", "error", "aborted"]
+Severity = Literal["info", "low", "medium", "high"]
+
+OPERATIONS: Final[dict[str, str]] = {
+    "GET": "read",
+    "HEAD": "read",
+    "POST": "create",
+    "PUT": "update",
+    "PATCH": "update",
+    "DELETE": "delete",
+}
+SEVERITIES: Final[dict[str, str]] = {
+    "success": "info",
+    "failure": "low",
+    "aborted": "low",
+    "denied": "medium",
+    "error": "high",
+}
+LIFECYCLE_KINDS: Final = frozenset(
+    {
+        "audit.started",
+        "audit.stopped",
+        "audit.policy_loaded",
+        "audit.events_dropped",
+        "audit.sink_failed",
+        "audit.sink_recovered",
+    }
+)
+
+
+def outcome_for_status(status: int) -> str:
+    """Map an HTTP status to an outcome: 1xx–3xx success, 401/403 denied, 4xx failure, 5xx error."""
+    if status < 400:
+        return "success"
+    if status in (401, 403):
+        return "denied"
+    if status < 500:
+        return "failure"
+    return "error"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthInfo:
+    """How an actor was authenticated.
+
+    Args:
+        method: ``jwt``, ``api_key``, ``session``, ``basic`` or ``none``.
+        verified: whether the credential was cryptographically verified.
+        issuer: the token issuer, when known.
+        key_id: the key id (JWT ``kid``, API key id or fingerprint), when known.
+        error: why authentication failed (``expired``, ``invalid_signature``, …).
+
+    .. versionadded:: 0.1.0
+    """
+
+    method: AuthMethod = "none"
+    verified: bool = False
+    issuer: str | None = None
+    key_id: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event form: ``None`` values are left out."""
+        out: dict[str, Any] = {"method": self.method, "verified": self.verified}
+        if self.issuer is not None:
+            out["issuer"] = self.issuer
+        if self.key_id is not None:
+            out["key_id"] = self.key_id
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made a request.
+
+    Args:
+        id: a stable identifier (JWT ``sub``, API key id, user primary key); ``anonymous``
+            when unknown.
+        type: ``user``, ``service``, ``api_key`` or ``anonymous``.
+        auth: how the actor was authenticated.
+        extra: further string fields (``mfa``, ``on_behalf_of``) kept under the actor.
+
+    .. versionadded:: 0.1.0
+    """
+
+    id: str = "anonymous"
+    type: ActorType = "anonymous"
+    name: str | None = None
+    email: str | None = None
+    roles: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    tenant_id: str | None = None
+    client_id: str | None = None
+    session_id: str | None = None
+    auth: AuthInfo = field(default_factory=AuthInfo)
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event form of the actor: empty and ``None`` values are left out."""
+        out: dict[str, Any] = {"id": self.id, "type": self.type}
+        for name in ("name", "email", "tenant_id", "client_id", "session_id"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.roles:
+            out["roles"] = list(self.roles)
+        if self.scopes:
+            out["scopes"] = list(self.scopes)
+        for key, value in self.extra:
+            out[key] = value
+        out["auth"] = self.auth.to_dict()
+        return out
+
+    def replace(self, **changes: Any) -> Actor:
+        """Return a copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+
+ANONYMOUS: Final = Actor()
+
+
+def anonymous(method: AuthMethod = "none", error: str | None = None, **auth: Any) -> Actor:
+    """Return an anonymous actor, optionally recording a failed authentication attempt."""
+    if method == "none" and error is None and not auth:
+        return ANONYMOUS
+    return Actor(auth=AuthInfo(method=method, verified=False, error=error, **auth))
+
+
+class Headers:
+    """Case-insensitive, read-only view of request headers, decoded on first use.
+
+    Repeated headers are joined with ``", "`` (``cookie`` with ``"; "``), as HTTP allows.
+    Values are decoded as Latin-1, which maps every byte to one character, so nothing
+    is lost; the event builder escapes what is not printable.
+    """
+
+    __slots__ = ("_map", "_raw")
+
+    def __init__(self, raw: RawHeaders | None = None, mapping: dict[str, str] | None = None):
+        self._raw = raw
+        self._map = mapping
+
+    def _build(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, value in self._raw or ():
+            name = key.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            if name in out:
+                text = out[name] + ("; " if name == "cookie" else ", ") + text
+            out[name] = text
+        self._map = out
+        return out
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """Return the value of header ``name`` (lower-case), or ``default``."""
+        mapping = self._map if self._map is not None else self._build()
+        return mapping.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        mapping = self._map if self._map is not None else self._build()
+        return name in mapping
+
+    def items(self) -> list[tuple[str, str]]:
+        """Return every ``(name, value)`` pair, names in lower case."""
+        mapping = self._map if self._map is not None else self._build()
+        return list(mapping.items())
+
+    def __repr__(self) -> str:
+        # Never show values: they may hold credentials.
+        return f"Headers(names={sorted(n for n, _ in self.items())!r})"
+
+
+@dataclass(slots=True)
+class Exchange:
+    """Everything a shell observed about one request, in framework-neutral form.
+
+    Shells fill this in; the pipeline turns it into an event.  Times are integer
+    nanoseconds: ``start_ns``/``end_ns`` from ``time.time_ns()``, ``start_mono``/
+    ``end_mono`` from ``time.perf_counter_ns()``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    event_id: str
+    kind: str
+    method: str
+    path: str
+    headers: Headers
+    start_ns: int
+    start_mono: int
+    query: str = ""
+    scheme: str = "http"
+    http_version: str = "1.1"
+    client: tuple[str, int] | None = None
+    route: str | None = None
+    path_params: dict[str, Any] = field(default_factory=dict)
+    status: int | None = None
+    end_ns: int = 0
+    end_mono: int = 0
+    request_bytes: int = 0
+    response_bytes: int = 0
+    response_headers: RawHeaders | None = None
+    exception: BaseException | None = None
+    aborted: bool = False
+    user: Any = None
+    request_object: Any = None
+    context: RequestContext | None = None
+    request_body: bytes | None = None
+    request_body_size: int = 0
+    response_body: bytes | None = None
+    response_body_size: int = 0
+    ws_accepted: bool = False
+    ws_close_code: int | None = None
+    ws_messages_in: int = 0
+    ws_messages_out: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def is_lifecycle(event: Event) -> bool:
+    """Return whether ``event`` is one of auditmw's own lifecycle events."""
+    return event.get("kind") in LIFECYCLE_KINDS

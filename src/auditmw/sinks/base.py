@@ -1,0 +1,122 @@
+"""The sink protocols' data: :class:`Batch`, and helpers shared by sink modules.
+
+A sink receives batches from the delivery thread only.  Each record of a batch has
+two forms: ``events[i]`` is the canonical event (with its ``integrity`` fields when
+the chain is on) and ``lines[i]`` is the exact bytes to store, in the sink's format,
+without a trailing newline.  The integrity chain covers ``lines[i]`` as stored.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
+
+from auditmw.canonical import dumps
+from auditmw.exceptions import MissingDependencyError
+
+if TYPE_CHECKING:
+    from auditmw.types import Event
+
+__all__ = ["Batch", "Encoder", "EncoderFactory", "PlainEncoder", "require"]
+
+
+@dataclass(slots=True)
+class Batch:
+    """An ordered group of records handed to a sink in one call.
+
+    Args:
+        events: the canonical events, in chain order.
+        lines: the stored bytes of each event, same order and length as ``events``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    events: list[Event] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __bool__(self) -> bool:
+        return bool(self.lines)
+
+    def extend(self, other: Batch) -> None:
+        """Append every record of ``other``."""
+        self.events.extend(other.events)
+        self.lines.extend(other.lines)
+
+    def payload(self) -> bytes:
+        """Return the records as newline-terminated JSON lines (NDJSON)."""
+        if not self.lines:
+            return b""
+        return b"\n".join(self.lines) + b"\n"
+
+
+def require(module: str, *, extra: str, feature: str) -> ModuleType:
+    """Import an optional dependency or raise :class:`MissingDependencyError` naming the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(feature, extra, module.split(".")[0]) from exc
+
+
+class Encoder(Protocol):
+    """Turns events into the stored records of one sink's stream, in order.
+
+    The delivery thread owns one encoder per sink and calls it from that thread only,
+    so an encoder may keep state (an integrity chain).  ``encode`` may add records of
+    its own (checkpoints); ``tick`` is called periodically even when idle and
+    ``finish`` once at shutdown, each returning records to append, or ``None``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def encode(self, events: Sequence[Event]) -> Batch:
+        """Return the stored records for ``events``."""
+
+    def tick(self, now_ns: int) -> Batch | None:
+        """Return records due by time (heartbeat checkpoints), if any."""
+
+    def finish(self) -> Batch | None:
+        """Return closing records (a final checkpoint), if any."""
+
+
+class EncoderFactory(Protocol):
+    """Creates the encoder of each sink stream (implemented by integrity options)."""
+
+    def encoder_for(self, format: str, stream: str) -> Encoder:
+        """Return a new encoder for a stream named ``stream`` stored in ``format``."""
+
+
+class PlainEncoder:
+    """Encodes each event with its format's exporter and canonical JSON; no chain.
+
+    Args:
+        format: the stored format name (see :mod:`auditmw.formats`).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, format: str = "auditmw") -> None:
+        from auditmw.formats import get_exporter
+
+        self._export = get_exporter(format)
+        self.format = format
+
+    def encode(self, events: Sequence[Event]) -> Batch:
+        """Return one canonical JSON line per event."""
+        export = self._export
+        return Batch(list(events), [dumps(export(event)) for event in events])
+
+    def tick(self, now_ns: int) -> Batch | None:
+        """Plain streams have nothing periodic to write."""
+        return None
+
+    def finish(self) -> Batch | None:
+        """Plain streams have nothing to write at shutdown."""
+        return None
