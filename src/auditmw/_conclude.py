@@ -1,0 +1,264 @@
+"""The verifier's concluding pass: links, holes, checkpoints, coverage, tails and rollback.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from auditmw._chainstate import ZERO, ChainState, Checkpoint
+from auditmw._merkle import merkle_root
+from auditmw._report import ChainSummary, Finding, Location
+from auditmw._verify import Reader
+
+__all__ = ["ExpectedHead", "conclude"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedHead:
+    """A checkpoint known from outside the log (a digest file, a head kept elsewhere).
+
+    Args:
+        chain_id: its chain.
+        n: its checkpoint number.
+        hash: its ``seal.hash``.
+        location: where it was read, when from a file.
+
+    .. versionadded:: 0.1.0
+    """
+
+    chain_id: str
+    n: int
+    hash: str
+    location: Location | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ExpectedHead:
+        """Parse ``CHAIN_ID:N:HASH`` as printed in a report's chain ``head``.
+
+        Raises:
+            ValueError: the text is not in that form.
+        """
+        chain_id, n, digest = text.strip().rsplit(":", 2)
+        if len(bytes.fromhex(digest)) != 32:
+            raise ValueError("the checkpoint hash must have 64 hex digits")
+        return cls(chain_id, int(n), digest)
+
+
+def grace_ns(interval_s: int) -> int:
+    """Return how long past its interval a heartbeat may be late before it is missing."""
+    return (interval_s + max(2, interval_s // 2)) * 1_000_000_000
+
+
+def conclude(reader: Reader, expected: list[ExpectedHead], as_of_ns: int | None) -> None:
+    """Draw the whole-input conclusions into ``reader.report``."""
+    as_of_ns = time.time_ns() if as_of_ns is None else as_of_ns
+    successors: dict[str, tuple[Checkpoint, dict[str, Any]]] = {}
+    for chain in reader.chains.values():
+        for cp in chain.checkpoints:
+            previous = cp.body.get("previous_chain")
+            if cp.intact and cp.n == 0 and isinstance(previous, dict):
+                successors[str(previous.get("chain_id"))] = (cp, previous)
+    for chain in reader.chains.values():
+        _Conclusion(reader, chain).run(successors, as_of_ns)
+    _expected(reader, expected)
+
+
+class _Conclusion:
+    def __init__(self, reader: Reader, chain: ChainState) -> None:
+        self.reader, self.chain = reader, chain
+        self.flag = reader.flag
+        self.by_n: dict[int, Checkpoint] = {}
+        self.summary = ChainSummary(chain.chain_id, events=chain.events,
+                                    first_seq=chain.first_seq, last_seq=chain.max_seq())
+        reader.report.chains.append(self.summary)
+
+    def run(self, successors: dict[str, tuple[Checkpoint, dict[str, Any]]], as_of_ns: int) -> None:
+        chain = self.chain
+        self._links()
+        self._holes()
+        if not chain.checkpoints:
+            self.flag("foreign_event", f"{chain.events} event(s) of a chain with no checkpoint in "
+                      "the input (spliced from another log?)", chain.last_location, chain,
+                      chain.first_seq, chain.max_seq())
+            return
+        self._sequence()
+        if not self.by_n:
+            return
+        covered = [self._content(cp) for cp in self.by_n.values()]
+        self._epochs()
+        self._coverage([rng for rng in covered if rng is not None])
+        self._tail(successors.get(chain.chain_id), as_of_ns)
+
+    def _links(self) -> None:
+        chain = self.chain
+        for seq, prev, location in chain.deferred:
+            before = ZERO if seq == 1 else chain.get(seq - 1)
+            if before is not None and before != prev:
+                self.flag("broken_link", "prev does not match the preceding event's hash",
+                          location, chain, seq)
+
+    def _holes(self) -> None:
+        chain = self.chain
+        has_genesis = any(cp.body.get("n") == 0 for cp in chain.checkpoints)
+        for start, end, location in chain.holes:
+            if start == 1 and not has_genesis:
+                self.flag("missing_start", f"the chain's start (seq 1..{end}) is not in the input",
+                          location, chain, start, end)
+            else:
+                self.flag("deleted_events", f"events {start}..{end} are missing (deleted)",
+                          location, chain, start, end)
+
+    def _sequence(self) -> None:
+        chain, by_n = self.chain, self.by_n
+        last_n = -1
+        for cp in chain.checkpoints:
+            if not cp.intact:
+                continue
+            other = by_n.get(cp.n)
+            if other is not None:
+                same = other.hash == cp.hash
+                self.reader.report.add(Finding(
+                    "duplicate" if same else "checkpoint_forged",
+                    f"checkpoint {cp.n} appears twice" + ("" if same else " with different content"),
+                    cp.location, chain.chain_id))
+                continue
+            if cp.n < last_n:
+                self.flag("reordered_event", f"checkpoint {cp.n} is stored after checkpoint "
+                          f"{last_n}", cp.location, chain)
+            by_n[cp.n] = cp
+            last_n = max(last_n, cp.n)
+        numbers = sorted(by_n)
+        if numbers and numbers[0] != 0:
+            first = by_n[numbers[0]]
+            if chain.first_seq is None or chain.first_seq >= first.first:
+                self.flag("missing_start", f"checkpoints 0..{numbers[0] - 1} are not in the input",
+                          first.location, chain)
+            else:
+                self.flag("checkpoint_deleted", f"checkpoints 0..{numbers[0] - 1} are missing",
+                          first.location, chain)
+        for a, b in zip(numbers, numbers[1:], strict=False):
+            self._pair(by_n[a], by_n[b])
+        if numbers:
+            genesis = by_n.get(numbers[0])
+            self.summary.stream = None if genesis is None else genesis.body.get("stream")
+            last = by_n[numbers[-1]]
+            self.summary.checkpoints = len(numbers)
+            self.summary.closed = bool(last.body.get("final"))
+            self.summary.head = f"{chain.chain_id}:{last.n}:{last.hash}"
+
+    def _pair(self, a: Checkpoint, b: Checkpoint) -> None:
+        chain = self.chain
+        if b.n != a.n + 1:
+            self.flag("checkpoint_deleted", f"checkpoints {a.n + 1}..{b.n - 1} are missing",
+                      b.location, chain, a.last + 1, b.first - 1 if b.first > a.last + 1 else None)
+            return
+        if b.body.get("prev_checkpoint") != a.hash:
+            self.flag("broken_link", f"checkpoint {b.n} does not name checkpoint {a.n}",
+                      b.location, chain)
+        if b.first != a.last + 1:
+            self.flag("checkpoint_mismatch", f"checkpoint {b.n} does not continue the range of "
+                      f"checkpoint {a.n}", b.location, chain)
+        interval = a.body.get("interval_s")
+        if isinstance(interval, int) and b.time_ns - a.time_ns > grace_ns(interval):
+            seconds = (b.time_ns - a.time_ns) // 1_000_000_000
+            self.flag("missing_heartbeat", f"{seconds} s without a checkpoint (interval "
+                      f"{interval} s)", b.location, chain)
+
+    def _content(self, cp: Checkpoint) -> tuple[int, int] | None:
+        chain, first, last = self.chain, cp.first, cp.last
+        if last >= first:
+            leaves = chain.leaves(first, last)
+            damaged = any(first <= s <= last for s in chain.flagged) or any(
+                start <= last and end >= first for start, end, _ in chain.holes)
+            if leaves is not None and not damaged and (
+                leaves[-1].hex() != cp.body["head"]
+                or merkle_root(leaves).hex() != cp.body.get("merkle_root")
+            ):
+                self.flag("checkpoint_mismatch", f"events {first}..{last} differ from what "
+                          f"checkpoint {cp.n} committed to (rewritten)", cp.location, chain,
+                          first, last)
+                return None
+        return (first, last) if cp.trusted and last >= first else None
+
+    def _epochs(self) -> None:
+        chain = self.chain
+        ranges = sorted(self.by_n.values(), key=lambda cp: cp.first)
+        last = max(self.by_n.values(), key=lambda cp: cp.n)
+        for seq, epoch, location in chain.odd_epochs:
+            owner = next((cp for cp in ranges if cp.first <= seq <= cp.last), None)
+            expected = last.n if owner is None else owner.n - 1
+            if epoch != expected:
+                self.flag("forged_event", f"MAC epoch {epoch} does not belong at this position "
+                          f"(expected {expected})", location, chain, seq)
+
+    def _coverage(self, covered: list[tuple[int, int]]) -> None:
+        chain = self.chain
+        start = chain.first_seq or 1
+        for first, last in sorted(covered):
+            if first > start:
+                self._uncovered(start, first - 1)
+            start = max(start, last + 1)
+        if start <= chain.max_seq():
+            self._uncovered(start, chain.max_seq())
+
+    def _uncovered(self, first: int, last: int) -> None:
+        chain = self.chain
+        if chain.leaves(first, last) is None and all(
+            any(s <= seq <= e for s, e, _ in chain.holes) for seq in (first, last)
+        ):
+            return  # only missing events: already reported as deleted
+        self.flag("unverified_events", f"events {first}..{last} are not covered by any trusted "
+                  "checkpoint", chain.last_location, chain, first, last)
+
+    def _tail(self, successor: tuple[Checkpoint, dict[str, Any]] | None, as_of_ns: int) -> None:
+        chain = self.chain
+        last = self.by_n[max(self.by_n)]
+        top = chain.max_seq()
+        if last.body.get("final"):
+            if top > last.last:
+                self.flag("events_after_close", f"events {last.last + 1}..{top} follow the "
+                          "closing checkpoint", chain.last_location, chain, last.last + 1, top)
+            if successor is not None:
+                self.reader.report.add(Finding("restart", "the chain was closed and a new chain "
+                                               "continues it", successor[0].location, chain.chain_id))
+            return
+        if successor is not None:
+            named = successor[1]
+            kept = self.by_n.get(named.get("n", -1))  # type: ignore[arg-type]
+            if kept is None or kept.hash != named.get("checkpoint"):
+                self.flag("truncated_tail", f"the next chain names checkpoint {named.get('n')}, "
+                          "which is not in the input: the tail was cut", last.location, chain,
+                          last.last + 1)
+            else:
+                self.flag("unclean_stop", "the writer stopped without a closing checkpoint "
+                          "(crash or kill) and a new chain continues", successor[0].location, chain)
+            return
+        interval = last.body.get("interval_s")
+        if isinstance(interval, int) and as_of_ns - last.time_ns > grace_ns(interval):
+            self.flag("truncated_tail", "no closing checkpoint and no heartbeat since the last "
+                      "one: the tail was cut or the writer died", last.location, chain,
+                      last.last + 1)
+
+
+def _expected(reader: Reader, expected: list[ExpectedHead]) -> None:
+    for head in expected:
+        chain = reader.chains.get(head.chain_id)
+        where = f" (expected head from {head.location})" if head.location else ""
+        numbers = {cp.n: cp for cp in chain.checkpoints if cp.intact} if chain else {}
+        known = numbers.get(head.n)
+        if known is not None and known.hash == head.hash:
+            continue
+        if known is not None:
+            reader.flag("checkpoint_forged", f"checkpoint {head.n} differs from the one kept "
+                        f"elsewhere{where}", known.location, chain)
+        elif chain is None or head.n > max(numbers, default=-1):
+            reader.report.add(Finding("rollback", f"the log ends before checkpoint {head.n}, "
+                                      f"which was seen before{where}: rolled back or truncated",
+                                      head.location, head.chain_id))
+        else:
+            reader.flag("checkpoint_deleted", f"checkpoint {head.n}{where} is missing from the log",
+                        head.location, chain)
