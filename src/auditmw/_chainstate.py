@@ -60,6 +60,7 @@ class ChainState:
     holes: list[list[Any]] = field(default_factory=list)  # [start, end, location]
     deferred: list[tuple[int, bytes, Location]] = field(default_factory=list)
     flagged: set[int] = field(default_factory=set)
+    breaks: list[int] = field(default_factory=list)  # seqs whose link to seq-1 is unproven
     odd_epochs: list[tuple[int, int, Location]] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
     pending_forged: tuple[int, bytes] | None = None

@@ -78,19 +78,19 @@ class _Conclusion:
 
     def run(self, successors: dict[str, tuple[Checkpoint, dict[str, Any]]], as_of_ns: int) -> None:
         chain = self.chain
-        self._links()
-        self._holes()
         if not chain.checkpoints:
             self.flag("foreign_event", f"{chain.events} event(s) of a chain with no checkpoint in "
                       "the input (spliced from another log?)", chain.last_location, chain,
                       chain.first_seq, chain.max_seq())
             return
+        self._links()
+        self._holes()
         self._sequence()
         if not self.by_n:
             return
-        covered = [self._content(cp) for cp in self.by_n.values()]
+        vouching = [cp for cp in self.by_n.values() if self._content(cp)]
         self._epochs()
-        self._coverage([rng for rng in covered if rng is not None])
+        self._coverage(vouching)
         self._tail(successors.get(chain.chain_id), as_of_ns)
 
     def _links(self) -> None:
@@ -98,6 +98,7 @@ class _Conclusion:
         for seq, prev, location in chain.deferred:
             before = ZERO if seq == 1 else chain.get(seq - 1)
             if before is not None and before != prev:
+                chain.breaks.append(seq)
                 self.flag("broken_link", "prev does not match the preceding event's hash",
                           location, chain, seq)
 
@@ -105,6 +106,7 @@ class _Conclusion:
         chain = self.chain
         has_genesis = any(cp.body.get("n") == 0 for cp in chain.checkpoints)
         for start, end, location in chain.holes:
+            chain.breaks.append(end + 1)
             if start == 1 and not has_genesis:
                 self.flag("missing_start", f"the chain's start (seq 1..{end}) is not in the input",
                           location, chain, start, end)
@@ -168,9 +170,9 @@ class _Conclusion:
             self.flag("missing_heartbeat", f"{seconds} s without a checkpoint (interval "
                       f"{interval} s)", b.location, chain)
 
-    def _content(self, cp: Checkpoint) -> tuple[int, int] | None:
+    def _content(self, cp: Checkpoint) -> bool:
         chain, first, last = self.chain, cp.first, cp.last
-        if last >= first:
+        if last >= first and cp.intact:
             leaves = chain.leaves(first, last)
             damaged = any(first <= s <= last for s in chain.flagged) or any(
                 start <= last and end >= first for start, end, _ in chain.holes)
@@ -181,8 +183,9 @@ class _Conclusion:
                 self.flag("checkpoint_mismatch", f"events {first}..{last} differ from what "
                           f"checkpoint {cp.n} committed to (rewritten)", cp.location, chain,
                           first, last)
-                return None
-        return (first, last) if cp.trusted and last >= first else None
+                chain.breaks.append(last + 1)
+                return False
+        return cp.trusted
 
     def _epochs(self) -> None:
         chain = self.chain
@@ -195,24 +198,35 @@ class _Conclusion:
                 self.flag("forged_event", f"MAC epoch {epoch} does not belong at this position "
                           f"(expected {expected})", location, chain, seq)
 
-    def _coverage(self, covered: list[tuple[int, int]]) -> None:
+    def _coverage(self, vouching: list[Checkpoint]) -> None:
+        # A trusted checkpoint vouches for its head and, through verified prev links,
+        # for every earlier event back to the last break in the chain.
         chain = self.chain
         start = chain.first_seq or 1
+        breaks = sorted(chain.breaks)
+        covered = []
+        genesis = self.by_n.get(0)
+        if vouching and self.reader.mac_key is not None and genesis and genesis.body.get("mac"):
+            # Each event's MAC was checked, with a key discarded once a checkpoint closed
+            # its epoch: events before the last trusted checkpoint are authentic.
+            covered.append((start, max(cp.last for cp in vouching)))
+        for cp in vouching:
+            back = [b for b in breaks if b <= cp.last]
+            covered.append((max(back[-1] if back else start, start), cp.last))
+        gaps: list[tuple[int, int]] = []
         for first, last in sorted(covered):
             if first > start:
-                self._uncovered(start, first - 1)
+                gaps.append((start, first - 1))
             start = max(start, last + 1)
         if start <= chain.max_seq():
-            self._uncovered(start, chain.max_seq())
-
-    def _uncovered(self, first: int, last: int) -> None:
-        chain = self.chain
-        if chain.leaves(first, last) is None and all(
-            any(s <= seq <= e for s, e, _ in chain.holes) for seq in (first, last)
-        ):
-            return  # only missing events: already reported as deleted
-        self.flag("unverified_events", f"events {first}..{last} are not covered by any trusted "
-                  "checkpoint", chain.last_location, chain, first, last)
+            gaps.append((start, chain.max_seq()))
+        for first, last in gaps:
+            if chain.leaves(first, last) is None and all(
+                any(s <= seq <= e for s, e, _ in chain.holes) for seq in (first, last)
+            ):
+                continue  # only missing events: already reported as deleted
+            self.flag("unverified_events", f"events {first}..{last} are not covered by any "
+                      "trusted checkpoint", chain.last_location, chain, first, last)
 
     def _tail(self, successor: tuple[Checkpoint, dict[str, Any]] | None, as_of_ns: int) -> None:
         chain = self.chain

@@ -221,7 +221,7 @@ class KeyRegistry:
         except OSError as exc:
             raise ConfigurationError(f"cannot read key registry {path}: {exc.strerror}",
                                      setting="keys") from exc
-        if "BEGIN PUBLIC KEY" in text:
+        if text.lstrip().startswith("-----BEGIN PUBLIC KEY"):
             key = _load_public_key(text, setting="keys")
             return cls([KeyEntry(key_id_for(key), key)])
         try:

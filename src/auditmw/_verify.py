@@ -218,6 +218,7 @@ class Reader:
                 "modified_metadata", "the integrity hash of this event was changed",
                 finding.location, finding.chain_id, finding.seq)
             return
+        chain.breaks.append(seq)
         self.flag("broken_link", "prev does not match the preceding event's hash", location, chain, seq)
 
     # -- checkpoints -------------------------------------------------------------------
