@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditmw._keys import evolve_mac_key, mac_key_for_chain
-from auditmw._report import Finding, Location
+
+if TYPE_CHECKING:
+    from auditmw._report import Finding, Location
 
 __all__ = ["ChainState", "Checkpoint"]
 

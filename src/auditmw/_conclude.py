@@ -5,14 +5,17 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditmw._chainstate import ZERO, ChainState, Checkpoint
 from auditmw._merkle import merkle_root
 from auditmw._report import ChainSummary, Finding, Location
-from auditmw._verify import Reader
+
+if TYPE_CHECKING:
+    from auditmw._verify import Reader
 
 __all__ = ["ExpectedHead", "conclude"]
 
@@ -72,16 +75,23 @@ class _Conclusion:
         self.reader, self.chain = reader, chain
         self.flag = reader.flag
         self.by_n: dict[int, Checkpoint] = {}
-        self.summary = ChainSummary(chain.chain_id, events=chain.events,
-                                    first_seq=chain.first_seq, last_seq=chain.max_seq())
+        self.summary = ChainSummary(
+            chain.chain_id, events=chain.events, first_seq=chain.first_seq, last_seq=chain.max_seq()
+        )
         reader.report.chains.append(self.summary)
 
     def run(self, successors: dict[str, tuple[Checkpoint, dict[str, Any]]], as_of_ns: int) -> None:
         chain = self.chain
         if not chain.checkpoints:
-            self.flag("foreign_event", f"{chain.events} event(s) of a chain with no checkpoint in "
-                      "the input (spliced from another log?)", chain.last_location, chain,
-                      chain.first_seq, chain.max_seq())
+            self.flag(
+                "foreign_event",
+                f"{chain.events} event(s) of a chain with no checkpoint in "
+                "the input (spliced from another log?)",
+                chain.last_location,
+                chain,
+                chain.first_seq,
+                chain.max_seq(),
+            )
             return
         self._links()
         self._holes()
@@ -99,8 +109,13 @@ class _Conclusion:
             before = ZERO if seq == 1 else chain.get(seq - 1)
             if before is not None and before != prev:
                 chain.breaks.append(seq)
-                self.flag("broken_link", "prev does not match the preceding event's hash",
-                          location, chain, seq)
+                self.flag(
+                    "broken_link",
+                    "prev does not match the preceding event's hash",
+                    location,
+                    chain,
+                    seq,
+                )
 
     def _holes(self) -> None:
         chain = self.chain
@@ -108,11 +123,23 @@ class _Conclusion:
         for start, end, location in chain.holes:
             chain.breaks.append(end + 1)
             if start == 1 and not has_genesis:
-                self.flag("missing_start", f"the chain's start (seq 1..{end}) is not in the input",
-                          location, chain, start, end)
+                self.flag(
+                    "missing_start",
+                    f"the chain's start (seq 1..{end}) is not in the input",
+                    location,
+                    chain,
+                    start,
+                    end,
+                )
             else:
-                self.flag("deleted_events", f"events {start}..{end} are missing (deleted)",
-                          location, chain, start, end)
+                self.flag(
+                    "deleted_events",
+                    f"events {start}..{end} are missing (deleted)",
+                    location,
+                    chain,
+                    start,
+                    end,
+                )
 
     def _sequence(self) -> None:
         chain, by_n = self.chain, self.by_n
@@ -123,26 +150,43 @@ class _Conclusion:
             other = by_n.get(cp.n)
             if other is not None:
                 same = other.hash == cp.hash
-                self.reader.report.add(Finding(
-                    "duplicate" if same else "checkpoint_forged",
-                    f"checkpoint {cp.n} appears twice" + ("" if same else " with different content"),
-                    cp.location, chain.chain_id))
+                self.reader.report.add(
+                    Finding(
+                        "duplicate" if same else "checkpoint_forged",
+                        f"checkpoint {cp.n} appears twice"
+                        + ("" if same else " with different content"),
+                        cp.location,
+                        chain.chain_id,
+                    )
+                )
                 continue
             if cp.n < last_n:
-                self.flag("reordered_event", f"checkpoint {cp.n} is stored after checkpoint "
-                          f"{last_n}", cp.location, chain)
+                self.flag(
+                    "reordered_event",
+                    f"checkpoint {cp.n} is stored after checkpoint {last_n}",
+                    cp.location,
+                    chain,
+                )
             by_n[cp.n] = cp
             last_n = max(last_n, cp.n)
         numbers = sorted(by_n)
         if numbers and numbers[0] != 0:
             first = by_n[numbers[0]]
             if chain.first_seq is None or chain.first_seq >= first.first:
-                self.flag("missing_start", f"checkpoints 0..{numbers[0] - 1} are not in the input",
-                          first.location, chain)
+                self.flag(
+                    "missing_start",
+                    f"checkpoints 0..{numbers[0] - 1} are not in the input",
+                    first.location,
+                    chain,
+                )
             else:
-                self.flag("checkpoint_deleted", f"checkpoints 0..{numbers[0] - 1} are missing",
-                          first.location, chain)
-        for a, b in zip(numbers, numbers[1:], strict=False):
+                self.flag(
+                    "checkpoint_deleted",
+                    f"checkpoints 0..{numbers[0] - 1} are missing",
+                    first.location,
+                    chain,
+                )
+        for a, b in itertools.pairwise(numbers):
             self._pair(by_n[a], by_n[b])
         if numbers:
             genesis = by_n.get(numbers[0])
@@ -155,34 +199,60 @@ class _Conclusion:
     def _pair(self, a: Checkpoint, b: Checkpoint) -> None:
         chain = self.chain
         if b.n != a.n + 1:
-            self.flag("checkpoint_deleted", f"checkpoints {a.n + 1}..{b.n - 1} are missing",
-                      b.location, chain, a.last + 1, b.first - 1 if b.first > a.last + 1 else None)
+            self.flag(
+                "checkpoint_deleted",
+                f"checkpoints {a.n + 1}..{b.n - 1} are missing",
+                b.location,
+                chain,
+                a.last + 1,
+                b.first - 1 if b.first > a.last + 1 else None,
+            )
             return
         if b.body.get("prev_checkpoint") != a.hash:
-            self.flag("broken_link", f"checkpoint {b.n} does not name checkpoint {a.n}",
-                      b.location, chain)
+            self.flag(
+                "broken_link", f"checkpoint {b.n} does not name checkpoint {a.n}", b.location, chain
+            )
         if b.first != a.last + 1:
-            self.flag("checkpoint_mismatch", f"checkpoint {b.n} does not continue the range of "
-                      f"checkpoint {a.n}", b.location, chain)
+            self.flag(
+                "checkpoint_mismatch",
+                f"checkpoint {b.n} does not continue the range of checkpoint {a.n}",
+                b.location,
+                chain,
+            )
         interval = a.body.get("interval_s")
         if isinstance(interval, int) and b.time_ns - a.time_ns > grace_ns(interval):
             seconds = (b.time_ns - a.time_ns) // 1_000_000_000
-            self.flag("missing_heartbeat", f"{seconds} s without a checkpoint (interval "
-                      f"{interval} s)", b.location, chain)
+            self.flag(
+                "missing_heartbeat",
+                f"{seconds} s without a checkpoint (interval {interval} s)",
+                b.location,
+                chain,
+            )
 
     def _content(self, cp: Checkpoint) -> bool:
         chain, first, last = self.chain, cp.first, cp.last
         if last >= first and cp.intact:
             leaves = chain.leaves(first, last)
             damaged = any(first <= s <= last for s in chain.flagged) or any(
-                start <= last and end >= first for start, end, _ in chain.holes)
-            if leaves is not None and not damaged and (
-                leaves[-1].hex() != cp.body["head"]
-                or merkle_root(leaves).hex() != cp.body.get("merkle_root")
+                start <= last and end >= first for start, end, _ in chain.holes
+            )
+            if (
+                leaves is not None
+                and not damaged
+                and (
+                    leaves[-1].hex() != cp.body["head"]
+                    or merkle_root(leaves).hex() != cp.body.get("merkle_root")
+                )
             ):
-                self.flag("checkpoint_mismatch", f"events {first}..{last} differ from what "
-                          f"checkpoint {cp.n} committed to (rewritten)", cp.location, chain,
-                          first, last)
+                self.flag(
+                    "checkpoint_mismatch",
+                    f"events {first}..{last} differ from what "
+                    f"checkpoint {cp.n} committed to (rewritten)",
+                    cp.location,
+                    chain,
+                    first,
+                    last,
+                )
                 chain.breaks.append(last + 1)
                 return False
         return cp.trusted
@@ -195,8 +265,13 @@ class _Conclusion:
             owner = next((cp for cp in ranges if cp.first <= seq <= cp.last), None)
             expected = last.n if owner is None else owner.n - 1
             if epoch != expected:
-                self.flag("forged_event", f"MAC epoch {epoch} does not belong at this position "
-                          f"(expected {expected})", location, chain, seq)
+                self.flag(
+                    "forged_event",
+                    f"MAC epoch {epoch} does not belong at this position (expected {expected})",
+                    location,
+                    chain,
+                    seq,
+                )
 
     def _coverage(self, vouching: list[Checkpoint]) -> None:
         # A trusted checkpoint vouches for its head and, through verified prev links,
@@ -225,8 +300,14 @@ class _Conclusion:
                 any(s <= seq <= e for s, e, _ in chain.holes) for seq in (first, last)
             ):
                 continue  # only missing events: already reported as deleted
-            self.flag("unverified_events", f"events {first}..{last} are not covered by any "
-                      "trusted checkpoint", chain.last_location, chain, first, last)
+            self.flag(
+                "unverified_events",
+                f"events {first}..{last} are not covered by any trusted checkpoint",
+                chain.last_location,
+                chain,
+                first,
+                last,
+            )
 
     def _tail(self, successor: tuple[Checkpoint, dict[str, Any]] | None, as_of_ns: int) -> None:
         chain = self.chain
@@ -234,28 +315,55 @@ class _Conclusion:
         top = chain.max_seq()
         if last.body.get("final"):
             if top > last.last:
-                self.flag("events_after_close", f"events {last.last + 1}..{top} follow the "
-                          "closing checkpoint", chain.last_location, chain, last.last + 1, top)
+                self.flag(
+                    "events_after_close",
+                    f"events {last.last + 1}..{top} follow the closing checkpoint",
+                    chain.last_location,
+                    chain,
+                    last.last + 1,
+                    top,
+                )
             if successor is not None:
-                self.reader.report.add(Finding("restart", "the chain was closed and a new chain "
-                                               "continues it", successor[0].location, chain.chain_id))
+                self.reader.report.add(
+                    Finding(
+                        "restart",
+                        "the chain was closed and a new chain continues it",
+                        successor[0].location,
+                        chain.chain_id,
+                    )
+                )
             return
         if successor is not None:
             named = successor[1]
-            kept = self.by_n.get(named.get("n", -1))  # type: ignore[arg-type]
+            kept = self.by_n.get(named.get("n", -1))
             if kept is None or kept.hash != named.get("checkpoint"):
-                self.flag("truncated_tail", f"the next chain names checkpoint {named.get('n')}, "
-                          "which is not in the input: the tail was cut", last.location, chain,
-                          last.last + 1)
+                self.flag(
+                    "truncated_tail",
+                    f"the next chain names checkpoint {named.get('n')}, "
+                    "which is not in the input: the tail was cut",
+                    last.location,
+                    chain,
+                    last.last + 1,
+                )
             else:
-                self.flag("unclean_stop", "the writer stopped without a closing checkpoint "
-                          "(crash or kill) and a new chain continues", successor[0].location, chain)
+                self.flag(
+                    "unclean_stop",
+                    "the writer stopped without a closing checkpoint "
+                    "(crash or kill) and a new chain continues",
+                    successor[0].location,
+                    chain,
+                )
             return
         interval = last.body.get("interval_s")
         if isinstance(interval, int) and as_of_ns - last.time_ns > grace_ns(interval):
-            self.flag("truncated_tail", "no closing checkpoint and no heartbeat since the last "
-                      "one: the tail was cut or the writer died", last.location, chain,
-                      last.last + 1)
+            self.flag(
+                "truncated_tail",
+                "no closing checkpoint and no heartbeat since the last "
+                "one: the tail was cut or the writer died",
+                last.location,
+                chain,
+                last.last + 1,
+            )
 
 
 def _expected(reader: Reader, expected: list[ExpectedHead]) -> None:
@@ -267,12 +375,26 @@ def _expected(reader: Reader, expected: list[ExpectedHead]) -> None:
         if known is not None and known.hash == head.hash:
             continue
         if known is not None:
-            reader.flag("checkpoint_forged", f"checkpoint {head.n} differs from the one kept "
-                        f"elsewhere{where}", known.location, chain)
+            reader.flag(
+                "checkpoint_forged",
+                f"checkpoint {head.n} differs from the one kept elsewhere{where}",
+                known.location,
+                chain,
+            )
         elif chain is None or head.n > max(numbers, default=-1):
-            reader.report.add(Finding("rollback", f"the log ends before checkpoint {head.n}, "
-                                      f"which was seen before{where}: rolled back or truncated",
-                                      head.location, head.chain_id))
+            reader.report.add(
+                Finding(
+                    "rollback",
+                    f"the log ends before checkpoint {head.n}, "
+                    f"which was seen before{where}: rolled back or truncated",
+                    head.location,
+                    head.chain_id,
+                )
+            )
         else:
-            reader.flag("checkpoint_deleted", f"checkpoint {head.n}{where} is missing from the log",
-                        head.location, chain)
+            reader.flag(
+                "checkpoint_deleted",
+                f"checkpoint {head.n}{where} is missing from the log",
+                head.location,
+                chain,
+            )

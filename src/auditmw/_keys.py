@@ -15,18 +15,20 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from auditmw.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = [
     "KeyEntry",
@@ -172,7 +174,7 @@ class KeyEntry:
     revoked_at_ns: int | None = None
 
     def check(self, time_ns: int) -> str | None:
-        """Return ``"expired_key"``/``"revoked_key"`` when unusable at ``time_ns``, else ``None``."""
+        """Return ``"expired_key"`` or ``"revoked_key"`` when unusable at ``time_ns``."""
         if self.revoked_at_ns is not None and time_ns >= self.revoked_at_ns:
             return "revoked_key"
         if self.not_before_ns is not None and time_ns < self.not_before_ns:
@@ -219,16 +221,18 @@ class KeyRegistry:
         try:
             text = Path(path).read_text()
         except OSError as exc:
-            raise ConfigurationError(f"cannot read key registry {path}: {exc.strerror}",
-                                     setting="keys") from exc
+            raise ConfigurationError(
+                f"cannot read key registry {path}: {exc.strerror}", setting="keys"
+            ) from exc
         if text.lstrip().startswith("-----BEGIN PUBLIC KEY"):
             key = _load_public_key(text, setting="keys")
             return cls([KeyEntry(key_id_for(key), key)])
         try:
             document = tomllib.loads(text) if str(path).endswith(".toml") else json.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"key registry {path} is not valid JSON/TOML: {exc}",
-                                     setting="keys") from exc
+            raise ConfigurationError(
+                f"key registry {path} is not valid JSON/TOML: {exc}", setting="keys"
+            ) from exc
         return cls.from_mapping(document)
 
     @classmethod
@@ -252,10 +256,13 @@ class KeyRegistry:
                     f"{where}.key_id does not match its public key (expected {key_id})",
                     setting=f"{where}.key_id",
                 )
-            entries.append(KeyEntry(
-                key_id, key,
-                _parse_time(item.get("not_before"), setting=f"{where}.not_before"),
-                _parse_time(item.get("not_after"), setting=f"{where}.not_after"),
-                _parse_time(item.get("revoked_at"), setting=f"{where}.revoked_at"),
-            ))
+            entries.append(
+                KeyEntry(
+                    key_id,
+                    key,
+                    _parse_time(item.get("not_before"), setting=f"{where}.not_before"),
+                    _parse_time(item.get("not_after"), setting=f"{where}.not_after"),
+                    _parse_time(item.get("revoked_at"), setting=f"{where}.revoked_at"),
+                )
+            )
         return cls(entries)

@@ -10,8 +10,11 @@ signed checkpoint with an audit path of ``log2(n)`` hashes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from hashlib import sha256
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["inclusion_proof", "merkle_root", "verify_inclusion"]
 
@@ -21,7 +24,9 @@ _EMPTY = sha256(b"").digest()
 def _level_up(nodes: list[bytes]) -> list[bytes]:
     # Pairing bottom-up and promoting an odd last node yields exactly the RFC 6962
     # tree (the left subtree is always the largest power of two).
-    paired = [sha256(b"\x01" + nodes[i] + nodes[i + 1]).digest() for i in range(0, len(nodes) - 1, 2)]
+    paired = [
+        sha256(b"\x01" + nodes[i] + nodes[i + 1]).digest() for i in range(0, len(nodes) - 1, 2)
+    ]
     if len(nodes) % 2:
         paired.append(nodes[-1])
     return paired
@@ -68,7 +73,9 @@ def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     return path
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], root: bytes) -> bool:
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, path: Sequence[bytes], root: bytes
+) -> bool:
     """Return whether ``path`` proves ``leaf`` at ``index`` in a tree of ``size`` with ``root``.
 
     Args:

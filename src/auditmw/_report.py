@@ -88,8 +88,11 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the finding as JSON-compatible data."""
-        data: dict[str, Any] = {"code": self.code, "category": self.category,
-                                "message": self.message}
+        data: dict[str, Any] = {
+            "code": self.code,
+            "category": self.category,
+            "message": self.message,
+        }
         if self.location is not None:
             data["source"], data["line"] = self.location
         for name in ("chain_id", "seq", "seq_end"):
@@ -116,7 +119,7 @@ class ChainSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the summary as JSON-compatible data."""
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(slots=True)

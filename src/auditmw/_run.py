@@ -9,15 +9,19 @@ attacker who rewrites the whole file can also achieve: such events stay "unverif
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditmw._conclude import ExpectedHead, conclude
-from auditmw._keys import KeyRegistry
 from auditmw._report import Location, Report
 from auditmw._sources import Progress, expand_paths, iter_files
 from auditmw._verify import Reader
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Sequence
+
+    from auditmw._keys import KeyRegistry
 
 __all__ = ["verify_files", "verify_records"]
 
@@ -53,8 +57,9 @@ def verify_records(
     return report
 
 
-def _digest_heads(digests: Iterable[tuple[Location, bytes]], keys: KeyRegistry | None,
-                  mac_key: bytes | None) -> list[ExpectedHead]:
+def _digest_heads(
+    digests: Iterable[tuple[Location, bytes]], keys: KeyRegistry | None, mac_key: bytes | None
+) -> list[ExpectedHead]:
     side = Reader(Report(), keys, mac_key)
     heads = []
     for location, line in digests:
@@ -96,5 +101,11 @@ def verify_files(
     """
     files = expand_paths(paths)
     digests = iter_files([Path(p) for p in digest_paths])
-    return verify_records(iter_files(files, progress), keys=keys, mac_key=mac_key,
-                          expected_heads=expected_heads, digests=digests, as_of_ns=as_of_ns)
+    return verify_records(
+        iter_files(files, progress),
+        keys=keys,
+        mac_key=mac_key,
+        expected_heads=expected_heads,
+        digests=digests,
+        as_of_ns=as_of_ns,
+    )

@@ -9,14 +9,16 @@ Other stores (a PostgreSQL table, a JetStream stream) plug into the verifier by 
 from __future__ import annotations
 
 import gzip
-import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import orjson
 
 from auditmw._report import Location
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = ["expand_paths", "iter_file", "iter_files"]
 
@@ -31,10 +33,12 @@ def _is_log(path: Path) -> bool:
 
 
 def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    raw: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by the caller
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
-    return raw, (gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw)
+    if gzipped:
+        return raw, gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw, raw
 
 
 def _first_time(path: Path) -> str:
@@ -76,7 +80,9 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return sorted(files, key=lambda p: (_first_time(p), str(p)))
 
 
-def iter_file(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[Location, bytes]]:
+def iter_file(
+    path: Path, progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[Location, bytes]]:
     """Yield ``(Location, line)`` for every non-empty line of ``path`` (gzip detected).
 
     Args:
@@ -88,9 +94,8 @@ def iter_file(path: Path, progress: Callable[[int], None] | None = None) -> Iter
     source = str(path)
     raw, stream = _open(path)
     with raw, stream:
-        for number, line in enumerate(stream, 1):
-            if line.endswith(b"\n"):
-                line = line[:-1]
+        for number, raw_line in enumerate(stream, 1):
+            line = raw_line[:-1] if raw_line.endswith(b"\n") else raw_line
             if line:
                 yield Location(source, number), line
             if progress is not None and number % 16384 == 0:
@@ -99,7 +104,9 @@ def iter_file(path: Path, progress: Callable[[int], None] | None = None) -> Iter
         progress(path.stat().st_size)
 
 
-def iter_files(paths: Iterable[Path], progress: Progress | None = None) -> Iterator[tuple[Location, bytes]]:
+def iter_files(
+    paths: Iterable[Path], progress: Progress | None = None
+) -> Iterator[tuple[Location, bytes]]:
     """Yield the records of ``paths`` in order, reporting progress over their total size.
 
     .. versionadded:: 0.1.0

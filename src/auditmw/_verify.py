@@ -15,14 +15,11 @@ import binascii
 import hmac
 from datetime import datetime
 from hashlib import sha256
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from auditmw._chainstate import ChainState, Checkpoint
-from auditmw._keys import KeyRegistry
-from auditmw._report import Finding, Location, Report
-from auditmw.canonical import dumps
 from auditmw._layout import (
     CHECKPOINT_DOMAIN,
     CHECKPOINT_KIND,
@@ -31,6 +28,11 @@ from auditmw._layout import (
     MAC_DOMAIN,
     SIGNATURE_DOMAIN,
 )
+from auditmw._report import Finding, Location, Report
+from auditmw.canonical import dumps
+
+if TYPE_CHECKING:
+    from auditmw._keys import KeyRegistry
 
 __all__ = ["Reader"]
 
@@ -61,8 +63,15 @@ class Reader:
             state = self.chains[chain_id] = ChainState(chain_id)
         return state
 
-    def flag(self, code: str, message: str, location: Location | None, chain: ChainState | None,
-             seq: int | None = None, seq_end: int | None = None) -> Finding:
+    def flag(  # noqa: PLR0917 - internal, called positionally
+        self,
+        code: str,
+        message: str,
+        location: Location | None,
+        chain: ChainState | None,
+        seq: int | None = None,
+        seq_end: int | None = None,
+    ) -> Finding:
         if chain is not None and seq is not None:
             chain.flagged.update(range(seq, (seq_end or seq) + 1))
         cid = None if chain is None else chain.chain_id
@@ -85,15 +94,25 @@ class Reader:
         elif doc.get("kind") == CHECKPOINT_KIND:
             self.checkpoint(location, line, doc)
         else:
-            self.flag("malformed_record", "the record carries no integrity data (inserted?)",
-                      location, None)
+            self.flag(
+                "malformed_record",
+                "the record carries no integrity data (inserted?)",
+                location,
+                None,
+            )
 
     # -- events ------------------------------------------------------------------------
 
-    def event(self, location: Location, line: bytes, doc: dict[str, Any], integrity: dict[str, Any]) -> None:
+    def event(
+        self, location: Location, line: bytes, doc: dict[str, Any], integrity: dict[str, Any]
+    ) -> None:
         try:
-            chain_id, seq, stored, prev = (integrity["chain_id"], integrity["seq"],
-                                           integrity["hash"], integrity["prev"])
+            chain_id, seq, stored, prev = (
+                integrity["chain_id"],
+                integrity["seq"],
+                integrity["hash"],
+                integrity["prev"],
+            )
             if type(seq) is not int or not isinstance(chain_id, str):
                 raise TypeError(seq)
             prev_raw = bytes.fromhex(prev)
@@ -105,19 +124,25 @@ class Reader:
             self.flag("modified_metadata", "the integrity object is unreadable", location, None)
             return
         at = line.find(seal)
-        recomputed = sha256(EVENT_DOMAIN + prev_raw + line[:at] + line[at + len(seal):]).digest()
+        recomputed = sha256(EVENT_DOMAIN + prev_raw + line[:at] + line[at + len(seal) :]).digest()
         intact = at > 0 and len(prev_raw) == 32 and recomputed.hex() == stored
         chain = self.chain(chain_id)
         chain.last_location = location
         if intact:
             digest = recomputed
-            if self.mac_key is not None and not self._mac_ok(chain, recomputed, integrity, location, seq):
+            if self.mac_key is not None and not self._mac_ok(
+                chain, recomputed, integrity, location, seq
+            ):
                 return
         else:
             digest = self._stored_digest(stored, recomputed)
         if not chain.is_plausible(seq):
-            self.flag("forged_event" if intact else "modified_metadata",
-                      f"implausible sequence number {seq}", location, chain)
+            self.flag(
+                "forged_event" if intact else "modified_metadata",
+                f"implausible sequence number {seq}",
+                location,
+                chain,
+            )
             return
         known = chain.get(seq)
         if known is not None:
@@ -128,8 +153,13 @@ class Reader:
             self._accept(chain, location, seq, prev_raw, digest)
         if doc.get("kind") == "audit.events_dropped":
             details = doc.get("details") or {}
-            self.flag("recorded_drop", f"the writer recorded {details.get('count', '?')} dropped "
-                      "events (explained gap)", location, chain, seq)
+            self.flag(
+                "recorded_drop",
+                f"the writer recorded {details.get('count', '?')} dropped events (explained gap)",
+                location,
+                chain,
+                seq,
+            )
 
     @staticmethod
     def _stored_digest(stored: Any, recomputed: bytes) -> bytes:
@@ -139,8 +169,14 @@ class Reader:
             return recomputed
         return raw if len(raw) == 32 and raw != bytes(32) else recomputed
 
-    def _mac_ok(self, chain: ChainState, digest: bytes, integrity: dict[str, Any],
-                location: Location, seq: int) -> bool:
+    def _mac_ok(
+        self,
+        chain: ChainState,
+        digest: bytes,
+        integrity: dict[str, Any],
+        location: Location,
+        seq: int,
+    ) -> bool:
         mac, epoch = integrity.get("mac"), integrity.get("epoch")
         if type(epoch) is int and 0 <= epoch <= chain.epoch + 1000 and isinstance(mac, str):
             key = chain.mac_key(self.mac_key, epoch)  # type: ignore[arg-type]
@@ -150,39 +186,91 @@ class Reader:
                     chain.odd_epochs.append((seq, epoch, location))
                 return True
         chain.pending_forged = (seq, digest)
-        self.flag("forged_event", "the hash is consistent but the MAC is missing or invalid "
-                  "(inserted or rewritten record)", location, chain, seq)
+        self.flag(
+            "forged_event",
+            "the hash is consistent but the MAC is missing or invalid "
+            "(inserted or rewritten record)",
+            location,
+            chain,
+            seq,
+        )
         return False
 
-    def _again(self, chain: ChainState, location: Location, seq: int, digest: bytes,
-               known: bytes, intact: bool) -> None:
+    def _again(  # noqa: PLR0917 - internal, called positionally
+        self,
+        chain: ChainState,
+        location: Location,
+        seq: int,
+        digest: bytes,
+        known: bytes,
+        intact: bool,
+    ) -> None:
         if not intact:
-            self.flag("modified_event", "a second copy of this event was modified", location, chain, seq)
+            self.flag(
+                "modified_event", "a second copy of this event was modified", location, chain, seq
+            )
         elif digest == known:
-            self.report.add(Finding("duplicate", "byte-identical copy of an event already read "
-                                    "(at-least-once delivery; benign)", location, chain.chain_id, seq))
+            self.report.add(
+                Finding(
+                    "duplicate",
+                    "byte-identical copy of an event already read (at-least-once delivery; benign)",
+                    location,
+                    chain.chain_id,
+                    seq,
+                )
+            )
         else:
-            self.flag("conflicting_duplicate", "another record with this sequence number differs",
-                      location, chain, seq)
+            self.flag(
+                "conflicting_duplicate",
+                "another record with this sequence number differs",
+                location,
+                chain,
+                seq,
+            )
 
-    def _modified(self, chain: ChainState, location: Location, seq: int, prev: bytes,
-                  digest: bytes, recomputed: bytes) -> None:
+    def _modified(  # noqa: PLR0917 - internal, called positionally
+        self,
+        chain: ChainState,
+        location: Location,
+        seq: int,
+        prev: bytes,
+        digest: bytes,
+        recomputed: bytes,
+    ) -> None:
         if seq != chain.expect and prev == chain.head and chain.expect <= chain.max_seq() + 1:
             seq = chain.expect  # the position fits: its seq member was edited
             metadata = True
         else:
             metadata = seq != chain.expect or prev != chain.head
         if metadata:
-            finding = self.flag("modified_metadata", "the chain metadata of this event was "
-                                "changed", location, chain, seq)
+            finding = self.flag(
+                "modified_metadata",
+                "the chain metadata of this event was changed",
+                location,
+                chain,
+                seq,
+            )
         else:
-            finding = self.flag("modified_event", "the event's content does not match its "
-                                "hash", location, chain, seq)
+            finding = self.flag(
+                "modified_event",
+                "the event's content does not match its hash",
+                location,
+                chain,
+                seq,
+            )
         self._accept(chain, location, seq, prev, digest, checked=False)
         chain.last_modified = (finding, recomputed)
 
-    def _accept(self, chain: ChainState, location: Location, seq: int, prev: bytes,
-                digest: bytes, *, checked: bool = True) -> None:
+    def _accept(
+        self,
+        chain: ChainState,
+        location: Location,
+        seq: int,
+        prev: bytes,
+        digest: bytes,
+        *,
+        checked: bool = True,
+    ) -> None:
         chain.events += 1
         if chain.first_seq is None:
             chain.first_seq = seq
@@ -200,7 +288,9 @@ class Reader:
         else:
             chain.fill_hole(seq)
             chain.deferred.append((seq, prev, location))
-            self.flag("reordered_event", "this event is stored after a later one", location, chain, seq)
+            self.flag(
+                "reordered_event", "this event is stored after a later one", location, chain, seq
+            )
             chain.put(seq, digest)
             return
         chain.put(seq, digest)
@@ -215,18 +305,25 @@ class Reader:
             finding = modified[0]
             index = self.report.findings.index(finding)
             self.report.findings[index] = Finding(
-                "modified_metadata", "the integrity hash of this event was changed",
-                finding.location, finding.chain_id, finding.seq)
+                "modified_metadata",
+                "the integrity hash of this event was changed",
+                finding.location,
+                finding.chain_id,
+                finding.seq,
+            )
             return
         chain.breaks.append(seq)
-        self.flag("broken_link", "prev does not match the preceding event's hash", location, chain, seq)
+        self.flag(
+            "broken_link", "prev does not match the preceding event's hash", location, chain, seq
+        )
 
     # -- checkpoints -------------------------------------------------------------------
 
     def checkpoint(self, location: Location, line: bytes, doc: dict[str, Any]) -> None:
         body, seal = doc.get("checkpoint"), doc.get("seal")
         try:
-            assert isinstance(body, dict) and isinstance(seal, dict)
+            assert isinstance(body, dict)
+            assert isinstance(seal, dict)
             chain = self.chain(body["chain_id"])
             for name in ("n", "first_seq", "last_seq"):
                 if type(body[name]) is not int:
@@ -234,21 +331,33 @@ class Reader:
             bytes.fromhex(body["head"])
             stored = seal["hash"]
             rest = {k: v for k, v in doc.items() if k != "seal"}
-            intact = dumps(doc) == line and sha256(CHECKPOINT_DOMAIN + dumps(rest)).hexdigest() == stored
+            intact = (
+                dumps(doc) == line and sha256(CHECKPOINT_DOMAIN + dumps(rest)).hexdigest() == stored
+            )
         except (AssertionError, KeyError, TypeError, ValueError, AttributeError):
             self.flag("checkpoint_modified", "the checkpoint record is unreadable", location, None)
             return
         time_ns = _time_ns(doc.get("time"))
         if not intact:
-            self.flag("checkpoint_modified", f"checkpoint {body['n']} does not match its seal",
-                      location, chain)
+            self.flag(
+                "checkpoint_modified",
+                f"checkpoint {body['n']} does not match its seal",
+                location,
+                chain,
+            )
         trusted = intact and self._trusted(chain, location, body, seal, time_ns)
         chain.checkpoints.append(Checkpoint(location, body, stored, time_ns, intact, trusted))
         if intact:
             chain.epoch = max(chain.epoch, body["n"])
 
-    def _trusted(self, chain: ChainState, location: Location, body: dict[str, Any],
-                 seal: dict[str, Any], time_ns: int) -> bool:
+    def _trusted(
+        self,
+        chain: ChainState,
+        location: Location,
+        body: dict[str, Any],
+        seal: dict[str, Any],
+        time_ns: int,
+    ) -> bool:
         digest = bytes.fromhex(seal["hash"])
         verdicts = [self._signature(chain, location, body, seal, digest, time_ns)]
         if body.get("mac") and self.mac_key is not None:
@@ -256,18 +365,34 @@ class Reader:
             expected = hmac.digest(key, CHECKPOINT_MAC_DOMAIN + digest, "sha256").hex()
             ok = hmac.compare_digest(expected, str(seal.get("mac", "")))
             if not ok:
-                self.flag("checkpoint_forged", f"checkpoint {body['n']} has an invalid MAC",
-                          location, chain)
+                self.flag(
+                    "checkpoint_forged",
+                    f"checkpoint {body['n']} has an invalid MAC",
+                    location,
+                    chain,
+                )
             verdicts.append(ok)
         known = [v for v in verdicts if v is not None]
         if not known and chain.chain_id not in self.unchecked:
             self.unchecked.add(chain.chain_id)
-            self.flag("unchecked_signatures", "checkpoints could not be authenticated (give "
-                      "--keys and/or --mac-key-file); its events stay unverified", location, chain)
+            self.flag(
+                "unchecked_signatures",
+                "checkpoints could not be authenticated (give "
+                "--keys and/or --mac-key-file); its events stay unverified",
+                location,
+                chain,
+            )
         return bool(known) and all(known)
 
-    def _signature(self, chain: ChainState, location: Location, body: dict[str, Any],
-                   seal: dict[str, Any], digest: bytes, time_ns: int) -> bool | None:
+    def _signature(  # noqa: PLR0917 - internal, called positionally
+        self,
+        chain: ChainState,
+        location: Location,
+        body: dict[str, Any],
+        seal: dict[str, Any],
+        digest: bytes,
+        time_ns: int,
+    ) -> bool | None:
         key_id, signature = body.get("key_id"), seal.get("signature")
         if key_id is None and signature is None:
             return None
@@ -275,20 +400,32 @@ class Reader:
             return None
         entry = self.keys.get(str(key_id))
         if entry is None:
-            self.flag("unknown_key", f"checkpoint {body['n']} is signed by unknown key {key_id}",
-                      location, chain)
+            self.flag(
+                "unknown_key",
+                f"checkpoint {body['n']} is signed by unknown key {key_id}",
+                location,
+                chain,
+            )
             return False
         problem = entry.check(time_ns)
         if problem is not None:
-            self.flag(problem, f"checkpoint {body['n']} is signed by {problem.split('_')[0]} "
-                      f"key {key_id}", location, chain)
+            self.flag(
+                problem,
+                f"checkpoint {body['n']} is signed by {problem.split('_')[0]} key {key_id}",
+                location,
+                chain,
+            )
             return False
         try:
             raw = base64.b64decode(str(signature), validate=True)
         except (binascii.Error, ValueError):
             raw = b""
         if not entry.verify(raw, SIGNATURE_DOMAIN + digest):
-            self.flag("checkpoint_forged", f"checkpoint {body['n']} has an invalid signature",
-                      location, chain)
+            self.flag(
+                "checkpoint_forged",
+                f"checkpoint {body['n']} has an invalid signature",
+                location,
+                chain,
+            )
             return False
         return True

@@ -28,7 +28,6 @@ import base64
 import hmac
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
@@ -61,6 +60,8 @@ from auditmw.exceptions import ConfigurationError
 from auditmw.sinks.base import Batch
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from auditmw.types import Event
@@ -180,7 +181,9 @@ class ChainEncoder:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, options: IntegrityOptions, *, format: str = "auditmw", stream: str = "default") -> None:
+    def __init__(
+        self, options: IntegrityOptions, *, format: str = "auditmw", stream: str = "default"
+    ) -> None:
         from auditmw.formats import get_exporter
 
         self._options = options
@@ -189,7 +192,9 @@ class ChainEncoder:
         self.stream = stream
         self.chain_id = new_event_id()
         self._key = integrity_key(format)
-        self._marker = b'"' + self._key.encode() + b'":{"chain_id":"' + self.chain_id.encode() + b'",'
+        self._marker = (
+            b'"' + self._key.encode() + b'":{"chain_id":"' + self.chain_id.encode() + b'",'
+        )
         self._signer = options._signer
         self._key_id = options.key_id
         self._mac = None if options._mac is None else mac_key_for_chain(options._mac, self.chain_id)
@@ -256,7 +261,11 @@ class ChainEncoder:
         if self._finished:
             raise RuntimeError("the chain was finished; create a new encoder")
         seq = self._seq + 1
-        integrity: dict[str, Any] = {"chain_id": self.chain_id, "prev": self._head.hex(), "seq": seq}
+        integrity: dict[str, Any] = {
+            "chain_id": self.chain_id,
+            "prev": self._head.hex(),
+            "seq": seq,
+        }
         if self._mac is not None:
             integrity["epoch"] = self._cp_n
         document = event if self._export is None else self._export(event)
@@ -286,17 +295,32 @@ class ChainEncoder:
             self._checkpoint(batch, "start")
         return batch
 
-    def _checkpoint(self, batch: Batch, reason: str, now_ns: int | None = None, *,
-                    final: bool = False, next_key_id: str | None = None) -> None:
+    def _checkpoint(
+        self,
+        batch: Batch,
+        reason: str,
+        now_ns: int | None = None,
+        *,
+        final: bool = False,
+        next_key_id: str | None = None,
+    ) -> None:
         now_ns = time.time_ns() if now_ns is None else now_ns
         n = self._cp_n + 1
         body = self._checkpoint_body(n, reason, final, next_key_id)
         stamp = format_time(now_ns)
         record: dict[str, Any] = {
-            "schema_version": "1.0", "event_id": new_event_id(now_ns), "time": stamp,
-            "end_time": stamp, "duration_us": 0, "kind": CHECKPOINT_KIND,
-            "action": CHECKPOINT_KIND, "operation": "other", "outcome": "success",
-            "severity": "info", "actor": _ACTOR, "resource": {"type": "audit"},
+            "schema_version": "1.0",
+            "event_id": new_event_id(now_ns),
+            "time": stamp,
+            "end_time": stamp,
+            "duration_us": 0,
+            "kind": CHECKPOINT_KIND,
+            "action": CHECKPOINT_KIND,
+            "operation": "other",
+            "outcome": "success",
+            "severity": "info",
+            "actor": _ACTOR,
+            "resource": {"type": "audit"},
             "checkpoint": body,
         }
         digest = sha256(CHECKPOINT_DOMAIN + dumps(record)).digest()
@@ -319,13 +343,23 @@ class ChainEncoder:
         self._write_digest(line)
         self._write_state(now_ns)
 
-    def _checkpoint_body(self, n: int, reason: str, final: bool, next_key_id: str | None) -> dict[str, Any]:
+    def _checkpoint_body(
+        self, n: int, reason: str, final: bool, next_key_id: str | None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "v": 1, "chain_id": self.chain_id, "stream": self.stream, "format": self.format,
-            "n": n, "reason": reason, "first_seq": self._range_first, "last_seq": self._seq,
-            "head": self._head.hex(), "merkle_root": merkle_root(self._leaves).hex(),
+            "v": 1,
+            "chain_id": self.chain_id,
+            "stream": self.stream,
+            "format": self.format,
+            "n": n,
+            "reason": reason,
+            "first_seq": self._range_first,
+            "last_seq": self._seq,
+            "head": self._head.hex(),
+            "merkle_root": merkle_root(self._leaves).hex(),
             "interval_s": self._options.checkpoint_interval_s,
-            "every": self._options.checkpoint_every, "mac": self._mac is not None,
+            "every": self._options.checkpoint_every,
+            "mac": self._mac is not None,
         }
         if self._cp_hash is not None:
             body["prev_checkpoint"] = self._cp_hash
@@ -372,8 +406,13 @@ class ChainEncoder:
         path = self._state_path()
         if path is None:
             return
-        state = {"chain_id": self.chain_id, "n": self._cp_n, "checkpoint": self._cp_hash,
-                 "last_seq": self._seq, "time": format_time(now_ns)}
+        state = {
+            "chain_id": self.chain_id,
+            "n": self._cp_n,
+            "checkpoint": self._cp_hash,
+            "last_seq": self._seq,
+            "time": format_time(now_ns),
+        }
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(dumps(state))
         os.replace(tmp, path)

@@ -6,8 +6,7 @@ import base64
 import json
 import time
 from hashlib import sha256
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -16,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from auditmw._layout import CHECKPOINT_DOMAIN, EVENT_DOMAIN, SIGNATURE_DOMAIN
 from auditmw.canonical import dumps
 from auditmw.integrity import (
-    ChainEncoder,
     ExpectedHead,
     IntegrityOptions,
     KeyRegistry,
@@ -24,6 +22,9 @@ from auditmw.integrity import (
     generate_keypair,
     verify_files,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAC_KEY = bytes(range(32))
 EVENTS = 45
@@ -43,12 +44,22 @@ def make_event(i: int, kind: str = "http") -> dict[str, Any]:
         "operation": "update",
         "outcome": "success",
         "severity": "info",
-        "actor": {"id": f"user-{i % 7}", "type": "user",
-                  "auth": {"method": "jwt", "verified": True, "issuer": "https://idp.example.com/"}},
+        "actor": {
+            "id": f"user-{i % 7}",
+            "type": "user",
+            "auth": {"method": "jwt", "verified": True, "issuer": "https://idp.example.com/"},
+        },
         "source": {"ip": "203.0.113.7", "port": 51234, "user_agent": "curl/8"},
-        "request": {"id": f"req-{i}", "method": "PUT", "path": f"/orders/{i}",
-                    "route": "/orders/{order_id}", "scheme": "https", "host": "api.example.com",
-                    "protocol": "HTTP/1.1", "bytes": 128},
+        "request": {
+            "id": f"req-{i}",
+            "method": "PUT",
+            "path": f"/orders/{i}",
+            "route": "/orders/{order_id}",
+            "scheme": "https",
+            "host": "api.example.com",
+            "protocol": "HTTP/1.1",
+            "bytes": 128,
+        },
         "response": {"status_code": 200, "bytes": 512},
         "resource": {"type": "orders", "id": str(i), "route_params": {"order_id": str(i)}},
         "service": {"name": "orders-api", "instance": "host-1/1234"},
@@ -59,14 +70,17 @@ def make_event(i: int, kind: str = "http") -> dict[str, Any]:
 class Log:
     """A clean chained log as lines, with the keys that verify it."""
 
-    def __init__(self, tmp_path: Path, *, mac: bool = True, events: int = EVENTS,
-                 finish: bool = True) -> None:
+    def __init__(
+        self, tmp_path: Path, *, mac: bool = True, events: int = EVENTS, finish: bool = True
+    ) -> None:
         private, public, self.key_id = generate_keypair()
         self.tmp_path = tmp_path
         self.registry_path = tmp_path / "keys.json"
         self.registry_path.write_text(json.dumps({"keys": [{"public_key": public.decode()}]}))
         self.mac_key = MAC_KEY if mac else None
-        options = IntegrityOptions(signing_key=private, mac_key=self.mac_key, checkpoint_every=EVERY)
+        options = IntegrityOptions(
+            signing_key=private, mac_key=self.mac_key, checkpoint_every=EVERY
+        )
         self.encoder = options.encoder_for("auditmw", "app")
         batch = self.encoder.encode([make_event(i) for i in range(events)])
         if finish:
@@ -79,14 +93,18 @@ class Log:
 
     def index_of_seq(self, seq: int) -> int:
         """Return the 0-based index of the event with ``seq``."""
-        return next(i for i, d in enumerate(self.docs()) if d.get("integrity", {}).get("seq") == seq)
+        return next(
+            i for i, d in enumerate(self.docs()) if d.get("integrity", {}).get("seq") == seq
+        )
 
     def checkpoint_indexes(self) -> list[int]:
         return [i for i, d in enumerate(self.docs()) if d.get("kind") == "audit.checkpoint"]
 
     def verify(self, lines: list[bytes] | None = None, **kwargs: Any) -> Report:
         path = self.tmp_path / "audit.jsonl"
-        path.write_bytes(b"".join(line + b"\n" for line in (self.lines if lines is None else lines)))
+        path.write_bytes(
+            b"".join(line + b"\n" for line in (self.lines if lines is None else lines))
+        )
         kwargs.setdefault("keys", KeyRegistry.from_file(self.registry_path))
         kwargs.setdefault("mac_key", self.mac_key)
         kwargs.setdefault("as_of_ns", self.finished_ns)
@@ -107,8 +125,11 @@ def rechain(doc: dict[str, Any], prev: str, *, mac: str | None = None) -> tuple[
 
 def findings(report: Report) -> list[tuple[str, int | None, int | None]]:
     """Return (code, line, seq) of every non-info finding."""
-    return [(f.code, f.location.line if f.location else None, f.seq)
-            for f in report.findings if f.category != "info"]
+    return [
+        (f.code, f.location.line if f.location else None, f.seq)
+        for f in report.findings
+        if f.category != "info"
+    ]
 
 
 @pytest.fixture
@@ -179,7 +200,8 @@ class TestEventTampering:
         lines.insert(i + 2, lines[i])
         report = log.verify(lines)
         assert [(f.code, f.location.line if f.location else 0, f.seq) for f in report.findings] == [
-            ("duplicate", i + 3, 30)]
+            ("duplicate", i + 3, 30)
+        ]
         assert report.clean
 
     def test_forged_line_without_valid_mac(self, log: Log) -> None:
@@ -187,8 +209,14 @@ class TestEventTampering:
         lines = list(log.lines)
         i = log.index_of_seq(20)
         doc = orjson.loads(lines[i])
-        forged = {**doc, "actor": {"id": "mallory", "type": "user",
-                                   "auth": {"method": "none", "verified": False}}}
+        forged = {
+            **doc,
+            "actor": {
+                "id": "mallory",
+                "type": "user",
+                "auth": {"method": "none", "verified": False},
+            },
+        }
         line, _ = rechain(forged, doc["integrity"]["prev"], mac="00" * 32)
         lines.insert(i, line)
         assert findings(log.verify(lines)) == [("forged_event", i + 1, 20)]
@@ -243,7 +271,9 @@ class TestTailAndCheckpoints:
         lines = log.lines[: cps[-2] + 3]  # keep two events after the last kept checkpoint
         later = log.finished_ns + 3600 * 10**9
         assert findings(log.verify(lines, as_of_ns=later)) == [
-            ("unverified_events", cps[-2] + 3, 41), ("truncated_tail", cps[-2] + 1, 41)]
+            ("unverified_events", cps[-2] + 3, 41),
+            ("truncated_tail", cps[-2] + 1, 41),
+        ]
 
     def test_recent_unclosed_tail_is_only_unverified(self, log: Log) -> None:
         """A live log's tail after the last checkpoint is unverified, not truncated."""
@@ -278,8 +308,11 @@ class TestTailAndCheckpoints:
         doc["checkpoint"]["key_id"] = key_id_for(mallory.public_key())
         rest = {k: v for k, v in doc.items() if k != "seal"}
         digest = sha256(CHECKPOINT_DOMAIN + dumps(rest)).digest()
-        doc["seal"] = {"hash": digest.hex(), "mac": doc["seal"]["mac"], "signature":
-                       base64.b64encode(mallory.sign(SIGNATURE_DOMAIN + digest)).decode()}
+        doc["seal"] = {
+            "hash": digest.hex(),
+            "mac": doc["seal"]["mac"],
+            "signature": base64.b64encode(mallory.sign(SIGNATURE_DOMAIN + digest)).decode(),
+        }
         lines[cps[2]] = dumps(doc)
         got = findings(log.verify(lines))
         assert got[0] == ("unknown_key", cps[2] + 1, None)
@@ -299,7 +332,8 @@ class TestTailAndCheckpoints:
         report = log.verify()
         assert {f.code for f in report.findings} >= {code}
         assert [f.location.line for f in report.findings if f.code == code and f.location] == [
-            i + 1 for i in log.checkpoint_indexes()]
+            i + 1 for i in log.checkpoint_indexes()
+        ]
 
     def test_rollback_to_older_state(self, log: Log) -> None:
         """A log older than a head kept elsewhere reports rollback."""
@@ -314,7 +348,9 @@ class TestTailAndCheckpoints:
         """A digest file kept elsewhere proves the tail (and its checkpoint) was cut."""
         private, public, _ = generate_keypair()
         digest = tmp_path / "digest.jsonl"
-        options = IntegrityOptions(signing_key=private, checkpoint_every=EVERY, digest_path=str(digest))
+        options = IntegrityOptions(
+            signing_key=private, checkpoint_every=EVERY, digest_path=str(digest)
+        )
         encoder = options.encoder_for("auditmw", "app")
         batch = encoder.encode([make_event(i) for i in range(25)])
         batch.extend(encoder.finish() or batch.__class__())
@@ -335,31 +371,40 @@ class TestCompleteness:
         batch.extend(encoder.finish() or batch.__class__())
         path = tmp_path / "audit.jsonl"
         path.write_bytes(batch.payload())
-        report = verify_files([path], keys=KeyRegistry.from_mapping(
-            {"keys": [{"public_key": public.decode()}]}))
+        report = verify_files(
+            [path], keys=KeyRegistry.from_mapping({"keys": [{"public_key": public.decode()}]})
+        )
         assert [(f.code, f.category, f.seq) for f in report.findings] == [
-            ("recorded_drop", "completeness", 2)]
+            ("recorded_drop", "completeness", 2)
+        ]
 
     def test_missing_heartbeat(self, tmp_path: Path) -> None:
         """A silence longer than the checkpoint interval is a missing heartbeat."""
         private, public, _ = generate_keypair()
         encoder = IntegrityOptions(signing_key=private, checkpoint_interval_s=60).encoder_for(
-            "auditmw", "app")
+            "auditmw", "app"
+        )
         t0 = time.time_ns() + 10**9  # a second after the genesis checkpoint
         batch = encoder.encode([])
         for offset in (60, 120, 400):
             batch.extend(encoder.tick(t0 + offset * 10**9) or batch.__class__())
         path = tmp_path / "audit.jsonl"
         path.write_bytes(batch.payload())
-        report = verify_files([path], keys=KeyRegistry.from_mapping(
-            {"keys": [{"public_key": public.decode()}]}), as_of_ns=t0 + 401 * 10**9)
+        report = verify_files(
+            [path],
+            keys=KeyRegistry.from_mapping({"keys": [{"public_key": public.decode()}]}),
+            as_of_ns=t0 + 401 * 10**9,
+        )
         assert [(f.code, f.location.line if f.location else 0) for f in report.findings] == [
-            ("missing_heartbeat", 4)]
+            ("missing_heartbeat", 4)
+        ]
 
     @pytest.mark.parametrize(
         ("closed", "code"),
-        [pytest.param(True, "restart", id="clean-restart"),
-         pytest.param(False, "unclean_stop", id="crash")],
+        [
+            pytest.param(True, "restart", id="clean-restart"),
+            pytest.param(False, "unclean_stop", id="crash"),
+        ],
     )
     def test_restart_links_chains(self, tmp_path: Path, closed: bool, code: str) -> None:
         """A new chain names the previous chain's last checkpoint from the state file."""
@@ -374,8 +419,8 @@ class TestCompleteness:
         batch.extend(second.finish() or batch.__class__())
         path = tmp_path / "audit.jsonl"
         path.write_bytes(batch.payload())
-        report = verify_files([path], keys=KeyRegistry.from_mapping(
-            {"keys": [{"public_key": public.decode()}]}))
+        report = verify_files(
+            [path], keys=KeyRegistry.from_mapping({"keys": [{"public_key": public.decode()}]})
+        )
         assert code in report.codes()
         assert report.clean is closed
-
