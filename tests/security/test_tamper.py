@@ -168,7 +168,9 @@ class TestEventTampering:
         i = log.index_of_seq(5)
         doc = orjson.loads(lines[i])
         old = doc["integrity"]["hash"]
-        lines[i] = lines[i].replace(old.encode(), ("0" + old[1:]).encode())
+        lines[i] = lines[i].replace(
+            old.encode(), (("0" if old[0] != "0" else "1") + old[1:]).encode()
+        )
         assert findings(log.verify(lines)) == [("modified_metadata", i + 1, 5)]
 
     def test_edited_prev_is_modified_metadata(self, log: Log) -> None:
@@ -176,7 +178,9 @@ class TestEventTampering:
         lines = list(log.lines)
         i = log.index_of_seq(8)
         prev = orjson.loads(lines[i])["integrity"]["prev"]
-        lines[i] = lines[i].replace(prev.encode(), ("f" + prev[1:]).encode())
+        lines[i] = lines[i].replace(
+            prev.encode(), (("f" if prev[0] != "f" else "e") + prev[1:]).encode()
+        )
         assert findings(log.verify(lines)) == [("modified_metadata", i + 1, 8)]
 
     def test_deleted_line_is_a_seq_gap(self, log: Log) -> None:
