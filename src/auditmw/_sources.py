@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -41,25 +41,38 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
-def _first_time(path: Path) -> str:
+def _position(doc: Any) -> tuple[str, float] | None:
+    if not isinstance(doc, dict):
+        return None
+    integrity = doc.get("auditmw_integrity") or doc.get("integrity")
+    if isinstance(integrity, dict) and "seal" not in doc:
+        return str(integrity.get("chain_id", "")), float(integrity.get("seq", 0))
+    body = doc.get("checkpoint")
+    if isinstance(body, dict):  # written right after its last event
+        return str(body.get("chain_id", "")), float(body.get("last_seq", 0)) + 0.5
+    return None
+
+
+def _first_position(path: Path) -> tuple[str, float]:
     raw, stream = _open(path)
     with raw, stream:
         for line in stream:
-            if line.strip():
-                try:
-                    doc = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    return ""
-                value = doc.get("time") if isinstance(doc, dict) else None
-                return value if isinstance(value, str) else ""
-    return ""
+            try:
+                found = _position(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                continue
+            if found is not None:
+                return found
+    return ("", 0.0)
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Expand directories into their log files and order them oldest first.
 
-    Files are ordered by the ``time`` of their first record, then by name, so rotated
-    files (``audit.jsonl.1.gz``, dated names) are read in the order they were written.
+    Files are ordered by the position of their first chained record: its chain id (a
+    UUIDv7, so chains sort by start time) then its sequence number.  Rotated files
+    (``audit.jsonl.1.gz``, dated names) are thus read in the order they were written,
+    whatever their names.
 
     Args:
         paths: files and directories.
@@ -77,7 +90,7 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             files.append(item)
         else:
             raise FileNotFoundError(f"no such file or directory: {item}")
-    return sorted(files, key=lambda p: (_first_time(p), str(p)))
+    return sorted(files, key=lambda p: (*_first_position(p), str(p)))
 
 
 def iter_file(

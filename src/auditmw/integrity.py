@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from auditmw.formats import Exporter
     from auditmw.types import Event
 
 __all__ = [
@@ -177,17 +178,25 @@ class ChainEncoder:
         options: the integrity options.
         format: the stored format of the stream.
         stream: the stream's name (recorded in checkpoints).
+        exporter: the format's exporter (default: :func:`auditmw.formats.get_exporter`).
 
     .. versionadded:: 0.1.0
     """
 
     def __init__(
-        self, options: IntegrityOptions, *, format: str = "auditmw", stream: str = "default"
+        self,
+        options: IntegrityOptions,
+        *,
+        format: str = "auditmw",
+        stream: str = "default",
+        exporter: Exporter | None = None,
     ) -> None:
         from auditmw.formats import get_exporter
 
         self._options = options
-        self._export = None if format == "auditmw" else get_exporter(format)
+        if exporter is None and format != "auditmw":
+            exporter = get_exporter(format)
+        self._export = exporter
         self.format = format
         self.stream = stream
         self.chain_id = new_event_id()
