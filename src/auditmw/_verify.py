@@ -420,6 +420,8 @@ class Reader:
             raw = base64.b64decode(str(signature), validate=True)
         except (binascii.Error, ValueError):
             raw = b""
+        if base64.b64encode(raw).decode() != signature:
+            raw = b""  # a non-canonical encoding (padding bits) is a changed record
         if not entry.verify(raw, SIGNATURE_DOMAIN + digest):
             self.flag(
                 "checkpoint_forged",
