@@ -80,9 +80,12 @@ class ChainState:
 
     def put(self, seq: int, digest: bytes) -> None:
         """Remember ``digest`` as the hash of ``seq``."""
-        end = seq * 32
-        if end > len(self.hashes):
-            self.hashes.extend(bytes(end - len(self.hashes)))
+        end, size = seq * 32, len(self.hashes)
+        if end == size + 32:  # the usual case: the next seq in order
+            self.hashes += digest
+            return
+        if end > size:
+            self.hashes.extend(bytes(end - size))
         self.hashes[end - 32 : end] = digest
 
     def is_plausible(self, seq: int) -> bool:

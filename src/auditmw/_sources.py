@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["expand_paths", "iter_file", "iter_files"]
 
+# NamedTuple's own __new__ is a Python function; this is the C constructor it wraps.
+new_location = tuple.__new__
 _SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
 #: Called with (bytes read so far, total bytes) while reading.
 Progress = Callable[[int, int], None]
@@ -110,7 +112,7 @@ def iter_file(
         for number, raw_line in enumerate(stream, 1):
             line = raw_line[:-1] if raw_line.endswith(b"\n") else raw_line
             if line:
-                yield Location(source, number), line
+                yield new_location(Location, (source, number)), line
             if progress is not None and number % 16384 == 0:
                 progress(raw.tell())
     if progress is not None:

@@ -124,15 +124,29 @@ class Reader:
             self.flag("modified_metadata", "the integrity object is unreadable", location, None)
             return
         at = line.find(seal)
-        recomputed = sha256(EVENT_DOMAIN + prev_raw + line[:at] + line[at + len(seal) :]).digest()
+        # Hash the stored bytes minus the seal without copying the line.
+        hasher = sha256(EVENT_DOMAIN + prev_raw)
+        view = memoryview(line)
+        hasher.update(view[:at])
+        hasher.update(view[at + len(seal) :])
+        recomputed = hasher.digest()
         intact = at > 0 and len(prev_raw) == 32 and recomputed.hex() == stored
-        chain = self.chain(chain_id)
+        chain = self.chains.get(chain_id) or self.chain(chain_id)
         chain.last_location = location
         if intact:
             digest = recomputed
             if self.mac_key is not None and not self._mac_ok(
                 chain, recomputed, integrity, location, seq
             ):
+                return
+            if seq == chain.expect and prev_raw == chain.head and chain.first_seq is not None:
+                # The common case, inlined: the next event, correctly linked.
+                chain.hashes += digest
+                chain.events += 1
+                chain.expect, chain.head = seq + 1, digest
+                chain.pending_forged = chain.last_modified = None
+                if doc.get("kind") == "audit.events_dropped":
+                    self._drop(chain, location, doc, seq)
                 return
         else:
             digest = self._stored_digest(stored, recomputed)
@@ -152,14 +166,13 @@ class Reader:
         else:
             self._accept(chain, location, seq, prev_raw, digest)
         if doc.get("kind") == "audit.events_dropped":
-            details = doc.get("details") or {}
-            self.flag(
-                "recorded_drop",
-                f"the writer recorded {details.get('count', '?')} dropped events (explained gap)",
-                location,
-                chain,
-                seq,
-            )
+            self._drop(chain, location, doc, seq)
+
+    def _drop(self, chain: ChainState, location: Location, doc: dict[str, Any], seq: int) -> None:
+        details = doc.get("details")
+        count = details.get("count", "?") if isinstance(details, dict) else "?"
+        message = f"the writer recorded {count} dropped events (explained gap)"
+        self.flag("recorded_drop", message, location, chain, seq)
 
     @staticmethod
     def _stored_digest(stored: Any, recomputed: bytes) -> bytes:

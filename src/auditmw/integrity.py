@@ -277,21 +277,30 @@ class ChainEncoder:
         }
         if self._mac is not None:
             integrity["epoch"] = self._cp_n
-        document = event if self._export is None else self._export(event)
-        body = dumps({**document, self._key: integrity})
-        digest = sha256(EVENT_DOMAIN + self._head + body).digest()
+        if self._export is None:
+            record = stored = {**event, "integrity": integrity}
+        else:
+            stored = {**self._export(event), self._key: integrity}
+            record = {**event, "integrity": integrity}
+        body = dumps(stored)
+        hasher = sha256(EVENT_DOMAIN + self._head)
+        hasher.update(body)
+        digest = hasher.digest()
         integrity["hash"] = digest.hex()
         seal = b'"hash":"' + integrity["hash"].encode() + b'",'
         if self._mac is not None:
             integrity["mac"] = hmac.digest(self._mac, MAC_DOMAIN + digest, "sha256").hex()
             seal += b'"mac":"' + integrity["mac"].encode() + b'",'
-        # The integrity members sort as chain_id, epoch, hash, mac, prev, seq: the seal
-        # goes right before "prev", so the stored line stays canonical JSON.
-        at = body.index(self._marker) + len(self._marker)
-        if self._mac is not None:
-            at = body.index(b",", at) + 1
-        batch.events.append({**event, "integrity": integrity})
-        batch.lines.append(body[:at] + seal + body[at:])
+        batch.events.append(record)
+        if body.count(self._marker) == 1:
+            # The integrity members sort as chain_id, epoch, hash, mac, prev, seq: the
+            # seal goes right before "prev", so the stored line stays canonical JSON.
+            at = body.index(self._marker) + len(self._marker)
+            if self._mac is not None:
+                at = body.index(b",", at) + 1
+            batch.lines.append(body[:at] + seal + body[at:])
+        else:  # the content mimics our integrity object: serialize again, unambiguously
+            batch.lines.append(dumps(stored))
         self._seq = seq
         self._head = digest
         self._leaves.append(digest)
