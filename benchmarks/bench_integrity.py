@@ -1,7 +1,7 @@
 """Integrity costs: verification vs. merely parsing, and chaining vs. plain encoding.
 
 Run: ``python benchmarks/bench_integrity.py`` (about 40 s).  Prints medians of
-interleaved rounds and the ratios DESIGN §11 budgets (verify ≤ 3× an orjson parse).
+interleaved rounds and the ratios DESIGN §11 budgets (verify <= 3x an orjson parse).
 """
 
 from __future__ import annotations
