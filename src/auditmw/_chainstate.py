@@ -8,17 +8,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from auditmw._keys import evolve_mac_key, mac_key_for_chain
+from auditmw._keys import evolve_mac_key, mac_key_for_chain, next_master_key
 
 if TYPE_CHECKING:
     from auditmw._report import Finding, Location
 
-__all__ = ["ChainState", "Checkpoint"]
+__all__ = ["ChainState", "Checkpoint", "MasterKeys"]
 
 ZERO = bytes(32)
 #: A sequence number further than this beyond the last one is treated as forged,
 #: so that one bad record cannot make the verifier allocate gigabytes.
 MAX_JUMP = 10_000_000
+
+
+class MasterKeys:
+    """The configured MAC key and its ratcheted successors, one per chain created."""
+
+    #: How many chains one options object may plausibly create.
+    LIMIT = 4096
+
+    def __init__(self, initial: bytes) -> None:
+        self._keys = [initial]
+
+    def get(self, index: int) -> bytes:
+        """Return the master key of the ``index``-th chain."""
+        index = min(max(index, 0), self.LIMIT)
+        while len(self._keys) <= index:
+            self._keys.append(next_master_key(self._keys[-1]))
+        return self._keys[index]
 
 
 @dataclass(slots=True)
@@ -68,6 +85,7 @@ class ChainState:
     pending_forged: tuple[int, bytes] | None = None
     last_modified: tuple[Finding, bytes] | None = None
     mac_keys: list[bytes] = field(default_factory=list)
+    mac_index: int | None = None
     epoch: int = 0
 
     def get(self, seq: int) -> bytes | None:
@@ -109,9 +127,15 @@ class ChainState:
                 return True
         return False
 
-    def mac_key(self, master: bytes, epoch: int) -> bytes:
+    def set_mac_index(self, index: int | None) -> None:
+        """Use the ``index``-th master key (from the genesis checkpoint) for this chain."""
+        if index != self.mac_index:
+            self.mac_index, self.mac_keys = index, []
+
+    def mac_key(self, masters: MasterKeys, epoch: int) -> bytes:
         """Return this chain's MAC key for ``epoch``, deriving forward as needed."""
         if not self.mac_keys:
+            master = masters.get(self.mac_index or 0)
             self.mac_keys.append(mac_key_for_chain(master, self.chain_id))
         while len(self.mac_keys) <= epoch:
             self.mac_keys.append(evolve_mac_key(self.mac_keys[-1]))

@@ -39,10 +39,12 @@ __all__ = [
     "load_mac_key",
     "load_signing_key",
     "mac_key_for_chain",
+    "next_master_key",
 ]
 
 MAC_CHAIN_DOMAIN = b"auditmw/v1/chain\x00"
 MAC_EVOLVE_DOMAIN = b"auditmw/v1/evolve"
+MAC_NEXT_DOMAIN = b"auditmw/v1/next-chain"
 
 
 def key_id_for(public_key: Ed25519PublicKey) -> str:
@@ -139,6 +141,11 @@ def load_mac_key(data: bytes, *, setting: str = "mac_key") -> bytes:
 def mac_key_for_chain(master: bytes, chain_id: str) -> bytes:
     """Derive epoch 0's MAC key of one chain from the configured (master) MAC key."""
     return hmac.digest(master, MAC_CHAIN_DOMAIN + chain_id.encode("ascii"), "sha256")
+
+
+def next_master_key(key: bytes) -> bytes:
+    """Return the master MAC key for the next chain; the caller must drop the old one."""
+    return hmac.digest(key, MAC_NEXT_DOMAIN, "sha256")
 
 
 def evolve_mac_key(key: bytes) -> bytes:

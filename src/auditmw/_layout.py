@@ -18,6 +18,7 @@ __all__ = [
     "MAC_DOMAIN",
     "SIGNATURE_DOMAIN",
     "ZERO_HASH",
+    "integrity_key",
 ]
 
 EVENT_DOMAIN: Final = b"auditmw/v1/event"
@@ -29,3 +30,13 @@ CHECKPOINT_MAC_DOMAIN: Final = b"auditmw/v1/checkpoint-mac"
 ZERO_HASH: Final = bytes(32)
 #: The ``kind`` of inline checkpoint records.
 CHECKPOINT_KIND: Final = "audit.checkpoint"
+
+
+def integrity_key(format: str) -> str:
+    """Return the top-level member holding the integrity object in ``format``'s documents.
+
+    ``"integrity"`` for the canonical format, ``"auditmw_integrity"`` for exported ones.
+
+    .. versionadded:: 0.1.0
+    """
+    return "integrity" if format == "auditmw" else "auditmw_integrity"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from auditmw._chainstate import ChainState, Checkpoint
+from auditmw._chainstate import ChainState, Checkpoint, MasterKeys
 from auditmw._layout import (
     CHECKPOINT_DOMAIN,
     CHECKPOINT_KIND,
@@ -54,6 +54,7 @@ class Reader:
         self.report = report
         self.keys = keys
         self.mac_key = mac_key
+        self.masters = None if mac_key is None else MasterKeys(mac_key)
         self.chains: dict[str, ChainState] = {}
         self.unchecked: set[str] = set()
 
@@ -191,13 +192,15 @@ class Reader:
         seq: int,
     ) -> bool:
         mac, epoch = integrity.get("mac"), integrity.get("epoch")
-        if type(epoch) is int and 0 <= epoch <= chain.epoch + 1000 and isinstance(mac, str):
-            key = chain.mac_key(self.mac_key, epoch)  # type: ignore[arg-type]
-            expected = hmac.digest(key, MAC_DOMAIN + digest, "sha256").hex()
-            if hmac.compare_digest(expected, mac):
-                if epoch != chain.epoch:
-                    chain.odd_epochs.append((seq, epoch, location))
-                return True
+        if (
+            isinstance(epoch, int)
+            and isinstance(mac, str)
+            and 0 <= epoch <= chain.epoch + 1000
+            and self._mac_matches(chain, epoch, digest, mac)
+        ):
+            if epoch != chain.epoch:
+                chain.odd_epochs.append((seq, epoch, location))
+            return True
         chain.pending_forged = (seq, digest)
         self.flag(
             "forged_event",
@@ -207,6 +210,23 @@ class Reader:
             chain,
             seq,
         )
+        return False
+
+    def _mac_matches(self, chain: ChainState, epoch: int, digest: bytes, mac: str) -> bool:
+        assert self.masters is not None  # set whenever mac_key is
+        key = chain.mac_key(self.masters, epoch)
+        if hmac.compare_digest(hmac.digest(key, MAC_DOMAIN + digest, "sha256").hex(), mac):
+            return True
+        if chain.mac_index is not None or chain.checkpoints:
+            return False
+        # The genesis checkpoint (naming the chain's master key index) is not in the
+        # input: find the index from this event instead.
+        for index in range(1, 65):
+            chain.set_mac_index(index)
+            key = chain.mac_key(self.masters, epoch)
+            if hmac.compare_digest(hmac.digest(key, MAC_DOMAIN + digest, "sha256").hex(), mac):
+                return True
+        chain.set_mac_index(None)
         return False
 
     def _again(  # noqa: PLR0917 - internal, called positionally
@@ -335,8 +355,8 @@ class Reader:
     def checkpoint(self, location: Location, line: bytes, doc: dict[str, Any]) -> None:
         body, seal = doc.get("checkpoint"), doc.get("seal")
         try:
-            assert isinstance(body, dict)
-            assert isinstance(seal, dict)
+            if not isinstance(body, dict) or not isinstance(seal, dict):
+                raise TypeError("checkpoint")
             chain = self.chain(body["chain_id"])
             for name in ("n", "first_seq", "last_seq"):
                 if type(body[name]) is not int:
@@ -347,7 +367,7 @@ class Reader:
             intact = (
                 dumps(doc) == line and sha256(CHECKPOINT_DOMAIN + dumps(rest)).hexdigest() == stored
             )
-        except (AssertionError, KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             self.flag("checkpoint_modified", "the checkpoint record is unreadable", location, None)
             return
         time_ns = _time_ns(doc.get("time"))
@@ -358,6 +378,8 @@ class Reader:
                 location,
                 chain,
             )
+        if intact and body["n"] == 0 and type(body.get("mac_index")) is int:
+            chain.set_mac_index(body["mac_index"])
         trusted = intact and self._trusted(chain, location, body, seal, time_ns)
         chain.checkpoints.append(Checkpoint(location, body, stored, time_ns, intact, trusted))
         if intact:
@@ -374,7 +396,8 @@ class Reader:
         digest = bytes.fromhex(seal["hash"])
         verdicts = [self._signature(chain, location, body, seal, digest, time_ns)]
         if body.get("mac") and self.mac_key is not None:
-            key = chain.mac_key(self.mac_key, max(body["n"] - 1, 0))
+            assert self.masters is not None  # set whenever mac_key is
+            key = chain.mac_key(self.masters, max(body["n"] - 1, 0))
             expected = hmac.digest(key, CHECKPOINT_MAC_DOMAIN + digest, "sha256").hex()
             ok = hmac.compare_digest(expected, str(seal.get("mac", "")))
             if not ok:

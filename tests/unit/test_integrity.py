@@ -171,6 +171,28 @@ class TestChainEncoder:
         assert encoder._mac != first
         assert encoder.encode([event(3)]).events[0]["integrity"]["epoch"] == 2
 
+    def test_each_chain_takes_a_ratcheted_master_key(self) -> None:
+        """Chains created from one options object use successive master keys; all verify."""
+        mac_key = b"r" * 32
+        options = IntegrityOptions(mac_key=mac_key)
+        batches = [encode_all(options.encoder_for("auditmw", "s"), [event(i)]) for i in range(3)]
+        assert mac_key not in vars(options).values()
+        assert options._ratchet is not None
+        assert options._ratchet._key != mac_key
+        assert [b.events[0]["checkpoint"]["mac_index"] for b in batches] == [0, 1, 2]
+        lines = [line for b in batches for line in b.lines]
+        # Checkpoint MACs authenticate the chains: no signing key is needed.
+        assert verify_records(records(Batch([], lines)), mac_key=mac_key).codes() == []
+
+    def test_mac_index_found_without_genesis(self) -> None:
+        """Without its genesis checkpoint, a chain's master key index is found from its events."""
+        options = IntegrityOptions(mac_key=b"r" * 32)
+        options.encoder_for("auditmw", "s")  # takes index 0
+        batch = encode_all(options.encoder_for("auditmw", "s"), [event(1), event(2)])
+        report = verify_records(records(Batch([], batch.lines[1:])), mac_key=b"r" * 32)
+        assert "forged_event" not in report.codes()
+        assert "missing_start" in report.codes()
+
     def test_key_rotation(self, keypair: tuple[bytes, KeyRegistry]) -> None:
         """Rotating the signing key writes a checkpoint naming the next key; both verify."""
         private, registry = keypair
