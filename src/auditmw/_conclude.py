@@ -304,7 +304,8 @@ class _Conclusion:
             return
         if successor is not None:
             named = successor[1]
-            kept = self.by_n.get(named.get("n", -1))
+            number = named.get("n")
+            kept = self.by_n.get(number) if type(number) is int else None
             if kept is None or kept.hash != named.get("checkpoint"):
                 self.flag(
                     "truncated_tail",

@@ -1,7 +1,8 @@
-"""Property: any single-byte change anywhere in any line of a chained log is detected."""
+"""Properties: any single-byte change of a chained log is detected; hostile input never crashes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -68,3 +69,48 @@ class TestSingleByteChanges:
             value = (value + 1) % 256
         changed = LOG[:position] + bytes([value]) + LOG[position + 1 :]
         assert _verify(changed) != []
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+_keys = st.sampled_from(["chain_id", "seq", "hash", "prev", "mac", "epoch", "n", "first_seq"])
+_integrity = st.dictionaries(_keys, _json | st.just("00" * 32) | st.integers(0, 3), max_size=6)
+_record = st.fixed_dictionaries(
+    {},
+    optional={
+        "integrity": _integrity,
+        "kind": st.sampled_from(["http", "audit.checkpoint", "audit.events_dropped"]),
+        "checkpoint": st.dictionaries(
+            _keys | st.sampled_from(["head", "previous_chain", "interval_s", "final"]),
+            _json | st.integers(0, 3),
+            max_size=6,
+        ),
+        "seal": st.dictionaries(st.sampled_from(["hash", "signature", "mac"]), _json, max_size=3),
+        "details": _json,
+    },
+)
+
+
+def _dump(record: dict[str, Any]) -> bytes:
+    return json.dumps(record).encode()
+
+
+class TestHostileInput:
+    @settings(max_examples=300, deadline=None)
+    @given(
+        lines=st.lists(
+            _record.map(lambda r: json.dumps(r).encode()) | st.binary(max_size=40), max_size=8
+        )
+    )
+    def test_verifier_never_crashes(self, lines: list[bytes]) -> None:
+        """Arbitrary records, however malformed, produce findings and never an exception."""
+        records = [
+            (Location("x", i), line) for i, line in enumerate(LOG.split(b"\n")[:3] + lines, 1)
+        ]
+        report = verify_records(records, keys=REGISTRY, mac_key=MAC_KEY)
+        assert isinstance(report.clean, bool)
