@@ -190,6 +190,14 @@ class KeyEntry:
             return "expired_key"
         return None
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Key objects do not pickle; parallel verification ships the raw key instead.
+        raw = self.public_key.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        windows = (self.not_before_ns, self.not_after_ns, self.revoked_at_ns)
+        return (_entry_from_raw, (self.key_id, raw, *windows))
+
     def verify(self, signature: bytes, message: bytes) -> bool:
         """Return whether ``signature`` is this key's Ed25519 signature of ``message``."""
         try:
@@ -197,6 +205,10 @@ class KeyEntry:
         except InvalidSignature:
             return False
         return True
+
+
+def _entry_from_raw(key_id: str, raw: bytes, *windows: int | None) -> KeyEntry:
+    return KeyEntry(key_id, Ed25519PublicKey.from_public_bytes(raw), *windows)
 
 
 class KeyRegistry:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from auditmw._conclude import ExpectedHead, conclude
+from auditmw._parallel import group_files, read_in_parallel
 from auditmw._report import Location, Report
 from auditmw._sources import Progress, expand_paths, iter_files
 from auditmw._verify import Reader
@@ -47,14 +48,20 @@ def verify_records(
 
     .. versionadded:: 0.1.0
     """
-    report = Report()
-    reader = Reader(report, keys, mac_key)
+    reader = _read(records, keys, mac_key)
+    heads = list(expected_heads) + _digest_heads(digests, keys, mac_key)
+    conclude(reader, heads, as_of_ns)
+    return reader.report
+
+
+def _read(
+    records: Iterable[tuple[Location, bytes]], keys: KeyRegistry | None, mac_key: bytes | None
+) -> Reader:
+    reader = Reader(Report(), keys, mac_key)
     feed = reader.feed
     for location, line in records:
         feed(location, line)
-    heads = list(expected_heads) + _digest_heads(digests, keys, mac_key)
-    conclude(reader, heads, as_of_ns)
-    return report
+    return reader
 
 
 def _digest_heads(
@@ -81,6 +88,7 @@ def verify_files(
     digest_paths: Iterable[str | os.PathLike[str]] = (),
     as_of_ns: int | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> Report:
     """Verify JSONL files (gzipped or not) and directories of them as one input.
 
@@ -92,6 +100,8 @@ def verify_files(
         digest_paths: digest files written with ``IntegrityOptions(digest_path=...)``.
         as_of_ns: the time at which an unclosed chain's silence is judged.
         progress: called with (bytes read, total bytes) while reading.
+        jobs: processes reading files of different chains in parallel; the result is
+            the same as with one.
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -101,11 +111,15 @@ def verify_files(
     """
     files = expand_paths(paths)
     digests = iter_files([Path(p) for p in digest_paths])
-    return verify_records(
-        iter_files(files, progress),
-        keys=keys,
-        mac_key=mac_key,
-        expected_heads=expected_heads,
-        digests=digests,
-        as_of_ns=as_of_ns,
-    )
+    heads = list(expected_heads) + _digest_heads(digests, keys, mac_key)
+    reader = None
+    groups = group_files(files) if jobs > 1 else []
+    if len(groups) > 1:
+        reader = read_in_parallel(groups, keys, mac_key, jobs)
+    if reader is None:
+        reader = _read(iter_files(files, progress), keys, mac_key)
+    elif progress is not None:
+        total = sum(path.stat().st_size for path in files)
+        progress(total, total)
+    conclude(reader, heads, as_of_ns)
+    return reader.report

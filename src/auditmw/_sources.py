@@ -20,7 +20,7 @@ from auditmw._report import Location
 if TYPE_CHECKING:
     import os
 
-__all__ = ["expand_paths", "iter_file", "iter_files"]
+__all__ = ["expand_paths", "first_chain", "iter_file", "iter_files"]
 
 # NamedTuple's own __new__ is a Python function; this is the C constructor it wraps.
 new_location = tuple.__new__
@@ -53,6 +53,11 @@ def _position(doc: Any) -> tuple[str, float] | None:
     if isinstance(body, dict):  # written right after its last event
         return str(body.get("chain_id", "")), float(body.get("last_seq", 0)) + 0.5
     return None
+
+
+def first_chain(path: Path) -> str:
+    """Return the chain id of the first chained record of ``path`` (``""`` if none)."""
+    return _first_position(path)[0]
 
 
 def _first_position(path: Path) -> tuple[str, float]:

@@ -360,3 +360,38 @@ class TestVerifyFiles:
             "seq": 1,
             "chain_id": None,
         }
+
+
+class TestParallel:
+    def _workers_dir(self, tmp_path: Path, keypair: Any, interleave: bool = False) -> Path:
+        private, _ = keypair
+        options = IntegrityOptions(signing_key=private, mac_key=b"p" * 32, checkpoint_every=4)
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        for worker in range(3):
+            batch = encode_all(options.encoder_for("auditmw", "s"), [event(i) for i in range(9)])
+            lines = list(batch.lines)
+            if interleave and worker == 1:  # a stray line of this chain in worker 0's file
+                with (logs / "w0.jsonl").open("ab") as handle:
+                    handle.write(lines.pop(3) + b"\n")
+            with (logs / f"w{worker}.jsonl").open("ab") as handle:
+                handle.write(b"".join(x + b"\n" for x in lines))
+        return logs
+
+    @pytest.mark.parametrize("interleave", [False, True], ids=["per-file", "interleaved"])
+    def test_jobs_give_the_sequential_result(
+        self, tmp_path: Path, keypair: Any, interleave: bool
+    ) -> None:
+        """Reading chains in worker processes reports exactly what one process reports."""
+        logs = self._workers_dir(tmp_path, keypair, interleave)
+        w2 = logs / "w2.jsonl"
+        w2.write_bytes(w2.read_bytes().replace(b"/x/5", b"/x/6"))
+        kwargs: dict[str, Any] = {"keys": keypair[1], "mac_key": b"p" * 32}
+        one = verify_files([logs], **kwargs)
+        two = verify_files([logs], jobs=2, **kwargs)
+        assert [f.to_dict() for f in two.findings] == [f.to_dict() for f in one.findings]
+        assert ("modified_event", str(w2)) in [
+            (f.code, f.location.source if f.location else "") for f in one.findings
+        ]
+        assert sorted(c.chain_id for c in two.chains) == sorted(c.chain_id for c in one.chains)
+        assert two.records == one.records

@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--as-of", metavar="TIME", help="judge silence of unclosed chains at TIME (RFC 3339)"
     )
+    parser.add_argument(
+        "--jobs", type=int, default=1, metavar="N", help="processes for files of different chains"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--progress", action="store_true", help="show progress even if not a TTY")
     parser.set_defaults(func=run)
@@ -83,6 +86,9 @@ def _options(args: argparse.Namespace) -> dict[str, object]:
             raise ConfigurationError("--as-of must be an RFC 3339 time", setting="--as-of") from exc
         options["as_of_ns"] = int(stamp.timestamp() * 1e6) * 1000
     options["digest_paths"] = list(args.digest)
+    if args.jobs < 1:
+        raise ConfigurationError("--jobs must be at least 1", setting="--jobs")
+    options["jobs"] = args.jobs
     return options
 
 
