@@ -252,7 +252,7 @@ class Reader:
         digest: bytes,
         recomputed: bytes,
     ) -> None:
-        if seq != chain.expect and prev == chain.head and chain.expect <= chain.max_seq() + 1:
+        if seq != chain.expect and prev == chain.head:
             seq = chain.expect  # the position fits: its seq member was edited
             metadata = True
         else:
@@ -297,7 +297,7 @@ class Reader:
             if forged is not None and forged[0] == chain.expect == seq - 1:
                 if prev != forged[1]:
                     self._bad_link(chain, location, seq, prev)
-            elif chain.expect > 1 or seq > 1:
+            else:
                 chain.holes.append([chain.expect, seq - 1, location])
                 chain.deferred.append((seq, prev, location))
         else:

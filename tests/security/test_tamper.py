@@ -183,6 +183,13 @@ class TestEventTampering:
         )
         assert findings(log.verify(lines)) == [("modified_metadata", i + 1, 8)]
 
+    def test_edited_seq_is_modified_metadata(self, log: Log) -> None:
+        """Changing an event's seq member reports modified_metadata there, not a gap."""
+        lines = list(log.lines)
+        i = log.index_of_seq(9)
+        lines[i] = lines[i].replace(b'"seq":9}', b'"seq":90}')
+        assert findings(log.verify(lines)) == [("modified_metadata", i + 1, 9)]
+
     def test_deleted_line_is_a_seq_gap(self, log: Log) -> None:
         """Deleting an event reports deleted_events at the following line."""
         lines = list(log.lines)
@@ -250,6 +257,19 @@ class TestEventTampering:
             ("broken_link", k + 2, 11),  # the first event after the re-chained range
             ("checkpoint_mismatch", k + 1, 1),
             ("unverified_events", len(lines) - 1, 1),  # the checkpoint cannot vouch for 1..10
+        ]
+
+    def test_event_appended_after_close(self, tmp_path: Path) -> None:
+        """A re-chained event appended after the closing checkpoint is reported."""
+        log = Log(tmp_path, mac=False)
+        docs = log.docs()
+        last = docs[log.index_of_seq(EVENTS)]
+        extra = {**last, "integrity": {**last["integrity"], "seq": EVENTS + 1}}
+        line, _ = rechain(extra, last["integrity"]["hash"])
+        lines = [*log.lines, line]
+        assert findings(log.verify(lines)) == [
+            ("unverified_events", len(lines), EVENTS + 1),
+            ("events_after_close", len(lines), EVENTS + 1),
         ]
 
     def test_spliced_event_from_another_chain(self, log: Log, tmp_path: Path) -> None:
