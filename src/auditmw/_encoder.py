@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import os
 import time
 from hashlib import sha256
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from auditmw.types import Event
 
 __all__ = ["ChainEncoder"]
+
+logger = logging.getLogger("auditmw.integrity")
 
 _ACTOR = {"id": "auditmw", "type": "service", "auth": {"method": "none", "verified": False}}
 
@@ -277,10 +280,14 @@ class ChainEncoder:
         path = self._options.digest_path
         if path is None:
             return
-        if self._digest is None:
-            self._digest = open(path, "ab")  # noqa: SIM115 - kept open for the chain's life
-        self._digest.write(line + b"\n")
-        self._digest.flush()
+        try:
+            if self._digest is None:
+                self._digest = open(path, "ab")  # noqa: SIM115 - kept open for the chain's life
+            self._digest.write(line + b"\n")
+            self._digest.flush()
+        except OSError as exc:
+            # The inline checkpoint is written anyway; never stop auditing over the copy.
+            logger.error("auditmw cannot write the digest file %s: %s", path, exc.strerror)
 
     # -- restart linking ---------------------------------------------------------------
 
@@ -300,7 +307,9 @@ class ChainEncoder:
         except (OSError, ValueError):
             return None  # an unreadable state only loses the restart link; verify says so
         keys = ("chain_id", "n", "checkpoint", "last_seq")
-        return {key: state[key] for key in keys} if all(key in state for key in keys) else None
+        if not isinstance(state, dict) or not all(key in state for key in keys):
+            return None
+        return {key: state[key] for key in keys}
 
     def _write_state(self, now_ns: int) -> None:
         path = self._state_path()
@@ -314,5 +323,8 @@ class ChainEncoder:
             "time": format_time(now_ns),
         }
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(dumps(state))
-        os.replace(tmp, path)
+        try:
+            tmp.write_bytes(dumps(state))
+            os.replace(tmp, path)
+        except OSError as exc:
+            logger.error("auditmw cannot write the chain state %s: %s", path, exc.strerror)

@@ -395,3 +395,28 @@ class TestParallel:
         ]
         assert sorted(c.chain_id for c in two.chains) == sorted(c.chain_id for c in one.chains)
         assert two.records == one.records
+
+
+class TestWriterFailures:
+    def test_unwritable_digest_and_state_never_stop_the_chain(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A digest file or state directory that cannot be written only logs an error."""
+        options = IntegrityOptions(
+            digest_path=str(tmp_path / "missing-dir" / "digest.jsonl"),
+            state_dir=str(tmp_path / "missing-dir"),
+        )
+        with caplog.at_level("ERROR", logger="auditmw.integrity"):
+            batch = encode_all(options.encoder_for("auditmw", "s"), [event(1)])
+        assert verify_records(records(batch)).codes() == [
+            "unchecked_signatures",
+            "unverified_events",
+        ]
+        assert "digest file" in caplog.text
+        assert "chain state" in caplog.text
+
+    def test_corrupt_state_file_is_ignored(self, tmp_path: Path) -> None:
+        """A state file that is not a chain state starts a chain without a previous link."""
+        (tmp_path / "s.chain.json").write_text("[1, 2]")
+        batch = IntegrityOptions(state_dir=str(tmp_path)).encoder_for("auditmw", "s").encode([])
+        assert "previous_chain" not in batch.events[0]["checkpoint"]
