@@ -420,3 +420,20 @@ class TestWriterFailures:
         (tmp_path / "s.chain.json").write_text("[1, 2]")
         batch = IntegrityOptions(state_dir=str(tmp_path)).encoder_for("auditmw", "s").encode([])
         assert "previous_chain" not in batch.events[0]["checkpoint"]
+
+
+class TestLayering:
+    def test_integrity_and_verify_load_no_framework(self) -> None:
+        """The writer, the verifier and the verify command import no framework or driver."""
+        import subprocess
+        import sys
+
+        code = (
+            "import sys, auditmw.integrity, auditmw._cli.verify, auditmw._cli.keygen\n"
+            "bad = {'starlette', 'fastapi', 'flask', 'django', 'psycopg', 'nats', 'httpx'}\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in bad))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert result.stdout.strip() == "[]"
