@@ -86,6 +86,7 @@ class ChainState:
     last_modified: tuple[Finding, bytes] | None = None
     mac_keys: list[bytes] = field(default_factory=list)
     mac_index: int | None = None
+    epoch_key: tuple[int, bytes] = (-1, b"")  # the current epoch's key, for the fast path
     epoch: int = 0
 
     def get(self, seq: int) -> bytes | None:
@@ -130,7 +131,7 @@ class ChainState:
     def set_mac_index(self, index: int | None) -> None:
         """Use the ``index``-th master key (from the genesis checkpoint) for this chain."""
         if index != self.mac_index:
-            self.mac_index, self.mac_keys = index, []
+            self.mac_index, self.mac_keys, self.epoch_key = index, [], (-1, b"")
 
     def mac_key(self, masters: MasterKeys, epoch: int) -> bytes:
         """Return this chain's MAC key for ``epoch``, deriving forward as needed."""

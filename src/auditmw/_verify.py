@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["Reader"]
 
 _loads = orjson.loads
+_hmac = hmac.digest
 
 
 class Reader:
@@ -118,10 +119,17 @@ class Reader:
         chain.last_location = location
         if intact:
             digest = recomputed
-            if self.mac_key is not None and not self._mac_ok(
-                chain, recomputed, integrity, location, seq
-            ):
-                return
+            if self.mac_key is not None:
+                epoch, mac, cached = integrity.get("epoch"), integrity.get("mac"), chain.epoch_key
+                fast = (
+                    epoch == chain.epoch == cached[0]
+                    and isinstance(mac, str)
+                    and hmac.compare_digest(
+                        _hmac(cached[1], MAC_DOMAIN + digest, "sha256").hex(), mac
+                    )
+                )
+                if not fast and not self._mac_ok(chain, recomputed, integrity, location, seq):
+                    return
             if seq == chain.expect and prev_raw == chain.head and chain.first_seq is not None:
                 # The common case, inlined: the next event, correctly linked.
                 chain.hashes += digest
@@ -175,13 +183,15 @@ class Reader:
     ) -> bool:
         mac, epoch = integrity.get("mac"), integrity.get("epoch")
         if (
-            isinstance(epoch, int)
+            type(epoch) is int
             and isinstance(mac, str)
             and 0 <= epoch <= chain.epoch + 1000
             and self._mac_matches(chain, epoch, digest, mac)
         ):
             if epoch != chain.epoch:
                 chain.odd_epochs.append((seq, epoch, location))
+            else:
+                chain.epoch_key = (epoch, chain.mac_keys[epoch])
             return True
         chain.pending_forged = (seq, digest)
         self.flag(
