@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -94,6 +95,27 @@ _record = st.fixed_dictionaries(
         "details": _json,
     },
 )
+
+
+class TestFastPath:
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(position=st.integers(0, len(LOG) - 2), value=st.integers(0, 255))
+    def test_fast_path_never_changes_a_report(self, position: int, value: int) -> None:
+        """With or without the verifier's fast path, a changed log gets the same findings."""
+        changed = LOG[:position] + bytes([value]) + LOG[position + 1 :]
+        fast = _verify_full(changed)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("auditmw._verify.accept_fast", lambda *args: False)
+            slow = _verify_full(changed)
+        assert fast == slow
+
+
+def _verify_full(data: bytes) -> list[dict[str, Any]]:
+    records = [
+        (Location("log", number), line) for number, line in enumerate(data.split(b"\n"), 1) if line
+    ]
+    report = verify_records(records, keys=REGISTRY, mac_key=MAC_KEY)
+    return [f.to_dict() for f in report.findings]
 
 
 def _dump(record: dict[str, Any]) -> bytes:
