@@ -117,6 +117,8 @@ class ChainEncoder:
 
     def tick(self, now_ns: int) -> Batch | None:
         """Write a checkpoint (a heartbeat when idle) once the interval has passed."""
+        if self._finished:
+            return None
         batch = self._genesis()
         if now_ns - self._cp_time_ns >= self._options.checkpoint_interval_s * 1_000_000_000:
             self._checkpoint(batch, "interval" if self._leaves else "heartbeat", now_ns)

@@ -117,19 +117,28 @@ def _load_public_key(text: str, *, setting: str) -> Ed25519PublicKey:
     return key
 
 
-def load_mac_key(data: bytes, *, setting: str = "mac_key") -> bytes:
-    """Return MAC key bytes from a key file's content (64 hex digits, or raw bytes).
+def load_mac_key(data: bytes, *, setting: str = "mac_key", is_file: bool = False) -> bytes:
+    """Return MAC key bytes: ``data`` itself, or decoded from a key file's hex digits.
+
+    Args:
+        data: the key (raw bytes), or a key file's content when ``is_file``.
+        setting: the setting named in errors.
+        is_file: decode a file holding at least 64 hex digits (``auditmw keygen --mac``);
+            other file content is used as raw bytes.
 
     Raises:
         ConfigurationError: the key is shorter than 32 bytes.
 
     .. versionadded:: 0.1.0
     """
-    text = data.strip()
-    try:
-        key = bytes.fromhex(text.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        key = data
+    key = data
+    if is_file:
+        text = data.strip()
+        try:
+            decoded = bytes.fromhex(text.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            decoded = b""
+        key = decoded if len(decoded) >= 32 else data
     if len(key) < 32:
         raise ConfigurationError(
             "the MAC key must hold at least 32 bytes; create one with 'auditmw keygen --mac'",

@@ -28,7 +28,9 @@ Byte layout (``hex`` is lower-case, ``‖`` is concatenation):
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,6 +74,11 @@ class _MacRatchet:
 
     def __init__(self, key: bytes) -> None:
         self._key, self._index = key, 0
+        self._lock = threading.Lock()
+        _ratchets.add(self)
+
+    def reset_lock(self) -> None:
+        # A fork while another thread held the lock would leave the child's copy locked.
         self._lock = threading.Lock()
 
     def take(self) -> tuple[int, bytes]:
@@ -142,7 +149,8 @@ class IntegrityOptions:
         if mac_key is not None:
             return load_mac_key(mac_key)
         if self.mac_key_file is not None:
-            return load_mac_key(_read(self.mac_key_file, "mac_key_file"), setting="mac_key_file")
+            data = _read(self.mac_key_file, "mac_key_file")
+            return load_mac_key(data, setting="mac_key_file", is_file=True)
         return None
 
     @property
@@ -162,6 +170,17 @@ class IntegrityOptions:
     def encoder_for(self, format: str, stream: str) -> ChainEncoder:
         """Return a new :class:`ChainEncoder` (a new chain) for one sink stream."""
         return ChainEncoder(self, format=format, stream=stream)
+
+
+_ratchets: weakref.WeakSet[_MacRatchet] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for ratchet in list(_ratchets):
+        ratchet.reset_lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _read(path: str, setting: str) -> bytes:

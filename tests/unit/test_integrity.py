@@ -265,6 +265,16 @@ class TestChainEncoder:
 
 
 class TestKeys:
+    def test_mac_key_file_is_hex_and_mac_key_is_raw(self, tmp_path: Path) -> None:
+        """A key file's hex digits are decoded; bytes given in code are used as they are."""
+        raw = bytes(range(32))
+        (tmp_path / "k.mac").write_text(raw.hex() + "\n")
+        from_file = IntegrityOptions(mac_key_file=str(tmp_path / "k.mac"))
+        batch = encode_all(from_file.encoder_for("auditmw", "s"), [event(1)])
+        assert verify_records(records(batch), mac_key=raw).codes() == []
+        hexed = verify_records(records(batch), mac_key=raw.hex().encode())
+        assert "forged_event" in hexed.codes()
+
     def test_key_id_mismatch_is_refused(self) -> None:
         """A registry entry whose key_id does not match its key is a configuration error."""
         _, public, _ = generate_keypair()
@@ -437,3 +447,27 @@ class TestLayering:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
         assert result.stdout.strip() == "[]"
+
+
+class TestProcessLife:
+    def test_tick_after_finish_writes_nothing(self) -> None:
+        """Once closed, a chain writes no more heartbeats."""
+        encoder = IntegrityOptions(checkpoint_interval_s=1).encoder_for("auditmw", "s")
+        encoder.finish()
+        assert encoder.tick(time.time_ns() + 10**10) is None
+
+    def test_fork_while_the_ratchet_is_locked(self) -> None:
+        """A child forked while another thread held the MAC ratchet can still create chains."""
+        import os
+        import signal
+
+        options = IntegrityOptions(mac_key=b"f" * 32)
+        assert options._ratchet is not None
+        with options._ratchet._lock:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                signal.alarm(5)  # a deadlock kills the child instead of hanging the test
+                code = 0 if options.encoder_for("auditmw", "s").encode([]) else 1
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0

@@ -72,7 +72,7 @@ def _options(args: argparse.Namespace) -> dict[str, object]:
             raise ConfigurationError(
                 f"cannot read {args.mac_key_file}: {exc.strerror}", setting="--mac-key-file"
             ) from exc
-        options["mac_key"] = load_mac_key(data, setting="--mac-key-file")
+        options["mac_key"] = load_mac_key(data, setting="--mac-key-file", is_file=True)
     try:
         options["expected_heads"] = [ExpectedHead.parse(h) for h in args.expected_head]
     except ValueError as exc:
