@@ -108,7 +108,7 @@ class AuditMiddleware:
         exchange = self._exchange(scope, "http")
         root_path = scope.get("root_path", "")
         header = self._audit_header
-        state = {"started": False, "done": False, "recorded": False}
+        state = {"started": False, "done": False, "recorded": False, "send_failed": False}
 
         async def receive_wrapper() -> Message:
             message = await receive()
@@ -131,13 +131,23 @@ class AuditMiddleware:
             elif mtype == "http.response.body":
                 exchange.response_bytes += len(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await send(message)
+                    await _send_or_abort(message)
                     state["done"] = True
                     exchange.aborted = False
                     state["recorded"] = True
                     self._finish(exchange, scope, root_path)
                     return
-            await send(message)
+            await _send_or_abort(message)
+
+        async def _send_or_abort(message: Message) -> None:
+            try:
+                await send(message)
+            except OSError:
+                # ASGI 2.4: the server's send raises OSError once the client is gone;
+                # whatever the app turns that into, the outcome is "aborted".
+                exchange.aborted = True
+                state["send_failed"] = True
+                raise
 
         token = _current.set(exchange.context)
         try:
@@ -145,7 +155,7 @@ class AuditMiddleware:
         except BaseException as exc:
             if not state["recorded"]:
                 state["recorded"] = True
-                if isinstance(exc, Exception):
+                if isinstance(exc, Exception) and not state["send_failed"]:
                     exchange.exception = exc
                 else:  # cancellation: the client went away or the server is stopping
                     exchange.aborted = True
