@@ -99,7 +99,7 @@ class AuditMiddleware:
 
     def _finish(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
         exchange.route = _route_template(scope, root_path)
-        exchange.path_params = scope.get("path_params") or {}
+        exchange.path_params = scope.get("path_params")
         if "user" in scope:
             exchange.user = scope["user"]
         self.auditor.record(exchange)
