@@ -67,12 +67,12 @@ def versions(*packages: str) -> str:
 def table(results: dict[str, Result], baseline: str) -> str:
     """A Markdown table of medians and ratios."""
     rows = [
-        "| variant | µs/request (median) | ratio to bare (median, min–max) |",
+        "| variant | µs/request (median) | ratio to bare (median, min-max) |",
         "|---|---:|---:|",
     ]
     for name, (median, low, high) in ratios(results, baseline).items():
         rows.append(
-            f"| {name} | {results[name].median / 1000:.2f} | {median:.3f} ({low:.3f}–{high:.3f}) |"
+            f"| {name} | {results[name].median / 1000:.2f} | {median:.3f} ({low:.3f}-{high:.3f}) |"
         )
     return "\n".join(rows)
 

@@ -172,10 +172,11 @@ class Headers:
 
     def _index(self) -> dict[bytes, bytes]:
         out: dict[bytes, bytes] = {}
-        for key, value in self._raw or ():
+        for key, raw_value in self._raw or ():
             name = key.lower()
+            value = raw_value
             if name in out:
-                value = out[name] + (b"; " if name == b"cookie" else b", ") + value
+                value = out[name] + (b"; " if name == b"cookie" else b", ") + raw_value
             out[name] = value
         self._bytes = out
         return out
