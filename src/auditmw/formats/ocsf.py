@@ -247,8 +247,8 @@ def _fill_request(
         api["request"] = {"uid": request["id"]}
         if "body" in request:
             api["request"]["data"] = request["body"]
-        doc["http_request"] = _http_request(request, source, unmapped)
         host, port = split_host(request["host"])
+        doc["http_request"] = _http_request(request, source, host, port, unmapped)
         dst: dict[str, Any] = {"svc_name": service["name"], "hostname": host}
         if port is not None:
             dst["port"] = port
@@ -309,11 +309,14 @@ def _src_endpoint(source: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _http_request(
-    request: dict[str, Any], source: dict[str, Any] | None, unmapped: dict[str, Any]
+    request: dict[str, Any],
+    source: dict[str, Any] | None,
+    host: str,
+    port: int | None,
+    unmapped: dict[str, Any],
 ) -> dict[str, Any]:
     path = request["path"]
     scheme = request["scheme"]
-    host, port = split_host(request["host"])
     url: dict[str, Any] = {"scheme": scheme, "hostname": host, "path": path}
     url_string = f"{scheme}://{request['host']}{path}"
     if port is not None:
