@@ -53,7 +53,7 @@ LIFECYCLE_KINDS: Final = frozenset(
 
 
 def outcome_for_status(status: int) -> str:
-    """Map an HTTP status to an outcome: 1xx–3xx success, 401/403 denied, 4xx failure, 5xx error."""
+    """Map an HTTP status to an outcome: 1xx-3xx success, 401/403 denied, 4xx failure, 5xx error."""
     if status < 400:
         return "success"
     if status in (401, 403):

@@ -13,12 +13,13 @@ unauthenticated input.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from auditmw.event import ANONYMOUS, Actor, AuthInfo
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from auditmw.event import Exchange
     from auditmw.types import IdentityHook, Resolver
 
@@ -101,7 +102,9 @@ class HookResolver:
         try:
             return self._hook(exchange.request_object)
         except Exception as exc:
-            logger.warning("auditmw identity hook raised %s; treating as anonymous", type(exc).__name__)
+            logger.warning(
+                "auditmw identity hook raised %s; treating as anonymous", type(exc).__name__
+            )
             return None
 
 
@@ -117,7 +120,9 @@ def resolve_actor(resolvers: Sequence[Resolver], exchange: Exchange) -> Actor:
         try:
             actor = resolver.resolve(exchange)
         except Exception as exc:  # resolvers must not raise; if one does, record it
-            logger.warning("auditmw resolver %s raised %s", type(resolver).__name__, type(exc).__name__)
+            logger.warning(
+                "auditmw resolver %s raised %s", type(resolver).__name__, type(exc).__name__
+            )
             actor = Actor(auth=AuthInfo(error="resolver_error"))
         if actor is None:
             continue
