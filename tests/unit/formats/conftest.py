@@ -3,22 +3,31 @@
 ``corpus_event`` parametrizes a test over a corpus that covers every operation,
 outcome, actor type and lifecycle kind, with and without bodies, redactions,
 annotations, WebSocket and integrity fields.  ``make_event`` builds one event;
-``event_strategy`` is a hypothesis strategy of canonical events.
+``event_strategy`` is a hypothesis strategy of canonical events.  The ``*_check``
+fixtures return the problems of a document against each official schema.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import datetime as dt
+import functools
+import ipaddress
 import itertools
+import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
 import pytest
 from hypothesis import strategies as st
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from auditmw.canonical import dumps, loads
 
+if TYPE_CHECKING:
     from auditmw.types import Event
 
 OPERATIONS = ["create", "read", "update", "delete", "login", "logout", "other"]
@@ -280,8 +289,6 @@ _times = st.integers(min_value=0, max_value=4_102_444_799_999_999)
 
 
 def _format_us(us: int) -> str:
-    import datetime as dt
-
     value = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -321,3 +328,174 @@ def _events(draw: st.DrawFn) -> Event:
 def event_strategy() -> st.SearchStrategy[Event]:
     """Return a hypothesis strategy of canonical events."""
     return _events()
+
+
+# -- validators shared by the format tests --------------------------------------------
+
+_TEXT_TYPES = {"keyword", "wildcard", "match_only_text", "constant_keyword", "text"}
+_LABEL_KEY = re.compile(r"[a-z0-9_]+\Z")
+_CE_CONTEXT = {"specversion", "id", "source", "type", "time", "subject"}
+_CE_CONTEXT |= {"datacontenttype", "dataschema", "data"}
+_CE_EXTENSION = re.compile(r"[a-z0-9]{1,20}\Z")
+
+Checker = Callable[[dict[str, Any]], list[str]]
+
+
+@functools.cache
+def _ocsf_validator(class_uid: int, profiles: tuple[str, ...]) -> Any:
+    ocsf_json_schema = pytest.importorskip("ocsf_json_schema")
+    schema = ocsf_json_schema.OcsfJsonSchemaEmbedded(ocsf_json_schema.get_ocsf_schema("1.8.0"))
+    class_schema = schema.get_class_schema(
+        schema.lookup_class_name_from_uid(class_uid), list(profiles)
+    )
+    return jsonschema.Draft202012Validator(class_schema)
+
+
+def ocsf_errors(doc: dict[str, Any]) -> list[str]:
+    """Return the OCSF 1.8.0 schema errors of ``doc`` (with its declared profiles)."""
+    profiles = tuple(doc["metadata"].get("profiles", ()))
+    validator = _ocsf_validator(doc["class_uid"], profiles)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    problems = [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+    if doc["type_uid"] != doc["class_uid"] * 100 + doc["activity_id"]:
+        problems.append(f"type_uid {doc['type_uid']} != class_uid * 100 + activity_id")
+    return problems
+
+
+@pytest.fixture(scope="session")
+def ocsf_check() -> Checker:
+    """Return a function listing the OCSF 1.8.0 problems of a document."""
+    return ocsf_errors
+
+
+@pytest.fixture(scope="session")
+def ecs_fields(shared_schema_dir: Path) -> dict[str, Any]:
+    """Return the ECS 9.4 flat field list, keyed by dotted field name."""
+    yaml = pytest.importorskip("yaml")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with (shared_schema_dir / ECS_SCHEMA).open() as stream:
+        fields: dict[str, Any] = yaml.load(stream, Loader=loader)
+    return fields
+
+
+def _flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and name != "labels":
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _ecs_scalar_ok(ecs_type: str, value: Any) -> bool:
+    if ecs_type in _TEXT_TYPES:
+        return isinstance(value, str)
+    if ecs_type in {"long", "integer"}:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if ecs_type == "boolean":
+        return isinstance(value, bool)
+    if ecs_type == "date":
+        return isinstance(value, str) and dt.datetime.fromisoformat(value).tzinfo is not None
+    if ecs_type == "ip":
+        return isinstance(value, str) and bool(ipaddress.ip_address(value))
+    return False
+
+
+def ecs_errors(doc: dict[str, Any], fields: dict[str, Any]) -> list[str]:
+    """Return every way ``doc`` departs from the ECS field list (empty when conformant)."""
+    problems = []
+    for name, value in _flatten(doc).items():
+        spec = fields.get(name)
+        if spec is None:
+            problems.append(f"{name}: not an ECS field")
+        elif name == "labels":
+            problems.extend(
+                f"labels.{key}: bad key or non-string value {label!r}"
+                for key, label in value.items()
+                if not _LABEL_KEY.match(key) or not isinstance(label, str)
+            )
+        else:
+            problems.extend(_ecs_value_errors(name, value, spec))
+    expected = {
+        a["name"]: set(a.get("expected_event_types", []))
+        for a in fields["event.category"]["allowed_values"]
+    }
+    event = doc["event"]
+    fitting = set().union(*(expected.get(c, set()) for c in event["category"]))
+    problems.extend(f"event.type {t!r} fits no category" for t in event["type"] if t not in fitting)
+    return problems
+
+
+def _ecs_value_errors(name: str, value: Any, spec: dict[str, Any]) -> list[str]:
+    problems = []
+    values = value if isinstance(value, list) else [value]
+    if "array" in spec.get("normalize", []) and not isinstance(value, list):
+        problems.append(f"{name}: ECS expects an array")
+    problems.extend(
+        f"{name}: {item!r} is not an ECS {spec['type']}"
+        for item in values
+        if not _ecs_scalar_ok(spec["type"], item)
+    )
+    allowed = {a["name"] for a in spec.get("allowed_values", [])}
+    if allowed and not set(values) <= allowed:
+        problems.append(f"{name}: {set(values) - allowed} not among the allowed values")
+    return problems
+
+
+@pytest.fixture(scope="session")
+def ecs_check(ecs_fields: dict[str, Any]) -> Checker:
+    """Return a function listing the ECS 9.4 problems of a document."""
+    return functools.partial(ecs_errors, fields=ecs_fields)
+
+
+def _hex_ids_to_base64(body: dict[str, Any]) -> dict[str, Any]:
+    # OTLP/JSON writes trace/span ids as hex, but protobuf's generic JSON mapping (used by
+    # json_format.Parse) expects base64 for bytes fields: convert before parsing.
+    for resource_logs in body["resourceLogs"]:
+        for scope_logs in resource_logs["scopeLogs"]:
+            for record in scope_logs["logRecords"]:
+                for key in ("traceId", "spanId"):
+                    if key in record:
+                        record[key] = base64.b64encode(bytes.fromhex(record[key])).decode()
+    return body
+
+
+@pytest.fixture(scope="session")
+def otlp_parse() -> Callable[[dict[str, Any]], Any]:
+    """Return a function parsing an OTLP/JSON body into ``ExportLogsServiceRequest``."""
+    json_format = pytest.importorskip("google.protobuf.json_format")
+    service = pytest.importorskip("opentelemetry.proto.collector.logs.v1.logs_service_pb2")
+
+    def parse(body: dict[str, Any]) -> Any:
+        message = service.ExportLogsServiceRequest()
+        json_format.Parse(dumps(_hex_ids_to_base64(loads(dumps(body)))), message)
+        return message
+
+    return parse
+
+
+@pytest.fixture(scope="session")
+def cloudevents_validator(shared_schema_dir: Path) -> jsonschema.Draft7Validator:
+    """Return a format-checking validator for the CloudEvents 1.0 JSON Schema."""
+    schema = json.loads((shared_schema_dir / CLOUDEVENTS_SCHEMA).read_text())
+    checker = jsonschema.Draft7Validator.FORMAT_CHECKER
+    missing = {"uri-reference", "uri", "date-time"} - set(checker.checkers)
+    if missing:
+        pytest.fail(f"jsonschema cannot check formats {missing}: install rfc3986-validator")
+    return jsonschema.Draft7Validator(schema, format_checker=checker)
+
+
+@pytest.fixture(scope="session")
+def cloudevents_check(cloudevents_validator: jsonschema.Draft7Validator) -> Checker:
+    """Return a function listing the CloudEvents 1.0 problems of a document."""
+
+    def check(doc: dict[str, Any]) -> list[str]:
+        problems = [e.message for e in cloudevents_validator.iter_errors(doc)]
+        for name in doc.keys() - _CE_CONTEXT:
+            if not _CE_EXTENSION.match(name) or not isinstance(doc[name], str | int | bool):
+                problems.append(f"extension {name!r} is not a valid CloudEvents extension")
+        return problems
+
+    return check

@@ -3,64 +3,36 @@
 from __future__ import annotations
 
 import copy
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import pytest
 
 from auditmw.canonical import dumps, loads
 from auditmw.formats import cloudevents
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
 
     from auditmw.types import Event
 
-_CONTEXT = {
-    "specversion",
-    "id",
-    "source",
-    "type",
-    "time",
-    "subject",
-    "datacontenttype",
-    "dataschema",
-    "data",
-}
-_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}\Z")
+    Checker = Callable[[dict[str, Any]], list[str]]
+
 _TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}\Z")
 
 
-@pytest.fixture(scope="session")
-def validator(shared_schema_dir: Path) -> jsonschema.Draft7Validator:
-    """Return a format-checking validator for the CloudEvents 1.0 JSON Schema."""
-    schema = json.loads((shared_schema_dir / "cloudevents-1.0.json").read_text())
-    checker = jsonschema.Draft7Validator.FORMAT_CHECKER
-    missing = {"uri-reference", "uri", "date-time"} - set(checker.checkers)
-    if missing:
-        pytest.fail(f"jsonschema cannot check formats {missing}: install rfc3986-validator")
-    return jsonschema.Draft7Validator(schema, format_checker=checker)
-
-
 class TestSchema:
-    def test_validates(self, corpus_event: Event, validator: jsonschema.Draft7Validator) -> None:
+    def test_validates(self, corpus_event: Event, cloudevents_check: Checker) -> None:
         """Every corpus event exports to a valid CloudEvent with well-formed extensions."""
-        doc = loads(dumps(cloudevents.export(corpus_event)))
-        validator.validate(doc)
-        for name in doc.keys() - _CONTEXT:
-            assert _EXTENSION_NAME.match(name), name
-            assert isinstance(doc[name], str | int | bool), name
+        assert cloudevents_check(loads(dumps(cloudevents.export(corpus_event)))) == []
 
-    def test_validator_checks_formats(
-        self, make: Any, validator: jsonschema.Draft7Validator
-    ) -> None:
-        """The validator used above really checks: a source that is no URI reference fails."""
+    def test_validator_checks_formats(self, make: Any, cloudevents_check: Checker) -> None:
+        """The checker used above really checks: a bad source, time and extension fail."""
         doc = cloudevents.export(make())
         doc["source"] = "urn:auditmw:service:a b"
-        with pytest.raises(jsonschema.ValidationError):
-            validator.validate(doc)
+        doc["time"] = "yesterday"
+        doc["auth_type"] = "user"
+        assert len(cloudevents_check(doc)) == 3
 
     def test_does_not_mutate(self, corpus_event: Event) -> None:
         """Exporting leaves the canonical event unchanged and carries it as data."""

@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 import copy
-import functools
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import pytest
 
 from auditmw.canonical import dumps, loads
 from auditmw.formats import ocsf
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from auditmw.types import Event
 
-ocsf_json_schema = pytest.importorskip("ocsf_json_schema")
-
-
-@functools.cache
-def _validator(class_uid: int, profiles: tuple[str, ...]) -> jsonschema.Draft202012Validator:
-    schema = ocsf_json_schema.OcsfJsonSchemaEmbedded(ocsf_json_schema.get_ocsf_schema("1.8.0"))
-    class_name = schema.lookup_class_name_from_uid(class_uid)
-    class_schema = schema.get_class_schema(class_name, list(profiles))
-    return jsonschema.Draft202012Validator(class_schema)
-
-
-def _validate(doc: dict[str, Any]) -> None:
-    profiles = tuple(doc["metadata"].get("profiles", ()))
-    validator = _validator(doc["class_uid"], profiles)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+    Checker = Callable[[dict[str, Any]], list[str]]
 
 
 class TestSchema:
-    def test_validates(self, corpus_event: Event) -> None:
+    def test_validates(self, corpus_event: Event, ocsf_check: Checker) -> None:
         """Every corpus event exports to a document valid against OCSF 1.8.0."""
-        _validate(loads(dumps(ocsf.export(corpus_event))))
+        assert ocsf_check(loads(dumps(ocsf.export(corpus_event)))) == []
 
     def test_type_uid(self, corpus_event: Event) -> None:
         """type_uid is class_uid * 100 + activity_id, and the category matches the class."""
@@ -119,9 +104,9 @@ class TestClassification:
         assert doc["http_request"]["x_forwarded_for"] == ["203.0.113.7", "10.0.0.1"]
         assert doc["unmapped"]["source_forwarded_for"] == "203.0.113.7, unknown, 10.0.0.1"
 
-    def test_schema_rejects_bad_type_uid(self, make: Any) -> None:
-        """The validator used above really checks: a wrong type_uid fails."""
+    def test_schema_rejects_bad_type_uid(self, make: Any, ocsf_check: Checker) -> None:
+        """The validator used above really checks: a wrong type_uid and a bad IP fail."""
         doc = ocsf.export(make())
         doc["type_uid"] = 600398
-        with pytest.raises(AssertionError):
-            _validate(doc)
+        doc["src_endpoint"]["ip"] = "not-an-ip"
+        assert len(ocsf_check(doc)) == 3
