@@ -7,6 +7,7 @@ Exporters run on the delivery thread for every event, so these helpers avoid
 from __future__ import annotations
 
 import calendar
+import ipaddress
 import re
 from datetime import datetime
 from typing import Any, Final
@@ -17,6 +18,7 @@ __all__ = [
     "PRODUCT_NAME",
     "PRODUCT_VERSION",
     "http_version",
+    "is_ip",
     "is_lifecycle",
     "split_host",
     "time_us",
@@ -65,6 +67,30 @@ def time_us(value: str) -> int:
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no UTC offset")
     return calendar.timegm(parsed.utctimetuple()) * 1_000_000 + parsed.microsecond
+
+
+# Client addresses repeat: remember the verdicts, within a bound.
+_ip_verdicts: dict[str, bool] = {}
+
+
+def is_ip(value: str) -> bool:
+    """Return whether ``value`` is an IPv4 or IPv6 address (``source.ip`` may be a name).
+
+    ASGI servers report a Unix socket path or a test client's name as the client
+    host, so the pipeline's ``source.ip`` is not always an IP address.
+    """
+    verdict = _ip_verdicts.get(value)
+    if verdict is None:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            verdict = False
+        else:
+            verdict = True
+        if len(_ip_verdicts) >= 4096:
+            _ip_verdicts.clear()
+        _ip_verdicts[value] = verdict
+    return verdict
 
 
 def split_host(host: str) -> tuple[str, int | None]:

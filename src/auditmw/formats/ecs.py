@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any, Final
 
 from auditmw.canonical import dumps
-from auditmw.formats._common import PRODUCT_NAME, http_version, is_lifecycle, split_host
+from auditmw.formats._common import PRODUCT_NAME, http_version, is_ip, is_lifecycle, split_host
 
 if TYPE_CHECKING:
     from auditmw.types import Event
@@ -176,7 +176,10 @@ def _resource(doc: dict[str, Any], resource: dict[str, Any], labels: dict[str, s
 def _source(doc: dict[str, Any], source: dict[str, Any], labels: dict[str, str]) -> None:
     endpoint: dict[str, Any] = {}
     if "ip" in source:
-        endpoint["ip"] = endpoint["address"] = source["ip"]
+        # ``address`` takes any form; ``ip`` only a real address (not a socket path).
+        endpoint["address"] = source["ip"]
+        if is_ip(source["ip"]):
+            endpoint["ip"] = source["ip"]
     if "port" in source:
         endpoint["port"] = source["port"]
     if endpoint:

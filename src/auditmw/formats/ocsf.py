@@ -13,7 +13,6 @@ is lost.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,6 +20,7 @@ from auditmw.formats._common import (
     PRODUCT_NAME,
     PRODUCT_VERSION,
     http_version,
+    is_ip,
     is_lifecycle,
     split_host,
     time_us,
@@ -302,7 +302,9 @@ def _src_endpoint(source: dict[str, Any] | None) -> dict[str, Any]:
     if source is None or "ip" not in source:
         # API Activity requires src_endpoint; say honestly that the origin is unknown.
         return {"name": "unknown"}
-    endpoint: dict[str, Any] = {"ip": source["ip"]}
+    address = source["ip"]
+    # A non-IP client address (Unix socket, test client) is the endpoint's name.
+    endpoint: dict[str, Any] = {"ip" if is_ip(address) else "name": address}
     if "port" in source:
         endpoint["port"] = source["port"]
     return endpoint
@@ -353,11 +355,8 @@ def _ips(forwarded_for: str) -> list[str]:
     ips = []
     for item in forwarded_for.split(","):
         candidate = item.strip()
-        try:
-            ipaddress.ip_address(candidate)
-        except ValueError:
-            continue
-        ips.append(candidate)
+        if is_ip(candidate):
+            ips.append(candidate)
     return ips
 
 

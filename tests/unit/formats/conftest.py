@@ -244,11 +244,14 @@ def _odd_events() -> list[Any]:
     odd_email["actor"]["email"] = "not an email"
     no_ip = make_event(full=False)
     del no_ip["source"]["ip"]
+    socket = make_event(full=False)
+    socket["source"]["ip"] = "/run/app.sock"
     return [
         pytest.param(ipv6, id="ipv6-host-port"),
         pytest.param(custom, id="custom-method"),
         pytest.param(odd_email, id="invalid-email"),
         pytest.param(no_ip, id="no-source-ip"),
+        pytest.param(socket, id="unix-socket-client"),
     ]
 
 
@@ -284,6 +287,8 @@ _ids = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=20
 _ips = st.one_of(
     st.ip_addresses(v=4).map(str),
     st.ip_addresses(v=6).map(str),
+    # ASGI servers may report a test client's name or a Unix socket as the client.
+    st.sampled_from(["testclient", "/run/app.sock"]),
 )
 _times = st.integers(min_value=0, max_value=4_102_444_799_999_999)
 

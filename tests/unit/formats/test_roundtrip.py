@@ -26,9 +26,9 @@ def pci(event: Event) -> dict[str, Any]:
     """Return the PCI DSS 10.2.2 elements of a canonical event."""
     resource = event["resource"]
     # Lifecycle records originate in the audited service; a request whose client
-    # address is unknown has no origin to recover.
+    # address is not known has the origin "unknown".
     lifecycle = event["kind"].startswith("audit.")
-    origin = event["service"]["name"] if lifecycle else event["source"].get("ip")
+    origin = event["service"]["name"] if lifecycle else event["source"].get("ip", "unknown")
     return {
         "user": event["actor"]["id"],
         "type": event["action"],
@@ -71,7 +71,8 @@ def _recover_ocsf(doc: dict[str, Any]) -> dict[str, Any]:
     else:
         action = doc["unmapped"]["action"] if class_uid == 6002 else doc["message"]
         resource = (doc["unmapped"]["resource"]["type"], doc["unmapped"]["resource"].get("id"))
-    origin = doc["app"]["name"] if class_uid == 6002 else doc["src_endpoint"].get("ip")
+    endpoint = doc.get("src_endpoint", {})
+    origin = doc["app"]["name"] if class_uid == 6002 else endpoint.get("ip", endpoint.get("name"))
     original = doc["metadata"]["original_time"]
     assert doc["time"] == _epoch_us(original) // 1000
     return {
@@ -87,7 +88,8 @@ def _recover_ocsf(doc: dict[str, Any]) -> dict[str, Any]:
 def _recover_ecs(doc: dict[str, Any]) -> dict[str, Any]:
     target = doc["entity"]["target"]
     lifecycle = doc["labels"]["auditmw_kind"].startswith("audit.")
-    origin = doc["service"]["name"] if lifecycle else doc.get("source", {}).get("ip")
+    source = doc.get("source", {})
+    origin = doc["service"]["name"] if lifecycle else source.get("address", "unknown")
     return {
         "user": doc["user"]["id"],
         "type": doc["event"]["action"],
@@ -112,7 +114,7 @@ def _recover_otel(doc: dict[str, Any]) -> dict[str, Any]:
         "success": attrs["auditmw.outcome"] == "success",
         "origin": resource["service.name"]
         if attrs["event.name"].startswith("auditmw.audit.")
-        else attrs.get("client.address"),
+        else attrs.get("client.address", "unknown"),
         "resource": (attrs["auditmw.resource.type"], attrs.get("auditmw.resource.id")),
     }
 
@@ -131,7 +133,7 @@ def _recover_cloudevents(doc: dict[str, Any]) -> dict[str, Any]:
         "success": data["outcome"] == "success",
         "origin": data["service"]["name"]
         if doc["type"].startswith("io.auditmw.lifecycle.")
-        else data["source"].get("ip"),
+        else data["source"].get("ip", "unknown"),
         "resource": (resource_type, resource_id if "id" in data["resource"] else None),
     }
 
