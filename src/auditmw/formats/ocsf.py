@@ -19,23 +19,25 @@ from typing import TYPE_CHECKING, Any, Final
 from auditmw.formats._common import (
     PRODUCT_NAME,
     PRODUCT_VERSION,
-    http_version,
-    is_ip,
     is_lifecycle,
     split_host,
     time_us,
 )
+from auditmw.formats._ocsf_http import api_response, http_request, http_response, src_endpoint
 
 if TYPE_CHECKING:
     from auditmw.types import Event
 
-__all__ = ["OCSF_VERSION", "export"]
+__all__ = ["APPLICATION_LIFECYCLE", "API_ACTIVITY", "AUTHENTICATION", "OCSF_VERSION", "export"]
 
 #: The OCSF schema version of every exported event.
 OCSF_VERSION: Final = "1.8.0"
 
+#: OCSF class of HTTP and WebSocket requests.
 API_ACTIVITY: Final = 6003
+#: OCSF class of login and logout events.
 AUTHENTICATION: Final = 3002
+#: OCSF class of auditmw's own lifecycle records (``audit.*``).
 APPLICATION_LIFECYCLE: Final = 6002
 
 _CLASSES: Final = {
@@ -75,9 +77,6 @@ _STATUS: Final = {"success": (1, "Success"), "aborted": (99, "Other")}
 _USER_TYPE: Final = {"user": (1, "User"), "service": (4, "Service"), "api_key": (99, "API Key")}
 _AUTH_PROTOCOL: Final = {"basic": (11, "Basic Authentication"), "none": (0, "Unknown")}
 _AUTH_PROTOCOL_NAMES: Final = {"jwt": "JWT", "session": "Session", "api_key": "API Key"}
-_HTTP_METHODS: Final = frozenset(
-    ["OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT", "PATCH"]
-)
 # OCSF's email_t pattern: an address that does not match stays in ``unmapped`` instead.
 _EMAIL: Final = re.compile(r"^[a-zA-Z0-9!#$%&'*+-/=?^_`{|}~.]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+$")
 # Canonical fields copied to ``unmapped`` unchanged when present.
@@ -238,7 +237,7 @@ def _fill_request(
     request = event.get("request")
     response = event.get("response")
     source = event.get("source")
-    doc["src_endpoint"] = _src_endpoint(source)
+    doc["src_endpoint"] = src_endpoint(source)
     api_service: dict[str, Any] = {"name": service["name"]}
     if "version" in service:
         api_service["version"] = service["version"]
@@ -248,14 +247,14 @@ def _fill_request(
         if "body" in request:
             api["request"]["data"] = request["body"]
         host, port = split_host(request["host"])
-        doc["http_request"] = _http_request(request, source, host, port, unmapped)
+        doc["http_request"] = http_request(request, source, host, port, unmapped)
         dst: dict[str, Any] = {"svc_name": service["name"], "hostname": host}
         if port is not None:
             dst["port"] = port
         doc["dst_endpoint"] = dst
     if response is not None:
-        api["response"] = _api_response(event, response)
-        doc["http_response"] = _http_response(response, event["duration_us"])
+        api["response"] = api_response(event, response)
+        doc["http_response"] = http_response(response, event["duration_us"])
     if class_uid == AUTHENTICATION:
         # Authentication has neither ``api`` nor ``resources`` (``api`` needs the cloud
         # profile): the target is the ``service``; the rest stays lossless in unmapped.
@@ -296,91 +295,3 @@ def _fill_authentication(doc: dict[str, Any], event: Event, service: dict[str, A
     doc["service"] = service
     if "session" in actor:
         doc["session"] = actor["session"]
-
-
-def _src_endpoint(source: dict[str, Any] | None) -> dict[str, Any]:
-    if source is None or "ip" not in source:
-        # API Activity requires src_endpoint; say honestly that the origin is unknown.
-        return {"name": "unknown"}
-    address = source["ip"]
-    # A non-IP client address (Unix socket, test client) is the endpoint's name.
-    endpoint: dict[str, Any] = {"ip" if is_ip(address) else "name": address}
-    if "port" in source:
-        endpoint["port"] = source["port"]
-    return endpoint
-
-
-def _http_request(
-    request: dict[str, Any],
-    source: dict[str, Any] | None,
-    host: str,
-    port: int | None,
-    unmapped: dict[str, Any],
-) -> dict[str, Any]:
-    path = request["path"]
-    scheme = request["scheme"]
-    url: dict[str, Any] = {"scheme": scheme, "hostname": host, "path": path}
-    url_string = f"{scheme}://{request['host']}{path}"
-    if port is not None:
-        url["port"] = port
-    if "query" in request:
-        url["query_string"] = request["query"]
-        url_string = f"{url_string}?{request['query']}"
-    url["url_string"] = url_string
-    result: dict[str, Any] = {"uid": request["id"], "url": url, "length": request["bytes"]}
-    result["version"] = http_version(request["protocol"])
-    method = request["method"]
-    if method in _HTTP_METHODS:
-        result["http_method"] = method
-    else:
-        unmapped["request_method"] = method
-    if "route" in request:
-        unmapped["request_route"] = request["route"]
-    if "headers" in request:
-        result["http_headers"] = [{"name": k, "value": v} for k, v in request["headers"].items()]
-    body = request.get("body")
-    if body is not None and "size" in body:
-        result["body_length"] = body["size"]
-    if source is not None:
-        if "user_agent" in source:
-            result["user_agent"] = source["user_agent"]
-        if "forwarded_for" in source:
-            unmapped["source_forwarded_for"] = source["forwarded_for"]
-            result["x_forwarded_for"] = _ips(source["forwarded_for"])
-    return result
-
-
-def _ips(forwarded_for: str) -> list[str]:
-    # X-Forwarded-For may hold obfuscated ("_hidden") or "unknown" hops; ip_t allows only IPs.
-    ips = []
-    for item in forwarded_for.split(","):
-        candidate = item.strip()
-        if is_ip(candidate):
-            ips.append(candidate)
-    return ips
-
-
-def _api_response(event: Event, response: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = {"code": response["status_code"]}
-    if event["outcome"] != "success" and "outcome_reason" in event:
-        result["error"] = event["outcome_reason"]
-    if "body" in response:
-        result["data"] = response["body"]
-    return result
-
-
-def _http_response(response: dict[str, Any], duration_us: int) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "code": response["status_code"],
-        "length": response["bytes"],
-        "latency": duration_us // 1000,
-    }
-    headers = response.get("headers")
-    if headers:
-        result["http_headers"] = [{"name": k, "value": v} for k, v in headers.items()]
-        if "content-type" in headers:
-            result["content_type"] = headers["content-type"]
-    body = response.get("body")
-    if body is not None and "size" in body:
-        result["body_length"] = body["size"]
-    return result
