@@ -264,7 +264,10 @@ def _extras(doc: dict[str, Any], event: Event, labels: dict[str, str]) -> None:
     for key, value in event.get("websocket", {}).items():
         labels[f"websocket_{key}"] = str(value)
     for key, value in event.get("integrity", {}).items():
-        labels[f"integrity_{key}"] = str(value)
+        # hash and seq already sit in event.hash and event.sequence: each value once, so
+        # a verifier knows the one place to look.
+        if key not in ("hash", "seq"):
+            labels[f"integrity_{key}"] = str(value)
     details = event.get("details")
     if details is not None:
         for key, value in details.items():

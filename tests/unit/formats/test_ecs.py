@@ -73,6 +73,8 @@ class TestMapping:
         assert doc["event"]["hash"] == "cd" * 32
         assert doc["event"]["sequence"] == 7
         assert doc["labels"]["integrity_chain_id"] == "c-1"
+        assert doc["labels"]["integrity_mac"] == "ef" * 32
+        assert "integrity_hash" not in doc["labels"]
 
     def test_login_category(self, make: Any) -> None:
         """Login is an authentication start event."""
