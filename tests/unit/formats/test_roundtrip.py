@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditmw.canonical import dumps, loads
-from auditmw.formats import cloudevents, ecs, ocsf, otel
+from auditmw.formats import cloudevents, ecs, get_exporter, ocsf, otel
 
 if TYPE_CHECKING:
     from auditmw.types import Event
@@ -158,3 +158,26 @@ class TestPCI:
         expected = pci(corpus_event)
         for fmt in FORMATS:
             assert recover_pci(fmt, export(fmt, corpus_event)) == expected, fmt
+
+
+def _floats(value: Any) -> list[float]:
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [f for item in value for f in _floats(item)]
+    return []
+
+
+class TestOutputs:
+    def test_no_floats(self, corpus_event: Event) -> None:
+        """No format emits a float (canonical serialization forbids them)."""
+        for fmt in FORMATS:
+            assert _floats(export(fmt, corpus_event)) == [], fmt
+
+    def test_registered(self) -> None:
+        """get_exporter returns each module's export function."""
+        modules = {"ocsf": ocsf, "ecs": ecs, "otel": otel, "cloudevents": cloudevents}
+        for fmt, module in modules.items():
+            assert get_exporter(fmt) is module.export
