@@ -17,10 +17,12 @@ from auditmw import canonical
 SAFE_INT = st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
 # Keys stay in the Basic Multilingual Plane: JCS orders keys by UTF-16 code units and
 # orjson by code points, which differ only for astral characters.  Event keys are ASCII.
-BMP_TEXT = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",)))
+BMP_TEXT = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]))
 json_values: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.booleans() | SAFE_INT | st.text(),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(BMP_TEXT, children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(BMP_TEXT, children, max_size=5)
+    ),
     max_leaves=30,
 )
 
