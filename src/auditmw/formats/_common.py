@@ -27,9 +27,9 @@ __all__ = [
 PRODUCT_NAME: Final = "auditmw"
 PRODUCT_VERSION: Final = __version__
 
-# A single-entry cache: consecutive events nearly always share the same second.
-_last_prefix = ""
-_last_seconds = 0
+# A single-entry cache: consecutive events nearly always share the same second.  One
+# tuple, read and replaced as a whole, so concurrent callers never mix two entries.
+_last: tuple[str, int] = ("", 0)
 _CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z")
 
 
@@ -42,11 +42,12 @@ def time_us(value: str) -> int:
     Raises:
         ValueError: ``value`` is not an RFC 3339 timestamp.
     """
-    global _last_prefix, _last_seconds
+    global _last
     if len(value) == 27 and value[-1] == "Z":
         prefix = value[:19]
-        if prefix == _last_prefix:
-            return _last_seconds * 1_000_000 + int(value[20:26])
+        last_prefix, last_seconds = _last
+        if prefix == last_prefix:
+            return last_seconds * 1_000_000 + int(value[20:26])
         if _CANONICAL_TIME.match(value):
             seconds = calendar.timegm(
                 (
@@ -61,7 +62,7 @@ def time_us(value: str) -> int:
                     0,
                 )
             )
-            _last_prefix, _last_seconds = prefix, seconds
+            _last = (prefix, seconds)
             return seconds * 1_000_000 + int(value[20:26])
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
