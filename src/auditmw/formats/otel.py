@@ -21,11 +21,11 @@ from auditmw.canonical import dumps
 from auditmw.formats._common import PRODUCT_NAME, PRODUCT_VERSION, http_version, split_host, time_us
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from auditmw.types import Event
 
-__all__ = ["any_value", "export", "to_otlp_request"]
+__all__ = ["any_value", "export", "to_otlp_request", "to_otlp_request_bytes"]
 
 # SeverityNumber: INFO 9, INFO4 12, WARN 13, ERROR 17 (logs data model).
 _SEVERITY: Final = {"info": 9, "low": 12, "medium": 13, "high": 17}
@@ -214,7 +214,35 @@ def to_otlp_request(
     }
 
 
-def _resource(service: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
+def to_otlp_request_bytes(
+    records: Sequence[bytes],
+    service: Mapping[str, Any],
+    resource_attrs: Mapping[str, Any] | None = None,
+) -> bytes:
+    """Build an OTLP/JSON ``ExportLogsServiceRequest`` body from stored ``otel`` records.
+
+    The records are spliced in unchanged, so the collector receives exactly the bytes
+    the integrity chain covers, without parsing them again.  All records share one
+    resource, built from ``service`` as in :func:`to_otlp_request`.
+
+    Args:
+        records: ``LogRecord`` JSON documents as stored by a sink whose format is
+            ``"otel"`` (``Batch.lines``).
+        service: the canonical ``service`` object of the events
+            (``batch.events[0]["service"]``).
+        resource_attrs: extra resource attributes (strings, integers, booleans).
+
+    Raises:
+        KeyError: ``service`` has no ``name``.
+
+    .. versionadded:: 0.1.0
+    """
+    resource = dumps(_resource(service, resource_attrs))
+    head = b'{"resourceLogs":[{"resource":%b,"scopeLogs":[{"scope":%b,"logRecords":['
+    return head % (resource, dumps(_SCOPE)) + b",".join(records) + b"]}]}]}"
+
+
+def _resource(service: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
     attrs: dict[str, Any] = {"service.name": service["name"]}
     for ours, theirs in (
         ("version", "service.version"),

@@ -32,9 +32,10 @@ class TestFormatsDoc:
     def test_python_snippets_run(self, examples: dict[str, Any]) -> None:
         """The Python snippets run against the example event."""
         snippets = _PYTHON.findall(DOC.read_text())
-        assert len(snippets) == 2
+        assert len(snippets) == 3
         namespace: dict[str, Any] = {"event": examples["event"]}
         for snippet in snippets:
             exec(snippet, namespace)  # noqa: S102 - our own documentation
         assert namespace["document"]["type_uid"] == 600303
         assert sorted(namespace["body"]["resourceLogs"][0]) == ["resource", "scopeLogs"]
+        assert loads(namespace["payload"])["resourceLogs"][0]["scopeLogs"][0]["logRecords"]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from auditmw.canonical import dumps
+from auditmw.canonical import dumps, loads
 from auditmw.formats import otel
 
 if TYPE_CHECKING:
@@ -146,6 +146,14 @@ class TestAttributes:
     def test_any_value(self, value: Any, expected: dict[str, Any]) -> None:
         """any_value follows the OTLP/JSON AnyValue encoding."""
         assert otel.any_value(value) == expected
+
+    def test_request_bytes_splices_records(self, make: Any, otlp_parse: Parse) -> None:
+        """The byte-level builder equals to_otlp_request for one service, and parses."""
+        events = [make(), make(operation="delete", integrity=True)]
+        lines = [dumps(otel.export(event)) for event in events]
+        body = otel.to_otlp_request_bytes(lines, events[0]["service"], {"host.name": "h1"})
+        assert loads(body) == loads(dumps(otel.to_otlp_request(events, {"host.name": "h1"})))
+        assert len(otlp_parse(loads(body)).resource_logs[0].scope_logs[0].log_records) == 2
 
     def test_float_rejected(self) -> None:
         """any_value refuses floats, which canonical events never hold."""
