@@ -208,10 +208,12 @@ class JWTResolver:
     def _verified_claims(self, token: str, alg: str, kid: str | None) -> dict[str, Any] | None:
         if not self._verify:
             return self._decode_with(token, alg, b"")
-        family = algorithm_family(alg) or ""
-        keys = [k for k, _, pinned in self._keys.candidates(family, kid) if pinned in (None, alg)]
-        if not keys:
+        entries = self._keys.candidates(algorithm_family(alg) or "", kid)
+        if not entries:
             return None
+        keys = [key for key, _, pinned in entries if pinned in (None, alg)]
+        if not keys:  # the JWK pins another algorithm: the token's alg is not allowed for it
+            raise jwt.InvalidAlgorithmError(alg)
         for index, key in enumerate(keys):
             try:
                 return self._decode_with(token, alg, key)

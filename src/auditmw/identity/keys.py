@@ -215,7 +215,9 @@ class JWKSKeyStore:
         os.register_at_fork(after_in_child=lambda: _reset_after_fork(ref))
 
     def _reset_thread_state(self) -> None:
+        # Also run in a forked child: locks held by the parent's threads must not be inherited.
         self._lock = threading.Lock()
+        self._status_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -311,13 +313,14 @@ class JWKSKeyStore:
         keys = parse_jwks(body)
         # A reused kid may carry a new key: compare documents, not just ids.
         digest = hashlib.sha256(body).digest()
-        changed, self._digest = digest != self._digest, digest
-        self._keys = keys
-        old = self._status
         ids = tuple(sorted(k for k in keys if k is not None))
-        self._status = KeyStoreStatus(
-            self.url, ids, old.fetches + 1, old.failures, 0, old.last_error, time.time()
-        )
+        with self._status_lock:
+            changed, self._digest = digest != self._digest, digest
+            self._keys = keys
+            old = self._status
+            self._status = KeyStoreStatus(
+                self.url, ids, old.fetches + 1, old.failures, 0, old.last_error, time.time()
+            )
         self._ready.set()
         if changed:
             for callback in self._listeners:
@@ -325,12 +328,13 @@ class JWKSKeyStore:
         return True
 
     def _fail(self, exc: Exception) -> bool:
-        old = self._status
         reason = f"{type(exc).__name__}: {_describe(exc)}"
-        self._status = KeyStoreStatus(
-            self.url, old.key_ids, old.fetches, old.failures + 1,
-            old.consecutive_failures + 1, reason, old.last_success,
-        )  # fmt: skip
+        with self._status_lock:
+            old = self._status
+            self._status = KeyStoreStatus(
+                self.url, old.key_ids, old.fetches, old.failures + 1,
+                old.consecutive_failures + 1, reason, old.last_success,
+            )  # fmt: skip
         logger.warning("auditmw: JWKS fetch from %s failed (%s); keeping %d known keys",
                        self.url, reason, len(old.key_ids))  # fmt: skip
         return False
