@@ -8,11 +8,13 @@ provider may put anything in a custom claim, and the event must stay one sane li
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from auditmw.event import Actor, AuthInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["ClaimsMapping", "clean_text"]
 
@@ -27,9 +29,12 @@ def clean_text(value: object, limit: int = _MAX_TEXT) -> str | None:
 
     Only strings and integers are accepted; anything else (lists, objects) is ``None``.
     """
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if type(value) is str:  # the common case first: exact type checks are cheapest
+        text = value[:limit]
+    elif type(value) is int or isinstance(value, str):
+        text = str(value)[:limit]
+    else:
         return None
-    text = str(value)[:limit]
     if not text.isprintable():
         text = "".join(char for char in text if char.isprintable())
     return text or None
@@ -88,9 +93,10 @@ def _paths(value: str | Sequence[str]) -> Paths:
 
 
 def _lookup(claims: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    # Claims are JSON objects, i.e. dicts: an exact dict check avoids the ABC machinery.
     value: Any = claims
     for part in path:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict:
             return None
         value = value.get(part)
     return value
@@ -172,7 +178,7 @@ class _Compiled:
         if amr is not None:
             extra.append(("mfa", any(method in self.mfa for method in _strings(amr))))
         act = _first(claims, self.act)
-        delegate = clean_text(act.get("sub")) if isinstance(act, Mapping) else None
+        delegate = clean_text(act.get("sub")) if type(act) is dict else None
         if delegate is not None:
             extra.append(("on_behalf_of", delegate))
         return tuple(extra)

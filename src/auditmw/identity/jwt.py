@@ -158,7 +158,10 @@ class JWTResolver:
             return _failure("malformed")
         key = digest(token)
         now = time.time()
-        actor = self._cache.get(key, now) or self._failures.get(key, now)
+        actor = self._cache.get(key, now)
+        if actor is not None:
+            return actor
+        actor = self._failures.get(key, now)
         if actor is not None:
             return actor
         actor, expires = self._decode(token, now)
