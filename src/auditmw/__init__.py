@@ -1,5 +1,49 @@
-"""auditmw: audit-ready access logs for ASGI and WSGI applications."""
+"""auditmw: audit-ready access logs for ASGI and WSGI applications.
+
+Add one middleware and every request produces one canonical, structured audit
+event (who did what to which resource, with what result, from where), delivered
+off the request path to pluggable sinks.
+
+.. versionadded:: 0.1.0
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from auditmw._context import annotate, audited
+from auditmw.asgi import AuditMiddleware
+from auditmw.auditor import Auditor
+from auditmw.config import AuditConfig, DeliveryOptions, Limits, ServiceInfo
+from auditmw.event import Actor, AuthInfo, Exchange
+from auditmw.exceptions import (
+    AuditError,
+    ConfigurationError,
+    DropEvent,
+    MissingDependencyError,
+    PolicyError,
+    SinkError,
+)
+from auditmw.policy import Policy
+
+__all__ = [
+    "Actor",
+    "AuditConfig",
+    "AuditError",
+    "AuditMiddleware",
+    "Auditor",
+    "AuthInfo",
+    "ConfigurationError",
+    "DeliveryOptions",
+    "DropEvent",
+    "Exchange",
+    "Limits",
+    "MissingDependencyError",
+    "Policy",
+    "PolicyError",
+    "ServiceInfo",
+    "SinkError",
+    "__version__",
+    "annotate",
+    "audited",
+]

@@ -116,5 +116,5 @@ class ChainBrokenError(ChainError):
         self.index = index
 
 
-class DropEvent(BaseException):  # noqa: N818 - named like structlog's DropEvent
+class DropEvent(BaseException):
     """Raised by a processor to discard the event; only the pipeline catches it."""

@@ -28,7 +28,7 @@ Send: TypeAlias = Callable[[Message], Awaitable[None]]
 ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: A JSON-compatible value as stored in an event (no floats).
-JSONValue: TypeAlias = "str | int | bool | None | list[JSONValue] | dict[str, JSONValue]"
+JSONValue: TypeAlias = "str | int | bool | list[JSONValue] | dict[str, JSONValue] | None"
 #: A canonical audit event: a mutable JSON object built by the pipeline.
 Event: TypeAlias = dict[str, Any]
 #: Raw ASGI-style headers: lower-case names and values as bytes.

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from collections.abc import Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from auditmw.canonical import dumps
 from auditmw.exceptions import MissingDependencyError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import ModuleType
+
     from auditmw.types import Event
 
 __all__ = ["Batch", "Encoder", "EncoderFactory", "PlainEncoder", "require"]
@@ -62,7 +63,7 @@ def require(module: str, *, extra: str, feature: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingDependencyError(feature, extra, module.split(".")[0]) from exc
+        raise MissingDependencyError(feature, extra, module.split(".", maxsplit=1)[0]) from exc
 
 
 class Encoder(Protocol):

@@ -1,0 +1,260 @@
+"""The pure-ASGI audit middleware.
+
+It observes a request by wrapping ``send`` and ``receive`` and never buffers,
+delays or rewrites the body: streaming, file responses, background tasks,
+WebSockets and ``HEAD`` pass through untouched.  It adds one response header
+(``Audit-Id``, configurable or off).  The application's exceptions are recorded
+and re-raised unchanged.
+
+The event is recorded when the last body message has been sent (so background
+tasks run after it), or when the app raises, or when it returns without finishing
+its response.  WebSocket sessions are recorded when the app returns.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from auditmw._context import _current
+from auditmw.auditor import Auditor
+from auditmw.event import Exchange, Headers
+from auditmw.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from auditmw.config import AuditConfig
+    from auditmw.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["AuditMiddleware"]
+
+
+def _route_template(scope: Scope, root_path: str) -> str | None:
+    route = scope.get("route")
+    if route is None:
+        return None
+    template: object = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str):
+        return None
+    # Inside a Mount the route is relative to the mount point: prefix what the mount matched.
+    mounted: str = scope.get("root_path", "")
+    if mounted != root_path and mounted.startswith(root_path):
+        return mounted[len(root_path) :] + template
+    return template
+
+
+class AuditMiddleware:
+    """Record one audit event per HTTP request and WebSocket session.
+
+    Args:
+        app: the ASGI application.
+        config: the audit configuration (ignored when ``auditor`` is given).
+        auditor: an existing :class:`~auditmw.auditor.Auditor` to share.
+
+    Raises:
+        ConfigurationError: neither ``config`` nor ``auditor`` was given.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, app: ASGIApp, config: AuditConfig | None = None, *, auditor: Auditor | None = None
+    ) -> None:
+        if auditor is None:
+            if config is None:
+                raise ConfigurationError(
+                    "AuditMiddleware needs config=AuditConfig(service=...) or auditor=Auditor(...)",
+                    setting="config",
+                )
+            auditor = Auditor(config)
+        self.app = app
+        self.auditor = auditor
+        header = auditor.config.audit_id_header
+        self._audit_header = header.lower().encode("latin-1") if header else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def _exchange(self, scope: Scope, kind: str) -> Exchange:
+        query = scope.get("query_string", b"")
+        return self.auditor.new_exchange(
+            kind,
+            scope.get("method", "GET"),
+            scope.get("path", ""),
+            Headers(scope.get("headers")),
+            query=query.decode("latin-1") if query else "",
+            scheme=scope.get("scheme", "http"),
+            http_version=scope.get("http_version", "1.1"),
+            client=scope.get("client"),
+            request_object=scope,
+        )
+
+    def _finish(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
+        exchange.route = _route_template(scope, root_path)
+        exchange.path_params = scope.get("path_params")
+        if "user" in scope:
+            exchange.user = scope["user"]
+        self.auditor.record(exchange)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cycle = _HTTPCycle(self, scope, receive, send)
+        token = _current.set(cycle.exchange.context)
+        try:
+            await self.app(scope, cycle.receive, cycle.send)
+        except BaseException as exc:
+            if not cycle.recorded:
+                if isinstance(exc, Exception) and not cycle.send_failed:
+                    cycle.exchange.exception = exc
+                else:  # cancelled, or the client went away: not the app's error
+                    cycle.exchange.aborted = True
+                cycle.finish()
+            raise
+        finally:
+            _current.reset(token)
+        if not cycle.recorded:
+            # The app returned without completing its response (e.g. a stream cut short).
+            if cycle.started:
+                cycle.exchange.aborted = True
+            cycle.finish()
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exchange = self._exchange(scope, "websocket")
+        root_path = scope.get("root_path", "")
+        header = self._audit_header
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            mtype = message["type"]
+            if mtype == "websocket.receive":
+                exchange.ws_messages_in += 1
+                exchange.request_bytes += _frame_size(message)
+            elif mtype == "websocket.disconnect":
+                exchange.ws_close_code = message.get("code", 1005)
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            mtype = message["type"]
+            if mtype == "websocket.send":
+                exchange.ws_messages_out += 1
+                exchange.response_bytes += _frame_size(message)
+            elif mtype == "websocket.accept":
+                exchange.ws_accepted = True
+                if header is not None:
+                    headers = list(message.get("headers", ()))
+                    headers.append((header, exchange.event_id.encode("ascii")))
+                    message = {**message, "headers": headers}
+            elif mtype == "websocket.close":
+                exchange.ws_close_code = message.get("code", 1000)
+                if not exchange.ws_accepted:
+                    exchange.status = 403
+            elif mtype == "websocket.http.response.start":
+                exchange.status = message["status"]
+            await send(message)
+
+        token = _current.set(exchange.context)
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                exchange.exception = exc
+            else:
+                exchange.aborted = True
+            self._finish(exchange, scope, root_path)
+            raise
+        finally:
+            _current.reset(token)
+        self._finish(exchange, scope, root_path)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        auditor = self.auditor
+
+        async def send_wrapper(message: Message) -> None:
+            mtype = message["type"]
+            if mtype == "lifespan.startup.complete":
+                auditor.start()
+            elif mtype == "lifespan.shutdown.complete":
+                # The server is stopping: draining here (bounded by shutdown_timeout)
+                # is what guarantees that no event is lost at exit.
+                auditor.close()
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+class _HTTPCycle:
+    """Observes one HTTP request/response cycle through ``receive`` and ``send``."""
+
+    __slots__ = (
+        "_receive", "_send", "done", "exchange", "middleware", "recorded", "root_path",
+        "scope", "send_failed", "started",
+    )  # fmt: skip
+
+    def __init__(self, middleware: AuditMiddleware, scope: Scope, receive: Receive, send: Send):
+        self.middleware = middleware
+        self.scope = scope
+        self.root_path: str = scope.get("root_path", "")
+        self.exchange = middleware._exchange(scope, "http")
+        self._receive = receive
+        self._send = send
+        self.started = self.done = self.recorded = self.send_failed = False
+
+    def finish(self) -> None:
+        self.recorded = True
+        self.middleware._finish(self.exchange, self.scope, self.root_path)
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        mtype = message["type"]
+        if mtype == "http.request":
+            self.exchange.request_bytes += len(message.get("body", b""))
+        elif mtype == "http.disconnect" and not self.done:
+            self.exchange.aborted = True
+        return message
+
+    async def send(self, message: Message) -> None:
+        mtype = message["type"]
+        exchange = self.exchange
+        if mtype == "http.response.start":
+            self.started = True
+            exchange.status = message["status"]
+            header = self.middleware._audit_header
+            if header is not None:
+                headers = list(message.get("headers", ()))
+                headers.append((header, exchange.event_id.encode("ascii")))
+                message = {**message, "headers": headers}
+        elif mtype == "http.response.body":
+            exchange.response_bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self._forward(message)
+                # The response is complete: record now, before background tasks run.
+                self.done = True
+                exchange.aborted = False
+                self.finish()
+                return
+        await self._forward(message)
+
+    async def _forward(self, message: Message) -> None:
+        try:
+            await self._send(message)
+        except OSError:
+            # ASGI 2.4: the server's send raises OSError once the client is gone;
+            # whatever the app turns that into, the outcome is "aborted".
+            self.exchange.aborted = True
+            self.send_failed = True
+            raise
+
+
+def _frame_size(message: Message) -> int:
+    data = message.get("bytes")
+    if data is not None:
+        return len(data)
+    text = message.get("text")
+    return len(text.encode("utf-8")) if text else 0

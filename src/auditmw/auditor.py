@@ -1,0 +1,122 @@
+"""The :class:`Auditor`: one pipeline and one delivery thread, shared by every shell.
+
+A shell (ASGI, WSGI, Django, Flask) observes a request, fills an
+:class:`~auditmw.event.Exchange` and calls :meth:`Auditor.record`.  Several shells
+in one process may share one auditor.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from auditmw import _capture
+from auditmw._context import RequestContext
+from auditmw.canonical import new_event_id
+from auditmw.delivery import Delivery
+from auditmw.event import Exchange, Headers, is_lifecycle
+from auditmw.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from auditmw.config import AuditConfig
+    from auditmw.types import Event
+
+__all__ = ["Auditor"]
+
+logger = logging.getLogger("auditmw")
+
+
+class Auditor:
+    """Builds events with a :class:`~auditmw.pipeline.Pipeline` and delivers them.
+
+    Args:
+        config: the audit configuration.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, config: AuditConfig) -> None:
+        self.config = config
+        self.pipeline = Pipeline(config)
+        self.delivery = Delivery(
+            config.sinks,
+            config.delivery,
+            integrity=config.integrity,
+            lifecycle=self.pipeline.lifecycle,
+        )
+        self._started_pid = 0
+        self._lock = threading.Lock()
+
+    def new_exchange(
+        self, kind: str, method: str, path: str, headers: Headers, **fields: object
+    ) -> Exchange:
+        """Start observing a request: a new :class:`Exchange` with its id and start times."""
+        now = time.time_ns()
+        event_id = new_event_id(now)
+        return Exchange(
+            event_id=event_id,
+            kind=kind,
+            method=method,
+            path=path,
+            headers=headers,
+            start_ns=now,
+            start_mono=time.perf_counter_ns(),
+            context=RequestContext(event_id),
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def start(self) -> None:
+        """Emit ``audit.started`` and ``audit.policy_loaded`` once per process."""
+        if self._started_pid == os.getpid():
+            return
+        with self._lock:
+            if self._started_pid == os.getpid():
+                return
+            self._started_pid = os.getpid()
+            self.pipeline.refresh_instance()
+            policy = self.pipeline.policy
+            self.submit(self.pipeline.lifecycle("audit.started", {}))
+            self.submit(
+                self.pipeline.lifecycle(
+                    "audit.policy_loaded", {"policy_id": policy.id, "policy_hash": policy.hash}
+                )
+            )
+
+    def record(self, exchange: Exchange) -> Event | None:
+        """Finish ``exchange``: build its event and queue it; returns the event (or ``None``)."""
+        if exchange.end_ns == 0:
+            exchange.end_ns = time.time_ns()
+            exchange.end_mono = time.perf_counter_ns()
+        if exchange.context is not None:
+            exchange.context.finished = True
+        if self._started_pid != os.getpid():
+            self.start()
+        event = self.pipeline.process(exchange)
+        if event is not None:
+            self.submit(event)
+        return event
+
+    def submit(self, event: Event) -> None:
+        """Hand a built event to delivery (and to active test captures)."""
+        if _capture.active:
+            for captured in _capture.active:
+                captured.append(event)
+        self.delivery.submit(event, force=event["kind"] != "http" and is_lifecycle(event))
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Wait until every recorded event was handed to the sinks."""
+        return self.delivery.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Emit ``audit.stopped``, drain and close the sinks; idempotent."""
+        with self._lock:
+            if self._started_pid != os.getpid():
+                return
+            self._started_pid = 0
+        self.submit(self.pipeline.lifecycle("audit.stopped", {}))
+        self.delivery.close(timeout)

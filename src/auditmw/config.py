@@ -1,0 +1,189 @@
+"""Typed configuration: :class:`AuditConfig` and its value objects.
+
+Everything is validated and precomputed in ``__post_init__``; a bad value raises
+:class:`~auditmw.exceptions.ConfigurationError` naming the setting and the fix.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from auditmw.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+    from auditmw.policy import Policy
+    from auditmw.sinks.base import EncoderFactory
+    from auditmw.types import AnySink, IdentityHook, Processor, Resolver
+
+__all__ = ["AuditConfig", "DeliveryOptions", "Limits", "ServiceInfo"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Overflow = Literal["block", "drop_and_record"]
+
+
+def _positive(value: float, setting: str) -> None:
+    if value <= 0:
+        raise ConfigurationError(f"{setting} must be > 0, got {value!r}", setting=setting)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    """Identifies the audited service in every event.
+
+    Args:
+        name: the service name (``orders-api``).
+        version: the deployed version.
+        environment: ``prod``, ``staging``, …
+
+    .. versionadded:: 0.1.0
+    """
+
+    name: str
+    version: str | None = None
+    environment: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.strip():
+            raise ConfigurationError(
+                "service name must be a non-empty string, e.g. AuditConfig(service='orders-api')",
+                setting="service",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOptions:
+    """How events travel from the request to the sinks (DESIGN §7).
+
+    Args:
+        max_queue: events buffered in memory before the overflow policy applies.
+        overflow: ``"block"`` waits up to ``block_timeout`` for space, then drops and
+            records; ``"drop_and_record"`` drops at once.  Either way a chained
+            ``audit.events_dropped`` event records the count: never a silent drop.
+        block_timeout: seconds a request may wait for buffer space under ``"block"``.
+        max_batch: events written per sink call.
+        max_wait_ms: longest time an event waits in the buffer before being written.
+        shutdown_timeout: seconds ``close()`` waits for the buffer to drain.
+
+    .. versionadded:: 0.1.0
+    """
+
+    max_queue: int = 10_000
+    overflow: Overflow = "block"
+    block_timeout: float = 1.0
+    max_batch: int = 512
+    max_wait_ms: int = 50
+    shutdown_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.overflow not in ("block", "drop_and_record"):
+            raise ConfigurationError(
+                f"delivery.overflow must be 'block' or 'drop_and_record', got {self.overflow!r}",
+                setting="delivery.overflow",
+            )
+        for name in ("max_queue", "block_timeout", "max_batch", "max_wait_ms", "shutdown_timeout"):
+            _positive(getattr(self, name), f"delivery.{name}")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps on attacker-controlled strings; longer values are cut and listed in ``truncated``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    path: int = 2048
+    query: int = 2048
+    header: int = 1024
+    user_agent: int = 512
+    request_id: int = 128
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """The whole audit set-up of one application.
+
+    Args:
+        service: service name or :class:`ServiceInfo`.
+        sinks: where events go; defaults to none (events are still built and can be
+            captured with :func:`auditmw.testing.capture_events`).
+        policy: a :class:`~auditmw.policy.Policy`, a policy mapping, or a path to a
+            policy file; ``None`` uses the default policy (everything at ``metadata``).
+        resolvers: identity resolvers, tried in order (see :mod:`auditmw.identity`).
+        identity: a hook ``callable(request) -> Actor | None`` tried after ``resolvers``.
+        use_framework_user: read the framework's authenticated user after the app ran.
+        trusted_proxies: IPs or CIDRs of proxies whose ``X-Forwarded-For``/``Forwarded``
+            headers are believed; from any other peer they are recorded, not trusted.
+        audit_id_header: response header carrying the event id; ``None`` to disable.
+        request_id_header: inbound header whose valid value becomes ``request.id``.
+        record_headers: request header names recorded in ``request.headers``
+            (secret headers are never recorded, even if listed).
+        processors: callables run on each event after it is built.
+        delivery: :class:`DeliveryOptions`.
+        integrity: an encoder factory (``auditmw.integrity.IntegrityOptions``) that chains
+            and signs each sink's stream; ``None`` writes plain events.
+        limits: :class:`Limits` on recorded strings.
+
+    Raises:
+        ConfigurationError: a value is invalid.
+
+    .. versionadded:: 0.1.0
+    """
+
+    service: str | ServiceInfo
+    sinks: Sequence[AnySink] = ()
+    policy: Policy | Mapping[str, Any] | str | Path | None = None
+    resolvers: Sequence[Resolver] = ()
+    identity: IdentityHook | None = None
+    use_framework_user: bool = True
+    trusted_proxies: Sequence[str] = ()
+    audit_id_header: str | None = "Audit-Id"
+    request_id_header: str = "X-Request-ID"
+    record_headers: Sequence[str] = ()
+    processors: Sequence[Processor] = ()
+    delivery: DeliveryOptions = field(default_factory=DeliveryOptions)
+    integrity: EncoderFactory | None = None
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.service, str):
+            object.__setattr__(self, "service", ServiceInfo(self.service))
+        self.trusted_networks()  # validate early
+        for sink in self.sinks:
+            if not (hasattr(sink, "emit") or hasattr(sink, "aemit")):
+                raise ConfigurationError(
+                    f"sinks: {sink!r} is not a sink (needs emit(batch) or async aemit(batch))",
+                    setting="sinks",
+                )
+        if self.audit_id_header is not None and not self.audit_id_header.isascii():
+            raise ConfigurationError("audit_id_header must be ASCII", setting="audit_id_header")
+
+    @property
+    def service_info(self) -> ServiceInfo:
+        """The service as a :class:`ServiceInfo`."""
+        assert isinstance(self.service, ServiceInfo)  # normalised in __post_init__
+        return self.service
+
+    def trusted_networks(self) -> tuple[Network, ...]:
+        """Parse ``trusted_proxies`` into networks.
+
+        Raises:
+            ConfigurationError: an entry is not an IP address or CIDR.
+        """
+        networks = []
+        for entry in self.trusted_proxies:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"trusted_proxies: {entry!r} is not an IP address or CIDR "
+                    "(e.g. '10.0.0.0/8' or '127.0.0.1')",
+                    setting="trusted_proxies",
+                ) from exc
+        return tuple(networks)

@@ -1,0 +1,411 @@
+"""Delivery: one background thread that serializes, chains and writes events.
+
+Request threads call :meth:`Delivery.submit`, which appends to a deque and never
+does I/O.  The delivery thread wakes when a batch is full or ``max_wait_ms`` has
+passed, encodes the events once per sink stream (format, then integrity chain),
+and hands each sink a :class:`~auditmw.sinks.base.Batch`.  Async sinks run on the
+thread's own event loop, so every sink serves WSGI and ASGI apps alike.
+
+Nothing is dropped silently: when the buffer is full the overflow policy applies
+and the count is written as an ``audit.events_dropped`` event; a failing sink keeps
+its backlog (bounded) and is retried with exponential backoff and jitter, and the
+episode is recorded as ``audit.sink_failed`` / ``audit.sink_recovered``.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from auditmw.canonical import format_time
+from auditmw.exceptions import SinkError
+from auditmw.sinks.base import Batch, Encoder, PlainEncoder
+
+if TYPE_CHECKING:
+    from auditmw.config import DeliveryOptions
+    from auditmw.sinks.base import EncoderFactory
+    from auditmw.types import AnySink, Event
+
+__all__ = ["Delivery"]
+
+logger = logging.getLogger("auditmw.delivery")
+
+LifecycleFactory = Callable[..., "Event"]
+_TICK_NS = 1_000_000_000
+_MAX_BACKOFF = 30.0
+
+
+class _Barrier:
+    """A marker in the queue: set once every event queued before it was handed to the sinks."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class _Channel:
+    """One sink with its encoder, its backlog and its failure state."""
+
+    def __init__(self, name: str, sink: AnySink, encoder: Encoder) -> None:
+        self.name = name
+        self.sink = sink
+        self.encoder = encoder
+        self.backlog: deque[Batch] = deque()
+        self.backlog_events = 0
+        self.failing = False
+        self.failures = 0
+        self.retry_at = 0.0
+
+
+class Delivery:
+    """The per-process delivery thread for one :class:`~auditmw.auditor.Auditor`.
+
+    Args:
+        sinks: where events go.
+        options: buffer, batching and overflow settings.
+        integrity: an encoder factory chaining each stream, or ``None``.
+        lifecycle: builds lifecycle events (``kind, details, severity=``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        sinks: Sequence[AnySink],
+        options: DeliveryOptions,
+        *,
+        integrity: EncoderFactory | None = None,
+        lifecycle: LifecycleFactory,
+    ) -> None:
+        self.options = options
+        self._sinks = tuple(sinks)
+        self._integrity = integrity
+        self._lifecycle = lifecycle
+        self._max_wait = options.max_wait_ms / 1000
+        self._reset()
+        _instances.add(self)
+
+    def _reset(self) -> None:
+        self._queue: deque[Any] = deque()
+        self._wake = threading.Event()
+        self._space = threading.Condition()
+        self._waiting = 0
+        self._lock = threading.Lock()
+        self._drops = 0
+        self._drop_first = 0
+        self._drop_last = 0
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._pid = os.getpid()
+        self._channels: list[_Channel] = []
+
+    # -- request side ---------------------------------------------------------------
+
+    def submit(self, event: Event, *, force: bool = False) -> None:
+        """Queue ``event`` for delivery; never does I/O, may wait under ``block`` overflow.
+
+        Args:
+            event: the event.
+            force: bypass the buffer limit (lifecycle events, which are rare and must
+                never be dropped).
+        """
+        if self._thread is None or self._pid != os.getpid():
+            self._start()
+        queue = self._queue
+        if len(queue) >= self.options.max_queue and not force and not self._make_room():
+            self._record_drop()
+            return
+        queue.append(event)
+        if len(queue) >= self.options.max_batch:
+            self._wake.set()
+
+    def _make_room(self) -> bool:
+        if self.options.overflow != "block" or self._stopping:
+            return False
+        deadline = time.monotonic() + self.options.block_timeout
+        with self._space:
+            self._waiting += 1
+            self._wake.set()
+            try:
+                while len(self._queue) >= self.options.max_queue:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._space.wait(remaining)
+            finally:
+                self._waiting -= 1
+        return True
+
+    def _record_drop(self) -> None:
+        now = time.time_ns()
+        with self._lock:
+            if self._drops == 0:
+                self._drop_first = now
+            self._drops += 1
+            self._drop_last = now
+        self._wake.set()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every event submitted before this call was handed to the sinks.
+
+        Returns:
+            ``True`` when flushed, ``False`` on timeout or if delivery is closed.
+        """
+        if not self.is_running:
+            return not self._queue
+        barrier = _Barrier()
+        self._queue.append(barrier)
+        self._wake.set()
+        return barrier.done.wait(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Drain the buffer, write closing records and close the sinks.
+
+        Idempotent.  A later :meth:`submit` starts a new thread (and reopens sinks that
+        reopen lazily), so an app served twice in one process keeps auditing.
+        """
+        thread = self._thread
+        if thread is None or self._pid != os.getpid():
+            return
+        self._stopping = True
+        self._wake.set()
+        thread.join(self.options.shutdown_timeout if timeout is None else timeout)
+        if thread.is_alive():
+            logger.error("auditmw delivery did not drain within the shutdown timeout")
+            return
+        with self._lock:
+            self._thread = None
+            self._stopping = False
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the delivery thread is running in this process."""
+        return self._thread is not None and self._pid == os.getpid()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._after_fork()
+            if self._thread is not None:
+                return
+            self._stopping = False
+            self._channels = [self._channel(i, sink) for i, sink in enumerate(self._sinks)]
+            thread = threading.Thread(target=self._run, name="auditmw-delivery", daemon=True)
+            self._thread = thread
+            thread.start()
+
+    def _channel(self, index: int, sink: AnySink) -> _Channel:
+        fmt = getattr(sink, "format", "auditmw")
+        name = f"{type(sink).__name__}:{index}"
+        encoder = self._integrity.encoder_for(fmt, name) if self._integrity else PlainEncoder(fmt)
+        return _Channel(name, sink, encoder)
+
+    def _after_fork(self) -> None:
+        # The parent owns what it had queued; the child starts clean with a new thread.
+        sinks, options = self._sinks, self.options
+        self._reset()
+        self._sinks, self.options = sinks, options
+
+    # -- delivery thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        next_tick = time.monotonic_ns() + _TICK_NS
+        try:
+            while True:
+                self._wake.wait(self._max_wait)
+                self._wake.clear()
+                stopping = self._stopping
+                self._drain()
+                now = time.monotonic_ns()
+                if now >= next_tick:
+                    next_tick = now + _TICK_NS
+                    self._tick()
+                if stopping and not self._queue:
+                    break
+            self._finish()
+        except BaseException:  # the thread must report, not vanish
+            logger.exception("auditmw delivery thread crashed")
+            raise
+        finally:
+            loop.close()
+
+    def _drain(self) -> None:
+        queue = self._queue
+        max_batch = self.options.max_batch
+        while True:
+            events: list[Event] = []
+            barriers: list[_Barrier] = []
+            while queue and len(events) < max_batch:
+                item = queue.popleft()
+                if type(item) is _Barrier:
+                    barriers.append(item)
+                else:
+                    events.append(item)
+            # Dropped events arrived while the queued ones waited: record them after.
+            drops = self._take_drops()
+            if drops is not None:
+                events.append(drops)
+            if self._waiting:
+                with self._space:
+                    self._space.notify_all()
+            if events:
+                self._deliver(events)
+            for barrier in barriers:
+                barrier.done.set()
+            if not queue:
+                return
+
+    def _take_drops(self) -> Event | None:
+        if not self._drops:
+            return None
+        with self._lock:
+            count, first, last = self._drops, self._drop_first, self._drop_last
+            self._drops = 0
+        details = {
+            "count": count,
+            "first_time": format_time(first),
+            "last_time": format_time(last),
+            "reason": "buffer_full",
+        }
+        logger.error("auditmw dropped %d events: buffer full", count)
+        return self._lifecycle("audit.events_dropped", details, severity="high")
+
+    def _deliver(self, events: list[Event]) -> None:
+        notices: list[Event] = []
+        for channel in self._channels:
+            batch = channel.encoder.encode(events)
+            self._send(channel, batch, notices)
+        if notices:
+            self._deliver(notices)
+
+    def _tick(self) -> None:
+        now = time.time_ns()
+        notices: list[Event] = []
+        for channel in self._channels:
+            extra = channel.encoder.tick(now)
+            self._send(channel, extra or Batch(), notices)
+        if notices:
+            self._deliver(notices)
+
+    def _send(self, channel: _Channel, batch: Batch, notices: list[Event]) -> None:
+        if batch:
+            channel.backlog.append(batch)
+            channel.backlog_events += len(batch)
+        if channel.failing and time.monotonic() < channel.retry_at and not self._stopping:
+            self._trim_backlog(channel, notices)
+            return
+        while channel.backlog:
+            pending = channel.backlog[0]
+            try:
+                self._emit(channel.sink, pending)
+            except Exception as exc:
+                self._failed(channel, exc, notices)
+                return
+            channel.backlog.popleft()
+            channel.backlog_events -= len(pending)
+        if channel.failing:
+            channel.failing = False
+            channel.failures = 0
+            logger.warning("auditmw sink %s recovered", channel.name)
+            notices.append(self._lifecycle("audit.sink_recovered", {"sink": channel.name}))
+
+    def _emit(self, sink: AnySink, batch: Batch) -> None:
+        emit = getattr(sink, "emit", None)
+        if emit is not None:
+            emit(batch)
+        else:
+            self._loop.run_until_complete(sink.aemit(batch))  # type: ignore[union-attr]
+
+    def _failed(self, channel: _Channel, exc: Exception, notices: list[Event]) -> None:
+        channel.failures += 1
+        delay = min(_MAX_BACKOFF, 0.1 * 2 ** min(channel.failures, 10))
+        channel.retry_at = time.monotonic() + delay * (0.5 + random.random() / 2)
+        if not channel.failing:
+            channel.failing = True
+            logger.error("auditmw sink %s failed: %s", channel.name, type(exc).__name__)
+            details = {
+                "sink": channel.name,
+                "error": type(exc).__name__,
+                "message": str(exc)[:256] if isinstance(exc, SinkError) else "",
+            }
+            notices.append(self._lifecycle("audit.sink_failed", details, severity="high"))
+        self._trim_backlog(channel, notices)
+
+    def _trim_backlog(self, channel: _Channel, notices: list[Event]) -> None:
+        dropped = 0
+        while channel.backlog_events > self.options.max_queue and len(channel.backlog) > 1:
+            lost = channel.backlog.popleft()
+            channel.backlog_events -= len(lost)
+            dropped += len(lost)
+        if dropped:
+            now = format_time(time.time_ns())
+            details = {
+                "count": dropped,
+                "first_time": now,
+                "last_time": now,
+                "reason": "sink_backlog_full",
+                "sink": channel.name,
+            }
+            notices.append(self._lifecycle("audit.events_dropped", details, severity="high"))
+
+    def _finish(self) -> None:
+        for channel in self._channels:
+            closing = channel.encoder.finish()
+            if closing:
+                channel.backlog.append(closing)
+                channel.backlog_events += len(closing)
+            if channel.backlog:
+                self._send(channel, Batch(), [])
+            if channel.backlog_events:
+                logger.error(
+                    "auditmw sink %s closed with %d undelivered records",
+                    channel.name,
+                    channel.backlog_events,
+                )
+        self._close_sinks()
+
+    def _close_sinks(self) -> None:
+        for sink in self._sinks:
+            try:
+                close = getattr(sink, "close", None)
+                if close is not None:
+                    close()
+                else:
+                    loop = getattr(self, "_loop", None)
+                    if loop is not None and not loop.is_closed():
+                        loop.run_until_complete(sink.aclose())  # type: ignore[union-attr]
+                    else:
+                        asyncio.run(sink.aclose())  # type: ignore[union-attr]
+            except Exception as exc:
+                logger.error("auditmw could not close sink %s: %s", sink, type(exc).__name__)
+
+
+_instances: weakref.WeakSet[Delivery] = weakref.WeakSet()
+
+
+def _close_all() -> None:
+    for delivery in list(_instances):
+        delivery.close()
+
+
+def _after_fork_in_child() -> None:
+    for delivery in list(_instances):
+        delivery._after_fork()
+
+
+atexit.register(_close_all)
+os.register_at_fork(after_in_child=_after_fork_in_child)

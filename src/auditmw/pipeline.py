@@ -1,0 +1,394 @@
+"""The pipeline: from a framework-neutral :class:`~auditmw.event.Exchange` to an event.
+
+Pure, synchronous and I/O-free: ``policy.decide → identity.resolve → build →
+processors``.  Every shell calls the same :meth:`Pipeline.process`; no framework
+or driver is imported here (a test checks it).
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import unquote_plus
+
+from auditmw import __version__
+from auditmw._net import ProxyTrust
+from auditmw.canonical import format_time, new_event_id
+from auditmw.event import (
+    OPERATIONS,
+    SCHEMA_VERSION,
+    SEVERITIES,
+    Exchange,
+    outcome_for_status,
+)
+from auditmw.exceptions import DropEvent
+from auditmw.identity.base import FrameworkUserResolver, HookResolver, resolve_actor
+from auditmw.policy import Policy
+
+if TYPE_CHECKING:
+    from auditmw.config import AuditConfig
+    from auditmw.event import Actor
+    from auditmw.policy import Decision
+    from auditmw.types import Event, Resolver
+
+__all__ = ["SECRET_HEADERS", "Pipeline"]
+
+#: Headers never recorded, whatever the allow-list says.
+SECRET_HEADERS: Final = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token"}
+)
+#: Query parameters whose values are always replaced by ``[REDACTED]``.
+SECRET_PARAMS: Final = frozenset(
+    {
+        "access_token", "api-key", "api_key", "apikey", "auth", "authorization", "client_secret",
+        "code", "id_token", "jwt", "key", "passwd", "password", "pwd", "refresh_token", "secret",
+        "session", "sessionid", "sig", "signature", "token",
+    }
+)  # fmt: skip
+REDACTED: Final = "[REDACTED]"
+_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:/+=\-]{1,128}")
+_TRACEPARENT_RE = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_TYPE_RE = re.compile(r"[^a-z0-9_\-]+")
+_WS_NORMAL = frozenset({None, 1000, 1001, 1005})
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+_LIFECYCLE_ACTOR: Final = {
+    "id": "auditmw",
+    "type": "service",
+    "auth": {"method": "none", "verified": False},
+}
+
+
+def _escape(text: str) -> str:
+    """Make ``text`` valid UTF-8 text: undecodable bytes become ``\\xNN`` escapes."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _ascii_key(key: object) -> str:
+    """Event keys are ASCII, which keeps sorted orjson output equal to RFC 8785."""
+    text = str(key)
+    return text if text.isascii() else text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _header_text(value: str) -> str:
+    """Decode a Latin-1 header value as UTF-8 where possible, escaping the rest."""
+    if value.isascii():
+        return value
+    return value.encode("latin-1", "replace").decode("utf-8", "backslashreplace")
+
+
+def _resource_from_route(route: str) -> tuple[str, str | None]:
+    """Derive ``(type, id_param)`` from a route template like ``/orders/{order_id}``."""
+    segments = [s for s in route.split("/") if s]
+    rtype, id_param = "", None
+    for i, segment in enumerate(segments):
+        if segment.startswith("{"):
+            continue
+        following = segments[i + 1] if i + 1 < len(segments) else ""
+        if following.startswith("{"):
+            rtype, id_param = segment, following.strip("{}").split(":", 1)[0]
+        elif id_param is None:
+            rtype = segment
+    clean = _TYPE_RE.sub("_", rtype.lower()).strip("_") if rtype else "root"
+    return clean or "root", id_param
+
+
+class Pipeline:
+    """Builds audit events.
+
+    Args:
+        config: the audit configuration.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, config: AuditConfig) -> None:
+        info = config.service_info
+        self.config = config
+        self.policy = Policy.coerce(config.policy)
+        self.limits = config.limits
+        self.proxies = ProxyTrust(config.trusted_networks())
+        resolvers: list[Resolver] = list(config.resolvers)
+        if config.identity is not None:
+            resolvers.append(HookResolver(config.identity))
+        if config.use_framework_user:
+            resolvers.append(FrameworkUserResolver())
+        self.resolvers = tuple(resolvers)
+        self.processors = tuple(config.processors)
+        self.record_headers = tuple(
+            h.lower() for h in config.record_headers if h.lower() not in SECRET_HEADERS
+        )
+        self.request_id_header = config.request_id_header.lower()
+        self._service_base = {
+            k: v
+            for k, v in (
+                ("name", info.name),
+                ("version", info.version),
+                ("environment", info.environment),
+            )
+            if v is not None
+        }
+        self.service: dict[str, str] = {}
+        self._routes: dict[str, tuple[str, str | None]] = {}
+        self.refresh_instance()
+
+    def refresh_instance(self) -> None:
+        """Recompute ``service.instance`` (host/pid); called again in a forked child."""
+        self.service = {**self._service_base, "instance": f"{socket.gethostname()}/{os.getpid()}"}
+
+    # -- request events -------------------------------------------------------------
+
+    def process(self, exchange: Exchange) -> Event | None:
+        """Return the event for ``exchange``, or ``None`` when the policy drops it."""
+        decision = self.policy.decide(exchange)
+        actor = resolve_actor(self.resolvers, exchange)
+        if decision.level == "none" and not self._is_floor(exchange, actor.auth.error):
+            return None
+        event = self._build(exchange, decision, actor)
+        try:
+            for processor in self.processors:
+                event = processor(event)
+        except DropEvent:
+            return None
+        return event
+
+    @staticmethod
+    def _is_floor(exchange: Exchange, auth_error: str | None) -> bool:
+        # Auth failures and denials are always recorded, whatever the rules say.
+        return auth_error is not None or exchange.status in (401, 403)
+
+    def _build(self, ex: Exchange, decision: Decision, actor: Actor) -> Event:
+        truncated: list[str] = []
+        redactions: list[str] = []
+        outcome, reason, status = self._outcome(ex, actor.auth.error)
+        operation = OPERATIONS.get(ex.method, "other")
+        resource, action = self._resource(ex, decision, operation)
+        response: dict[str, Any] = {"bytes": ex.response_bytes}
+        if status is not None:
+            response["status_code"] = status
+        event: Event = {
+            "schema_version": SCHEMA_VERSION,
+            "event_id": ex.event_id,
+            "time": format_time(ex.start_ns),
+            "end_time": format_time(ex.end_ns or ex.start_ns),
+            "duration_us": max(0, (ex.end_mono - ex.start_mono) // 1000),
+            "kind": ex.kind,
+            "action": action,
+            "operation": operation,
+            "outcome": outcome,
+            "severity": SEVERITIES[outcome],
+            "actor": actor.to_dict(),
+            "source": self._source(ex, truncated),
+            "request": self._request(ex, truncated, redactions),
+            "response": response,
+            "resource": resource,
+            "service": self.service,
+            "policy": {**self.policy.stamp, "rule": decision.rule},
+        }
+        if reason is not None:
+            event["outcome_reason"] = reason
+        trace = self._trace(ex.headers.get("traceparent"))
+        if trace is not None:
+            event["trace"] = trace
+        if ex.kind == "websocket":
+            event["websocket"] = {
+                "close_code": ex.ws_close_code if ex.ws_close_code is not None else 1000,
+                "messages_received": ex.ws_messages_in,
+                "messages_sent": ex.ws_messages_out,
+            }
+        ctx = ex.context
+        if ctx is not None and ctx.annotations:
+            event["annotations"] = dict(ctx.annotations)
+        if redactions:
+            event["redactions"] = redactions
+        if truncated:
+            event["truncated"] = truncated
+        return event
+
+    def _resource(
+        self, ex: Exchange, decision: Decision, operation: str
+    ) -> tuple[dict[str, Any], str]:
+        rtype, id_param = self._route_resource(ex.route)
+        resource: dict[str, Any] = {"type": decision.resource_type or rtype}
+        params = ex.path_params
+        if params:
+            route_params = {_ascii_key(k): _escape(str(v))[:256] for k, v in params.items()}
+            resource["route_params"] = route_params
+            if id_param is not None and id_param in route_params:
+                resource["id"] = route_params[id_param]
+            if decision.resource_id:
+                try:
+                    resource["id"] = decision.resource_id.format(**route_params)[:256]
+                except (KeyError, IndexError, ValueError):
+                    pass  # a template naming an absent param keeps the derived id
+        action = decision.action
+        ctx = ex.context
+        if ctx is not None:
+            if ctx.resource_type:
+                resource["type"] = ctx.resource_type
+            if ctx.resource_id:
+                resource["id"] = ctx.resource_id
+            action = ctx.action or action
+        return resource, action or f"{resource['type']}.{operation}"
+
+    def _request(self, ex: Exchange, truncated: list[str], redactions: list[str]) -> dict[str, Any]:
+        limits = self.limits
+        headers = ex.headers
+        request: dict[str, Any] = {
+            "id": self._request_id(headers.get(self.request_id_header), ex.event_id),
+            "method": _escape(ex.method)[:32],
+            "path": self._cap(_escape(ex.path), limits.path, "/request/path", truncated),
+            "scheme": ex.scheme,
+            "protocol": f"HTTP/{ex.http_version}",
+            "bytes": ex.request_bytes,
+        }
+        if ex.route is not None:
+            request["route"] = ex.route
+        if ex.query:
+            query = self._redact_query(_escape(ex.query), redactions)
+            request["query"] = self._cap(query, limits.query, "/request/query", truncated)
+        host = headers.get("host")
+        request["host"] = (
+            self._cap(_header_text(host), 255, "/request/host", truncated) if host else ""
+        )
+        if self.record_headers:
+            recorded = {}
+            for name in self.record_headers:
+                value = headers.get(name)
+                if value is not None:
+                    pointer = f"/request/headers/{name}"
+                    recorded[name] = self._cap(
+                        _header_text(value), limits.header, pointer, truncated
+                    )
+            if recorded:
+                request["headers"] = recorded
+        return request
+
+    def _outcome(self, ex: Exchange, auth_error: str | None) -> tuple[str, str | None, int | None]:
+        status = ex.status
+        if ex.kind == "websocket":
+            status = 101 if ex.ws_accepted else (status or 403)
+        if ex.exception is not None:
+            return "error", f"exception:{type(ex.exception).__name__}", status or 500
+        if ex.aborted:
+            return "aborted", "client_disconnected", status
+        if status is None:
+            return "error", "no_response", 500
+        outcome = outcome_for_status(status)
+        if ex.kind == "websocket" and ex.ws_accepted and ex.ws_close_code not in _WS_NORMAL:
+            code = ex.ws_close_code
+            kind = "error" if code == 1011 else "aborted" if code == 1006 else "failure"
+            return kind, f"websocket_close:{code}", status
+        if outcome == "denied":
+            if status == 403:
+                return outcome, "authz_denied", status
+            return outcome, ("authn_invalid_token" if auth_error else "authn_required"), status
+        return outcome, None, status
+
+    def _route_resource(self, route: str | None) -> tuple[str, str | None]:
+        if route is None:
+            return "unmatched", None
+        cached = self._routes.get(route)
+        if cached is None:
+            cached = _resource_from_route(route)
+            if len(self._routes) < 10_000:  # routes are finite; the bound guards odd apps
+                self._routes[route] = cached
+        return cached
+
+    def _request_id(self, inbound: str | None, event_id: str) -> str:
+        if inbound and _REQUEST_ID_RE.fullmatch(inbound):
+            return inbound
+        return event_id
+
+    @staticmethod
+    def _trace(traceparent: str | None) -> dict[str, str] | None:
+        if not traceparent:
+            return None
+        match = _TRACEPARENT_RE.fullmatch(traceparent.strip()[:55])
+        if match is None:
+            return None
+        trace_id, span_id = match.groups()
+        if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+            return None
+        return {"trace_id": trace_id, "span_id": span_id}
+
+    def _source(self, ex: Exchange, truncated: list[str]) -> dict[str, Any]:
+        headers = ex.headers
+        peer, port = ex.client if ex.client else (None, None)
+        xff = headers.get("x-forwarded-for")
+        forwarded = headers.get("forwarded")
+        ip = self.proxies.client_ip(peer, xff, forwarded)
+        source: dict[str, Any] = {"ip": ip if ip is not None else "unknown"}
+        if port is not None and ip == peer:
+            source["port"] = port
+        agent = headers.get("user-agent")
+        if agent:
+            source["user_agent"] = self._cap(
+                _header_text(agent), self.limits.user_agent, "/source/user_agent", truncated
+            )
+        if xff or forwarded:
+            raw = _header_text(xff or forwarded or "")
+            source["forwarded_for"] = self._cap(
+                raw, self.limits.header, "/source/forwarded_for", truncated
+            )
+        return source
+
+    @staticmethod
+    def _cap(value: str, limit: int, pointer: str, truncated: list[str]) -> str:
+        if len(value) <= limit:
+            return value
+        truncated.append(pointer)
+        return value[:limit]
+
+    @staticmethod
+    def _redact_query(query: str, redactions: list[str]) -> str:
+        parts = query.split("&")
+        changed = False
+        for i, part in enumerate(parts):
+            name, sep, value = part.partition("=")
+            key = unquote_plus(name).lower()
+            if value and (key in SECRET_PARAMS or _JWT_RE.search(unquote_plus(value))):
+                parts[i] = f"{name}{sep}{REDACTED}"
+                redactions.append("/request/query/" + key.replace("~", "~0").replace("/", "~1"))
+                changed = True
+        return "&".join(parts) if changed else query
+
+    # -- lifecycle events ----------------------------------------------------------
+
+    def lifecycle(self, kind: str, details: dict[str, Any], *, severity: str = "info") -> Event:
+        """Build one of auditmw's own lifecycle events (``audit.started``, …)."""
+        import time
+
+        now = format_time(time.time_ns())
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "event_id": new_event_id(),
+            "time": now,
+            "end_time": now,
+            "duration_us": 0,
+            "kind": kind,
+            "action": kind,
+            "operation": "other",
+            "outcome": "success",
+            "severity": severity,
+            "actor": {
+                "id": "auditmw",
+                "type": "service",
+                "auth": {"method": "none", "verified": False},
+            },
+            "resource": {"type": "audit"},
+            "service": self.service,
+            "policy": {**self.policy.stamp, "rule": "lifecycle"},
+            "details": {**details, "version": __version__, "pid": os.getpid()},
+        }

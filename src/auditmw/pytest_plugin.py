@@ -1,0 +1,36 @@
+"""pytest plugin (registered through the ``pytest11`` entry point).
+
+Fixtures:
+
+* ``audit_events`` — a list collecting every event built during the test
+  (see :func:`auditmw.testing.capture_events`);
+* ``audit_sink`` — a fresh :class:`~auditmw.sinks.memory.MemorySink`.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from auditmw.testing import MemorySink, capture_events
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from auditmw.types import Event
+
+
+@pytest.fixture
+def audit_events() -> Iterator[list[Event]]:
+    """Every audit event built in this process during the test."""
+    with capture_events() as events:
+        yield events
+
+
+@pytest.fixture
+def audit_sink() -> MemorySink:
+    """A fresh in-memory sink to put in ``AuditConfig(sinks=[...])``."""
+    return MemorySink()

@@ -1,0 +1,162 @@
+"""Helpers for testing applications that use auditmw (like structlog's ``testing``).
+
+* :func:`capture_events` collects every event built in the process while active;
+* :class:`~auditmw.sinks.memory.MemorySink` stores what a real sink would store;
+* :func:`make_scope` / :func:`make_environ` build realistic ASGI scopes and WSGI
+  environs for unit tests;
+* :func:`assert_audited` checks that a matching event was recorded.
+
+The pytest plugin (:mod:`auditmw.pytest_plugin`) exposes ``audit_events`` and
+``audit_sink`` fixtures built on these.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from auditmw import _capture
+from auditmw.sinks.memory import MemorySink
+
+if TYPE_CHECKING:
+    from auditmw.types import Event, Scope
+
+__all__ = ["MemorySink", "assert_audited", "capture_events", "make_environ", "make_scope"]
+
+
+@contextmanager
+def capture_events() -> Iterator[list[Event]]:
+    """Collect every audit event built in this process while the block runs.
+
+    Lifecycle events (``audit.started`` …) are included; filter on ``kind`` if
+    needed.  Events are captured when built, before delivery, so no flush is needed.
+
+    Example::
+
+        with capture_events() as events:
+            client.get("/orders/1")
+        assert events[-1]["action"] == "orders.read"
+
+    .. versionadded:: 0.1.0
+    """
+    captured: list[Event] = []
+    _capture.active.append(captured)
+    try:
+        yield captured
+    finally:
+        _capture.active.remove(captured)
+
+
+def _get(event: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = event
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+_MISSING = object()
+
+
+def assert_audited(events: Sequence[Event], **expected: Any) -> Event:
+    """Assert that one of ``events`` matches every expectation; return it.
+
+    Keys are dotted paths with ``__`` or ``.`` separators (``actor__id="u1"``,
+    ``outcome="denied"``, ``request__route="/orders/{order_id}"``).
+
+    Raises:
+        AssertionError: no event matches; the message lists the closest candidates.
+
+    .. versionadded:: 0.1.0
+    """
+    wanted = {key.replace("__", "."): value for key, value in expected.items()}
+    for event in events:
+        if all(_get(event, key) == value for key, value in wanted.items()):
+            return event
+    summary = [
+        {key: _get(event, key) for key in wanted}
+        for event in events
+        if event.get("kind") in ("http", "websocket")
+    ]
+    raise AssertionError(f"no audit event matches {wanted!r}; recorded: {summary!r}")
+
+
+def make_scope(
+    path: str = "/",
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+    query_string: str = "",
+    client: tuple[str, int] = ("127.0.0.1", 50000),
+    type: str = "http",
+) -> Scope:
+    """Build a realistic ASGI HTTP (or WebSocket) scope.
+
+    .. versionadded:: 0.1.0
+    """
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in items]
+    if not any(k == b"host" for k, _ in raw):
+        raw.insert(0, (b"host", b"testserver"))
+    return {
+        "type": type,
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http" if type == "http" else "ws",
+        "path": path,
+        "raw_path": path.encode("latin-1", "replace"),
+        "root_path": "",
+        "query_string": query_string.encode("latin-1"),
+        "headers": raw,
+        "client": client,
+        "server": ("testserver", 80),
+        "state": {},
+    }
+
+
+def make_environ(
+    path: str = "/",
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    query_string: str = "",
+    body: bytes = b"",
+    remote_addr: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """Build a realistic WSGI environ (like werkzeug's ``create_environ``).
+
+    .. versionadded:: 0.1.0
+    """
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": query_string,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": remote_addr,
+        "REMOTE_PORT": "50000",
+        "HTTP_HOST": "testserver",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "CONTENT_LENGTH": str(len(body)) if body else "",
+    }
+    for name, value in (headers or {}).items():
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            environ[key] = value
+        else:
+            environ[f"HTTP_{key}"] = value
+    return environ
