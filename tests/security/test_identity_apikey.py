@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from identity_security_support import make_exchange
 
 from auditmw.identity import APIKeyRegistry, APIKeyResolver, hash_key
+from tests.security.identity_security_support import make_exchange
 
 if TYPE_CHECKING:
     from auditmw.event import Actor

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
-from identity_security_support import (
+
+from auditmw.exceptions import ConfigurationError
+from auditmw.identity import JWKSKeyStore, JWTResolver
+from tests.security.identity_security_support import (
     JWKSServer,
     KeyPair,
     ec_key,
@@ -20,9 +23,6 @@ from identity_security_support import (
     rsa_key2,
     wait_for,
 )
-
-from auditmw.exceptions import ConfigurationError
-from auditmw.identity import JWKSKeyStore, JWTResolver
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

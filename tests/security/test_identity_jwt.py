@@ -12,9 +12,16 @@ from typing import TYPE_CHECKING, Any
 import jwt
 import orjson
 import pytest
-from identity_security_support import HS_SECRET, KeyPair, ec_key, ed_key, make_exchange, rsa_key
 
 from auditmw.identity import JWTResolver
+from tests.security.identity_security_support import (
+    HS_SECRET,
+    KeyPair,
+    ec_key,
+    ed_key,
+    make_exchange,
+    rsa_key,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable

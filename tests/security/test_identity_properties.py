@@ -8,7 +8,6 @@ import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from identity_security_support import HS_SECRET, KeyPair, make_exchange, rsa_key
 
 from auditmw.canonical import dumps
 from auditmw.event import Actor, Exchange
@@ -19,6 +18,7 @@ from auditmw.identity import (
     JWTResolver,
     hash_key,
 )
+from tests.security.identity_security_support import HS_SECRET, KeyPair, make_exchange, rsa_key
 
 if TYPE_CHECKING:
     from auditmw.types import Resolver

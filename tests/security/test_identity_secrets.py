@@ -6,7 +6,6 @@ import logging
 
 import jwt
 import pytest
-from identity_security_support import KeyPair, make_exchange, rsa_key
 
 from auditmw.canonical import dumps
 from auditmw.exceptions import ConfigurationError
@@ -17,6 +16,7 @@ from auditmw.identity import (
     StaticKeys,
     hash_key,
 )
+from tests.security.identity_security_support import KeyPair, make_exchange, rsa_key
 
 __all__ = ["rsa_key"]
 

@@ -9,11 +9,11 @@ import tomllib
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from identity_support import make_exchange
 
 from auditmw.cli import main
 from auditmw.exceptions import ConfigurationError
 from auditmw.identity import APIKeyEntry, APIKeyRegistry, APIKeyResolver, hash_key
+from tests.unit.identity.identity_support import make_exchange
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pytest
-from identity_support import make_exchange
 
 from auditmw.event import ANONYMOUS, Actor, AuthInfo, Exchange
 from auditmw.identity import FrameworkUserResolver, HookResolver, resolve_actor
+from tests.unit.identity.identity_support import make_exchange
 
 
 @dataclass

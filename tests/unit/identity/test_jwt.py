@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
-from identity_support import HS_SECRET, KeyPair, make_exchange
 
 from auditmw.exceptions import ConfigurationError
 from auditmw.identity import ClaimsMapping, JWTResolver
+from tests.unit.identity.identity_support import HS_SECRET, KeyPair, make_exchange
 
 if TYPE_CHECKING:
     from auditmw.event import Actor
