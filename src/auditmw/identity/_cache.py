@@ -57,7 +57,7 @@ class TokenCache:
         entry = self._data.get(key)
         if entry is None or entry[1] <= now:
             return None
-        try:  # noqa: SIM105 - contextlib.suppress costs more than the whole lookup
+        try:  # not contextlib.suppress: it costs more than the whole lookup
             self._data.move_to_end(key)
         except KeyError:
             pass
