@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.unit.identity.identity_support import ec_key, ed_key, rsa_key, rsa_key2
+from tests.unit.identity.identity_support import ec_key, ed_key, jwks_server, rsa_key, rsa_key2
 
-__all__ = ["ec_key", "ed_key", "rsa_key", "rsa_key2"]
+__all__ = ["ec_key", "ed_key", "jwks_server", "rsa_key", "rsa_key2"]

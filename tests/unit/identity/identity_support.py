@@ -1,4 +1,4 @@
-"""Helpers for the identity unit tests: real keys and exchanges.
+"""Helpers for the identity tests: real keys, exchanges and a real JWKS server.
 
 Imported by the identity unit tests (a module, not a conftest, so it cannot clash
 with other suites' conftest files).
@@ -6,6 +6,7 @@ with other suites' conftest files).
 
 from __future__ import annotations
 
+import http.server
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from auditmw.event import Exchange, Headers
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 HS_SECRET = b"s" * 64
 
@@ -97,6 +98,53 @@ def make_exchange(
         user=user,
         request_object=request_object,
     )
+
+
+class JWKSServer:
+    """A real HTTP server on 127.0.0.1 serving a JWKS document that tests can change."""
+
+    def __init__(self) -> None:
+        self.document: Any = {"keys": []}
+        self.status = 200
+        self.requests = 0
+        self.fetched = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                doc = server.document
+                body = doc if isinstance(doc, bytes) else orjson.dumps(doc)
+                body = body if server.status == 200 else b"down"
+                self.send_response(server.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                server.fetched.set()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/jwks.json"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[JWKSServer]:
+    """A running JWKS server, stopped after the test."""
+    server = JWKSServer()
+    yield server
+    server.close()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
