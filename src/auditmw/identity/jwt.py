@@ -64,7 +64,7 @@ class JWTResolver:
         public_keys: PEM public keys for RS*/PS*/ES*/EdDSA, a list or a ``{kid: pem}`` map.
         jwks: a JWKS URL, or a shared :class:`~auditmw.identity.keys.JWKSKeyStore`.
         audience: accepted ``aud`` value(s); checked only when set.
-        issuer: the expected ``iss``; checked only when set.
+        issuer: the accepted ``iss`` value(s); checked only when set.
         leeway: seconds of clock skew allowed for ``exp``, ``nbf`` and ``iat``.
         required_claims: claims that must be present (``missing_claim`` otherwise).
         claims: how claims map to actor fields.
@@ -92,7 +92,7 @@ class JWTResolver:
         public_keys: Sequence[str | bytes] | Mapping[str, str | bytes] | None = None,
         jwks: str | JWKSKeyStore | None = None,
         audience: str | Sequence[str] | None = None,
-        issuer: str | None = None,
+        issuer: str | Sequence[str] | None = None,
         leeway: int = 0,
         required_claims: Sequence[str] = (),
         claims: ClaimsMapping | None = None,
@@ -106,6 +106,13 @@ class JWTResolver:
         max_token_bytes: int = 8192,
     ) -> None:
         self._algorithms = _check_algorithms(algorithms)
+        _check_limits(leeway=leeway, cache_size=cache_size, cache_ttl=cache_ttl,
+                      failure_ttl=failure_ttl, max_token_bytes=max_token_bytes)  # fmt: skip
+        if jwks is not None and public_keys is not None:
+            raise ConfigurationError(
+                "set either jwks or public_keys, not both (one resolver per key source)",
+                setting="public_keys",
+            )
         self._verify = verify
         self._owns_store = isinstance(jwks, str)
         self._store = JWKSKeyStore(jwks) if isinstance(jwks, str) else jwks
@@ -202,11 +209,18 @@ class JWTResolver:
         if claims is None:
             return _failure("unknown_key", issuer, kid), now
         auth = AuthInfo(method="jwt", verified=self._verify, issuer=issuer, key_id=kid)
-        expires = now + self._cache_ttl
-        exp = claims.get("exp")
-        if isinstance(exp, int) and not isinstance(exp, bool):
-            expires = min(expires, exp + self._leeway)
-        return self._build(claims, auth), expires
+        return self._build(claims, auth), self._cache_until(claims, now)
+
+    def _cache_until(self, claims: dict[str, Any], now: float) -> float:
+        if "exp" not in claims:
+            return now + self._cache_ttl
+        try:
+            # Read exp exactly as pyjwt did (it accepts floats and numeric strings via
+            # int()), so the cache never outlives what a fresh verification would accept.
+            exp = int(claims["exp"])
+        except (TypeError, ValueError, OverflowError):
+            return now  # pyjwt accepted what we cannot read: do not cache
+        return min(now + self._cache_ttl, exp + self._leeway)
 
     def _verified_claims(self, token: str, alg: str, kid: str | None) -> dict[str, Any] | None:
         if not self._verify:
@@ -266,6 +280,12 @@ def _check_algorithms(algorithms: Sequence[str]) -> frozenset[str]:
             setting="algorithms",
         )
     return names
+
+
+def _check_limits(**limits: int) -> None:
+    for name, value in limits.items():
+        if value < 0 or (value == 0 and name in ("max_token_bytes", "cache_ttl")):
+            raise ConfigurationError(f"{name} must be a positive number, got {value}", setting=name)
 
 
 def _check_keys(algorithms: frozenset[str], static: StaticKeys, store: JWKSKeyStore | None) -> None:

@@ -64,6 +64,24 @@ class TestConfiguration:
                 "public_keys",
                 id="bad-pem",
             ),
+            pytest.param(
+                {"algorithms": ["RS256"], "jwks": "https://idp/jwks", "public_keys": []},
+                "public_keys",
+                id="jwks-and-public-keys",
+            ),
+            pytest.param(
+                {"algorithms": ["HS256"], "secret": HS_SECRET, "leeway": -1}, "leeway", id="leeway"
+            ),
+            pytest.param(
+                {"algorithms": ["HS256"], "secret": HS_SECRET, "cache_size": -5},
+                "cache_size",
+                id="cache-size",
+            ),
+            pytest.param(
+                {"algorithms": ["HS256"], "secret": HS_SECRET, "max_token_bytes": 0},
+                "max_token_bytes",
+                id="max-token-bytes",
+            ),
         ],
     )
     def test_invalid_settings_name_the_setting(self, kwargs: dict[str, Any], setting: str) -> None:
@@ -338,6 +356,32 @@ class TestCache:
         assert resolve(hs, token).auth.error is None
         time.sleep(max(0.0, int(time.time()) + 1.05 - time.time()) + 1.0)
         assert resolve(hs, token).auth.error == "expired"
+
+    @pytest.mark.parametrize(
+        "make_exp",
+        [
+            pytest.param(lambda exp: float(exp) + 0.9, id="float"),
+            pytest.param(str, id="numeric-string"),
+        ],
+    )
+    def test_odd_exp_types_are_not_cached_past_expiry(self, hs: JWTResolver, make_exp: Any) -> None:
+        """exp as a float or numeric string (pyjwt accepts both) still bounds the cache."""
+        exp = int(time.time()) + 1
+        token = hs_token({"sub": "u", "exp": make_exp(exp)})
+        assert resolve(hs, token).auth.error is None
+        time.sleep(max(0.0, exp + 0.05 - time.time()))
+        assert resolve(hs, token).auth.error == "expired"
+
+    def test_issuer_list(self) -> None:
+        """Several accepted issuers may be configured."""
+        resolver = JWTResolver(
+            algorithms=["HS256"], secret=HS_SECRET, issuer=["https://a/", "https://b/"]
+        )
+        assert resolve(resolver, hs_token({"sub": "u", "iss": "https://b/"})).auth.error is None
+        assert (
+            resolve(resolver, hs_token({"sub": "u", "iss": "https://c/"})).auth.error
+            == "invalid_issuer"
+        )
 
     def test_cache_is_bounded(self) -> None:
         """The cache never holds more than cache_size tokens."""
