@@ -23,13 +23,19 @@ from typing import TYPE_CHECKING, Any, Final
 
 import jwt
 import orjson
-from jwt.algorithms import get_default_algorithms
 
 from auditmw.event import Actor, AuthInfo
 from auditmw.exceptions import ConfigurationError
 from auditmw.identity._cache import TokenCache, digest
 from auditmw.identity._claims import ClaimsMapping, clean_text
-from auditmw.identity.keys import JWKSKeyStore, StaticKeys, algorithm_family
+from auditmw.identity._keysets import (
+    StaticKeys,
+    algorithm_family,
+    check_algorithms,
+    check_keys,
+    check_limits,
+)
+from auditmw.identity.keys import JWKSKeyStore
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -40,7 +46,6 @@ __all__ = ["ClaimsMapping", "JWTResolver"]
 
 logger = logging.getLogger("auditmw.identity")
 
-_KNOWN_ALGORITHMS: Final = frozenset(get_default_algorithms()) - {"none"}
 #: pyjwt exceptions → ``auth.error``, most specific first (subclasses precede bases).
 _ERRORS: Final = (
     (jwt.ExpiredSignatureError, "expired"),
@@ -105,8 +110,8 @@ class JWTResolver:
         failure_ttl: int = 5,
         max_token_bytes: int = 8192,
     ) -> None:
-        self._algorithms = _check_algorithms(algorithms)
-        _check_limits(leeway=leeway, cache_size=cache_size, cache_ttl=cache_ttl,
+        self._algorithms = check_algorithms(algorithms)
+        check_limits(leeway=leeway, cache_size=cache_size, cache_ttl=cache_ttl,
                       failure_ttl=failure_ttl, max_token_bytes=max_token_bytes)  # fmt: skip
         if jwks is not None and public_keys is not None:
             raise ConfigurationError(
@@ -118,7 +123,7 @@ class JWTResolver:
         self._store = JWKSKeyStore(jwks) if isinstance(jwks, str) else jwks
         self._static = StaticKeys(secret, public_keys)
         if verify:
-            _check_keys(self._algorithms, self._static, self._store)
+            check_keys(self._algorithms, self._static, self._store)
         else:
             logger.warning(
                 "auditmw: JWTResolver(verify=False): JWT signatures are NOT verified; "
@@ -256,65 +261,6 @@ class JWTResolver:
         return (
             f"JWTResolver(algorithms={sorted(self._algorithms)}, keys={source!r}, "
             f"issuer={self._issuer!r}, audience={self._audience!r}, verify={self._verify})"
-        )
-
-
-def _check_algorithms(algorithms: Sequence[str]) -> frozenset[str]:
-    if isinstance(algorithms, str) or not algorithms:
-        raise ConfigurationError(
-            "algorithms must be a non-empty list such as ['RS256']", setting="algorithms"
-        )
-    names = frozenset(algorithms)
-    if any(name.lower() == "none" for name in names):
-        raise ConfigurationError("algorithms must not contain 'none'", setting="algorithms")
-    unknown = names - _KNOWN_ALGORITHMS
-    if unknown:
-        raise ConfigurationError(
-            f"algorithms: unsupported {sorted(unknown)}; choose from {sorted(_KNOWN_ALGORITHMS)}",
-            setting="algorithms",
-        )
-    if len({algorithm_family(n) == "HS" for n in names}) > 1:
-        raise ConfigurationError(
-            "algorithms must not mix HS* with asymmetric algorithms (key confusion); "
-            "use one JWTResolver per key type",
-            setting="algorithms",
-        )
-    return names
-
-
-def _check_limits(**limits: int) -> None:
-    for name, value in limits.items():
-        if value < 0 or (value == 0 and name in ("max_token_bytes", "cache_ttl")):
-            raise ConfigurationError(f"{name} must be a positive number, got {value}", setting=name)
-
-
-def _check_keys(algorithms: frozenset[str], static: StaticKeys, store: JWKSKeyStore | None) -> None:
-    families = {algorithm_family(alg) for alg in algorithms}
-    if "HS" in families:
-        if store is not None or static.families:
-            raise ConfigurationError(
-                "HS* algorithms take a secret, not public_keys or jwks", setting="secret"
-            )
-        if not static.secret:
-            raise ConfigurationError("HS* algorithms need a secret", setting="secret")
-        need = max(int(alg[2:]) // 8 for alg in algorithms)
-        if len(static.secret) < need:
-            raise ConfigurationError(
-                f"secret must be at least {need} bytes for the configured HS algorithms "
-                "(RFC 7518 §3.2); generate one with: python -c 'import secrets; "
-                "print(secrets.token_urlsafe(64))'",
-                setting="secret",
-            )
-        return
-    if static.secret is not None:
-        raise ConfigurationError("secret is only for HS* algorithms", setting="secret")
-    if store is None and not static.families:
-        raise ConfigurationError("asymmetric algorithms need public_keys or jwks", setting="jwks")
-    if static.families - families:
-        raise ConfigurationError(
-            f"public_keys include {sorted(static.families - families)} keys that no "
-            "configured algorithm uses",
-            setting="public_keys",
         )
 
 

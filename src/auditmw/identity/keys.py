@@ -19,46 +19,24 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
 from auditmw.exceptions import ConfigurationError, IdentityError
+from auditmw.identity._keysets import KeyEntry, StaticKeys, algorithm_family, key_family
 from auditmw.sinks.base import require
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["JWKSKeyStore", "KeyStoreStatus", "StaticKeys", "algorithm_family"]
 
 logger = logging.getLogger("auditmw.identity")
-
-_MIN_RSA_BITS: Final = 2048
-_FAMILIES: Final = {"HS": "HS", "RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
-#: One verification key: the key object, its family, and the ``alg`` its JWK pins (if any).
-KeyEntry = tuple[Any, str, str | None]
-
-
-def algorithm_family(alg: str) -> str | None:
-    """Return the key family (``HS``, ``RSA``, ``EC``, ``OKP``) that algorithm ``alg`` needs."""
-    return _FAMILIES.get(alg[:2]) if alg != "none" else None
-
-
-def key_family(key: Any) -> str | None:
-    """Return the family of a loaded key object, or ``None`` when it is not a public key."""
-    if isinstance(key, bytes):
-        return "HS"
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA" if key.key_size >= _MIN_RSA_BITS else None
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "EC"
-    if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-        return "OKP"
-    return None
 
 
 def safe_url(url: str) -> str:
@@ -67,71 +45,6 @@ def safe_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-class StaticKeys:
-    """A fixed set of verification keys: one HMAC secret, or PEM public keys.
-
-    Args:
-        secret: the shared secret for HS* algorithms.
-        public_keys: PEM public keys (RSA ≥ 2048 bits, EC, Ed25519/Ed448), either a list
-            (tried in order) or a mapping from ``kid`` to PEM.
-
-    Raises:
-        ConfigurationError: a PEM cannot be loaded, or is not a usable public key.
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(
-        self,
-        secret: str | bytes | None = None,
-        public_keys: Sequence[str | bytes] | Mapping[str, str | bytes] | None = None,
-    ) -> None:
-        self.secret = secret.encode() if isinstance(secret, str) else secret
-        by_kid: dict[str | None, list[KeyEntry]] = {}
-        if isinstance(public_keys, Mapping):
-            for kid, pem in public_keys.items():
-                by_kid.setdefault(kid, []).append(_load_pem(pem))
-        else:
-            for pem in public_keys or ():
-                by_kid.setdefault(None, []).append(_load_pem(pem))
-        self._by_kid = by_kid
-        self.families = frozenset(entry[1] for entries in by_kid.values() for entry in entries)
-
-    def candidates(self, family: str, kid: str | None) -> list[KeyEntry]:
-        """Return the keys of ``family`` that may have signed a token with ``kid``."""
-        if family == "HS":
-            return [(self.secret, "HS", None)] if self.secret else []
-        entries = self._by_kid.get(kid) if kid is not None else None
-        if entries is None:
-            # No kid (or a kid we never named): try the keys registered without one.
-            entries = self._by_kid.get(None, [])
-        return [entry for entry in entries if entry[1] == family]
-
-    def __repr__(self) -> str:
-        secret = "<hidden>" if self.secret else None
-        return f"StaticKeys(secret={secret}, families={sorted(self.families)})"
-
-
-def _load_pem(pem: str | bytes) -> KeyEntry:
-    data = pem.encode() if isinstance(pem, str) else pem
-    try:
-        key = load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(
-            "public_keys: could not load a PEM public key "
-            "(expected '-----BEGIN PUBLIC KEY-----'; private keys and certificates are refused)",
-            setting="public_keys",
-        ) from exc
-    family = key_family(key)
-    if family is None:
-        raise ConfigurationError(
-            "public_keys: unsupported public key; "
-            "use RSA (2048 bits or more), EC, or Ed25519/Ed448",
-            setting="public_keys",
-        )
-    return (key, family, None)
 
 
 @dataclass(frozen=True, slots=True)
