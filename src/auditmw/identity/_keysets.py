@@ -39,12 +39,25 @@ KeyEntry = tuple[Any, str, str | None]
 
 
 def algorithm_family(alg: str) -> str | None:
-    """Return the key family (``HS``, ``RSA``, ``EC``, ``OKP``) that algorithm ``alg`` needs."""
+    """Return the key family (``HS``, ``RSA``, ``EC``, ``OKP``) that algorithm ``alg`` needs.
+
+    Args:
+        alg: a JWS algorithm name such as ``"PS256"``.
+
+    .. versionadded:: 0.1.0
+    """
     return _FAMILIES.get(alg[:2]) if alg != "none" else None
 
 
 def key_family(key: Any) -> str | None:
-    """Return the family of a loaded key object, or ``None`` when it is not a public key."""
+    """Return the family of a loaded key object, or ``None`` when it is not a usable public key.
+
+    Args:
+        key: an HMAC secret (bytes) or a ``cryptography`` public key; RSA keys shorter
+            than 2048 bits are not usable.
+
+    .. versionadded:: 0.1.0
+    """
     if isinstance(key, bytes):
         return "HS"
     if isinstance(key, rsa.RSAPublicKey):

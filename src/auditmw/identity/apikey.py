@@ -42,6 +42,10 @@ _ACTOR_TYPES: Final = ("user", "service", "api_key")
 def hash_key(secret: bytes, key: bytes) -> str:
     """Return the stored form of ``key``: ``"hmac-sha256:" + hex(HMAC-SHA256(secret, key))``.
 
+    Args:
+        secret: the server secret.
+        key: the API key's bytes.
+
     .. versionadded:: 0.1.0
     """
     return HASH_PREFIX + hmac.new(secret, key, hashlib.sha256).hexdigest()

@@ -40,7 +40,13 @@ logger = logging.getLogger("auditmw.identity")
 
 
 def safe_url(url: str) -> str:
-    """Return ``url`` without credentials, query or fragment, for logs and reprs."""
+    """Return ``url`` without credentials, query or fragment, for logs and reprs.
+
+    Args:
+        url: any URL.
+
+    .. versionadded:: 0.1.0
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
