@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import jwt
@@ -15,10 +16,17 @@ from auditmw.identity import (
     APIKeyRegistry,
     APIKeyResolver,
     FrameworkUserResolver,
+    JWKSKeyStore,
     JWTResolver,
     hash_key,
 )
-from tests.security.identity_security_support import HS_SECRET, KeyPair, make_exchange, rsa_key
+from tests.security.identity_security_support import (
+    HS_SECRET,
+    JWKSServer,
+    KeyPair,
+    make_exchange,
+    rsa_key,
+)
 
 if TYPE_CHECKING:
     from auditmw.types import Resolver
@@ -40,18 +48,27 @@ headers = st.lists(st.tuples(names, values), max_size=6)
 
 
 @pytest.fixture(scope="module")
-def resolvers(rsa_key: KeyPair) -> list[Resolver]:
-    """One resolver of every kind and configuration."""
+def resolvers(rsa_key: KeyPair) -> Iterator[list[Resolver]]:
+    """One resolver of every kind and configuration, JWKS included."""
     registry = APIKeyRegistry(SECRET, [{"key_id": "a", "hash": hash_key(SECRET, b"good-key")}])
-    return [
+    server = JWKSServer()
+    server.document = {"keys": [rsa_key.jwk("k1")]}
+    store = JWKSKeyStore(server.url, min_refresh_interval=3600)
+    assert store.refresh()
+    yield [
         JWTResolver(algorithms=["HS256", "HS512"], secret=HS_SECRET, audience="api", issuer="i"),
         JWTResolver(
             algorithms=["RS256", "PS256"], public_keys=[rsa_key.public_pem], cookie="session"
         ),
-        JWTResolver(algorithms=["RS256"], verify=False, header="x-token", scheme=""),
+        JWTResolver(
+            algorithms=["RS256", "ES256", "EdDSA"], jwks=store, header="x-token", scheme=""
+        ),
+        JWTResolver(algorithms=["RS256"], verify=False),
         APIKeyResolver(registry, query_param="api_key"),
         FrameworkUserResolver(),
     ]
+    store.close()
+    server.close()
 
 
 def check(resolvers: list[Resolver], exchange: Exchange) -> None:
