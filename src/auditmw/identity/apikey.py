@@ -187,6 +187,15 @@ def _actor(entry: APIKeyEntry) -> Actor:
     )
 
 
+def _raw_bytes(value: str) -> bytes:
+    try:
+        # Headers are decoded as Latin-1, so this gives back the bytes sent.
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        # A str mapping may hold any character; never map two keys to one ("?").
+        return value.encode("utf-8", "surrogatepass")
+
+
 class APIKeyResolver:
     """Resolves an API key from a header (default ``X-API-Key``) or a query parameter.
 
@@ -239,8 +248,7 @@ class APIKeyResolver:
         if self._header is not None:
             value = exchange.headers.get(self._header)
             if value is not None:
-                # Headers are decoded as Latin-1, so this gives back the bytes sent.
-                return value[: self._max + 1].encode("latin-1", "replace")
+                return _raw_bytes(value[: self._max + 1])
         if self._query_prefix is not None and exchange.query:
             for part in exchange.query.split("&"):
                 if part.startswith(self._query_prefix):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from auditmw.cli import main
+from auditmw.event import Headers
 from auditmw.exceptions import ConfigurationError
 from auditmw.identity import APIKeyEntry, APIKeyRegistry, APIKeyResolver, hash_key
 from tests.unit.identity.identity_support import make_exchange
@@ -165,6 +166,16 @@ class TestResolver:
         actor = resolver.resolve(make_exchange({}, query=query))
         assert actor is not None
         assert actor.id == "svc-ci"
+
+    def test_non_latin1_keys_do_not_collide(self) -> None:
+        """Keys outside Latin-1 (possible with str-mapped headers) are hashed losslessly."""
+        registry = APIKeyRegistry(SECRET, [entry("????-key", "q")])
+        resolver = APIKeyResolver(registry)
+        exchange = make_exchange()
+        exchange.headers = Headers(mapping={"x-api-key": "клюк-key"})
+        actor = resolver.resolve(exchange)
+        assert actor is not None
+        assert actor.auth.error == "unknown_key"
 
     def test_needs_a_source(self, registry: APIKeyRegistry) -> None:
         """Disabling both header and query parameter is a configuration error."""
