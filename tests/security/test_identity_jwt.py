@@ -287,6 +287,17 @@ class TestKeyConfusion:
         )
         assert resolve(resolver, token).auth.error == "algorithm_not_allowed"
 
+    def test_alg_of_another_key_type_for_a_kid(self, rsa_key: KeyPair, ec_key: KeyPair) -> None:
+        """A token claiming ES256 with the kid of an RSA key is algorithm_not_allowed."""
+        resolver = JWTResolver(
+            algorithms=["RS256", "ES256"],
+            public_keys={"rsa": rsa_key.public_pem, "ec": ec_key.public_pem},
+        )
+        token = jwt.encode({"sub": "u"}, ec_key.private, algorithm="ES256", headers={"kid": "rsa"})
+        assert resolve(resolver, token).auth.error == "algorithm_not_allowed"
+        good = jwt.encode({"sub": "u"}, ec_key.private, algorithm="ES256", headers={"kid": "ec"})
+        assert resolve(resolver, good).auth.error is None
+
     def test_rs_token_with_ec_algorithm_claim(self, rsa_key: KeyPair, ec_key: KeyPair) -> None:
         """A token claiming ES256 while only an RSA key exists finds no key."""
         resolver = JWTResolver(

@@ -99,15 +99,15 @@ class StaticKeys:
         self._by_kid = by_kid
         self.families = frozenset(entry[1] for entries in by_kid.values() for entry in entries)
 
-    def candidates(self, family: str, kid: str | None) -> list[KeyEntry]:
-        """Return the keys of ``family`` that may have signed a token with ``kid``."""
-        if family == "HS":
-            return [(self.secret, "HS", None)] if self.secret else []
+    def candidates(self, kid: str | None) -> list[KeyEntry]:
+        """Return the keys that may have signed a token with ``kid`` (any family)."""
+        if self.secret:
+            return [(self.secret, "HS", None)]
         entries = self._by_kid.get(kid) if kid is not None else None
         if entries is None:
             # No kid (or a kid we never named): try the keys registered without one.
             entries = self._by_kid.get(None, [])
-        return [entry for entry in entries if entry[1] == family]
+        return list(entries)
 
     def __repr__(self) -> str:
         secret = "<hidden>" if self.secret else None

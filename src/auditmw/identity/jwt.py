@@ -230,11 +230,12 @@ class JWTResolver:
     def _verified_claims(self, token: str, alg: str, kid: str | None) -> dict[str, Any] | None:
         if not self._verify:
             return self._decode_with(token, alg, b"")
-        entries = self._keys.candidates(algorithm_family(alg) or "", kid)
+        entries = self._keys.candidates(kid)
         if not entries:
             return None
-        keys = [key for key, _, pinned in entries if pinned in (None, alg)]
-        if not keys:  # the JWK pins another algorithm: the token's alg is not allowed for it
+        family = algorithm_family(alg)
+        keys = [key for key, kind, pinned in entries if kind == family and pinned in (None, alg)]
+        if not keys:  # the key for this kid is of another type or pins another algorithm
             raise jwt.InvalidAlgorithmError(alg)
         for index, key in enumerate(keys):
             try:

@@ -171,8 +171,8 @@ class JWKSKeyStore:
         """Block until a key set was fetched at least once; for start-up code and tests."""
         return self._ready.wait(timeout)
 
-    def candidates(self, family: str, kid: str | None) -> list[KeyEntry]:
-        """Return the held keys of ``family`` for ``kid``; never blocks, never does I/O.
+    def candidates(self, kid: str | None) -> list[KeyEntry]:
+        """Return the held keys for ``kid`` (all keys when ``None``); never blocks or does I/O.
 
         An unknown ``kid`` asks the thread for one (rate-limited) refresh.
         """
@@ -183,7 +183,7 @@ class JWKSKeyStore:
         if entries is None:
             self.request_refresh()
             return []
-        return [entry for entry in entries if entry[1] == family]
+        return entries
 
     def request_refresh(self) -> bool:
         """Wake the thread for a refresh unless one was requested recently; return whether."""
