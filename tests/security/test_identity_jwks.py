@@ -122,6 +122,33 @@ class TestStartup:
 
 
 class TestOutages:
+    def test_hanging_endpoint_never_blocks_a_request(
+        self, jwks_server: JWKSServer, rsa_key: KeyPair, stores: list[JWKSKeyStore]
+    ) -> None:
+        """While the JWKS fetch hangs, resolve() returns unknown_key instead of waiting."""
+        jwks_server.document = {"keys": [rsa_key.jwk("k1")]}
+        jwks_server.gate = gate = threading.Event()
+        released: list[bool] = []
+
+        def release() -> None:
+            released.append(True)
+            gate.set()
+
+        watchdog = threading.Timer(10, release)
+        watchdog.start()
+        try:
+            store = make_store(stores, jwks_server.url, timeout=20)
+            resolver = JWTResolver(algorithms=["RS256"], jwks=store)
+            assert wait_for(lambda: jwks_server.requests >= 1)  # the fetch is in flight, stuck
+            actor = resolve(resolver, token_for(rsa_key, "k1"))
+            assert released == []  # answered while the provider was still hanging
+            assert actor.auth.error == "unknown_key"
+        finally:
+            gate.set()
+            watchdog.cancel()
+        assert store.wait_until_ready(5)
+        assert resolve(resolver, token_for(rsa_key, "k1", sub="u9")).id == "u9"
+
     def test_last_good_keys_are_kept(
         self, jwks_server: JWKSServer, rsa_key: KeyPair, stores: list[JWKSKeyStore]
     ) -> None:

@@ -108,11 +108,14 @@ class JWKSServer:
         self.status = 200
         self.requests = 0
         self.fetched = threading.Event()
+        self.gate: threading.Event | None = None
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests += 1
+                if server.gate is not None:
+                    server.gate.wait(30)  # a hanging identity provider
                 doc = server.document
                 body = doc if isinstance(doc, bytes) else orjson.dumps(doc)
                 body = body if server.status == 200 else b"down"
