@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from auditmw._body import BodyRecorder
 from auditmw._context import _current
 from auditmw.auditor import Auditor
 from auditmw.event import Exchange, Headers
@@ -71,6 +72,7 @@ class AuditMiddleware:
         self.auditor = auditor
         header = auditor.config.audit_id_header
         self._audit_header = header.lower().encode("latin-1") if header else None
+        self._policy = auditor.pipeline.policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -97,24 +99,41 @@ class AuditMiddleware:
             request_object=scope,
         )
 
-    def _finish(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
+    def _finish(
+        self, exchange: Exchange, scope: Scope, root_path: str, bodies: BodyRecorder | None = None
+    ) -> None:
+        if bodies is not None:
+            bodies.finish()
         exchange.route = _route_template(scope, root_path)
         exchange.path_params = scope.get("path_params") or {}
         if "user" in scope:
             exchange.user = scope["user"]
         self.auditor.record(exchange)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _bodies(self, exchange: Exchange, scope: Scope, root_path: str) -> BodyRecorder | None:
+        if not self._policy.captures_bodies:
+            return None
+
+        # Decided at first use, when the router has set the route.
+        def locate() -> None:
+            exchange.route = _route_template(scope, root_path)
+
+        return BodyRecorder(self._policy, exchange, locate)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915 - one linear control loop (starlette errors.py style)
         exchange = self._exchange(scope, "http")
         root_path = scope.get("root_path", "")
         header = self._audit_header
         state = {"started": False, "done": False, "recorded": False}
+        bodies = self._bodies(exchange, scope, root_path)
 
         async def receive_wrapper() -> Message:
             message = await receive()
             mtype = message["type"]
             if mtype == "http.request":
                 exchange.request_bytes += len(message.get("body", b""))
+                if bodies is not None:
+                    bodies.request_chunk(message.get("body", b""))
             elif mtype == "http.disconnect" and not state["done"]:
                 exchange.aborted = True
             return message
@@ -124,18 +143,22 @@ class AuditMiddleware:
             if mtype == "http.response.start":
                 state["started"] = True
                 exchange.status = message["status"]
+                if bodies is not None:
+                    bodies.response_start(message.get("headers"))
                 if header is not None:
                     headers = list(message.get("headers", ()))
                     headers.append((header, exchange.event_id.encode("ascii")))
                     message = {**message, "headers": headers}
             elif mtype == "http.response.body":
                 exchange.response_bytes += len(message.get("body", b""))
+                if bodies is not None:
+                    bodies.response_chunk(message.get("body", b""))
                 if not message.get("more_body", False):
                     await send(message)
                     state["done"] = True
                     exchange.aborted = False
                     state["recorded"] = True
-                    self._finish(exchange, scope, root_path)
+                    self._finish(exchange, scope, root_path, bodies)
                     return
             await send(message)
 
@@ -149,7 +172,7 @@ class AuditMiddleware:
                     exchange.exception = exc
                 else:  # cancellation: the client went away or the server is stopping
                     exchange.aborted = True
-                self._finish(exchange, scope, root_path)
+                self._finish(exchange, scope, root_path, bodies)
             raise
         finally:
             _current.reset(token)
@@ -157,7 +180,7 @@ class AuditMiddleware:
             # The app returned without completing its response (e.g. a stream cut short).
             if not exchange.aborted and state["started"]:
                 exchange.aborted = True
-            self._finish(exchange, scope, root_path)
+            self._finish(exchange, scope, root_path, bodies)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         exchange = self._exchange(scope, "websocket")
