@@ -189,7 +189,7 @@ def config_from_policy(
     if "integrity" in document:
         module, name = INTEGRITY_CLASS
         kwargs["integrity"] = _build("/integrity", _lookup(module, name), document["integrity"])
-    kwargs.update(_identity(identity))
+    kwargs.update(identity_options(identity))
     kwargs.update(overrides)
     if "service" not in kwargs:
         raise PolicyError(
@@ -267,7 +267,8 @@ def _sinks(document: Mapping[str, Any]) -> list[AnySink]:
     return sinks
 
 
-def _identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+def identity_options(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn an ``[identity]`` section into :class:`~auditmw.config.AuditConfig` arguments."""
     out: dict[str, Any] = {}
     resolvers: list[Resolver] = []
     for name, (module, cls_name) in RESOLVER_CLASSES.items():

@@ -47,10 +47,12 @@ DETECTORS: Final = ("jwt", "bearer", "card", "password_keys")
 _JWT_RE: Final = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _BEARER_RE: Final = re.compile(r"\b(?i:bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
 _CARD_RE: Final = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-_SECRET_WORDS: Final = (
-    "password", "passwd", "passphrase", "secret", "token", "apikey", "accesskey",
-    "privatekey", "secretkey", "signingkey", "credential", "credentials", "authorization",
+# Words that mark a secret anywhere in a key, and words that do so only at its end
+# ("access_token" is a secret, "max_tokens" is not).
+_SECRET_PARTS: Final = (
+    "password", "passwd", "passphrase", "secret", "apikey", "privatekey", "credential",
 )  # fmt: skip
+_SECRET_SUFFIXES: Final = ("token", "accesskey", "signingkey", "authorization")
 _SECRET_EXACT: Final = frozenset({"pwd", "pass", "pin", "cvv", "cvc", "otp", "auth", "cookie"})
 _DROP: Final = object()
 
@@ -58,13 +60,16 @@ _DROP: Final = object()
 def is_password_key(key: str) -> bool:
     """Whether a field named ``key`` holds a secret (``password``, ``client_secret``, …).
 
-    Case, ``-`` and ``_`` are ignored; a key ending with a secret word matches
-    (``access_token``), one merely containing it does not (``max_tokens``).
+    Case, ``-`` and ``_`` are ignored.  ``password``, ``secret``, ``api_key`` and the
+    like match anywhere in the key (``new_password_confirm``); ``token`` only at
+    its end (``access_token``, but not ``max_tokens``).
 
     .. versionadded:: 0.1.0
     """
     norm = key.lower().replace("_", "").replace("-", "")
-    return norm in _SECRET_EXACT or norm.startswith("passw") or norm.endswith(_SECRET_WORDS)
+    if norm in _SECRET_EXACT or norm.endswith(_SECRET_SUFFIXES):
+        return True
+    return any(part in norm for part in _SECRET_PARTS)
 
 
 def is_luhn(digits: str) -> bool:
