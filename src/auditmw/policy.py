@@ -108,7 +108,14 @@ class Policy:
         validate_document(self.document)
         doc = self.document
         self.id = str(doc.get("id", id))
-        self.hash = "sha256:" + hashlib.sha256(dumps(doc)).hexdigest()
+        try:
+            canonical = dumps(doc)
+        except TypeError as exc:
+            raise PolicyError(
+                f"policy: the document must hold only JSON data (strings, numbers, booleans, "
+                f"lists, tables), so that it can be hashed and reviewed: {exc}"
+            ) from exc
+        self.hash = "sha256:" + hashlib.sha256(canonical).hexdigest()
         self.stamp: dict[str, str] = {"id": self.id, "hash": self.hash}
         self.default_level: Level = doc.get("default_level", "metadata")
         self.max_body_bytes: int = doc.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -152,11 +153,20 @@ def _run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, str, str]:
         event_id=new_event_id(now), kind="http", method=args.method, path=path,
         headers=Headers(mapping=headers), start_ns=now, start_mono=mono, end_ns=now,
         end_mono=mono, query=query, route=args.route, status=args.status,
-        client=("127.0.0.1", 50000), request_body=body,
+        client=("127.0.0.1", 50000), request_body=body, path_params=_params(args.route, path),
         request_body_size=len(body) if body is not None else 0,
     )  # fmt: skip
     decision = policy.decide(exchange, resolve_actor(pipeline.resolvers, exchange))
     return pipeline.process(exchange), decision.rule, decision.level
+
+
+def _params(route: str | None, path: str) -> dict[str, Any]:
+    """Fill a route template's parameters from the path, as the framework's router would."""
+    if not route:
+        return {}
+    pattern = re.sub(r"\\\{(\w+)(?::\w+)?\\\}", r"(?P<\1>[^/]+)", re.escape(route))
+    match = re.fullmatch(pattern, path)
+    return match.groupdict() if match else {}
 
 
 def _headers(pairs: list[str], token: str | None) -> dict[str, str]:
