@@ -30,7 +30,6 @@ __all__ = ["BodyCapture", "BodyRecorder", "describe_body"]
 #: ``Exchange.extra`` keys holding the SHA-256 of the whole bodies.
 REQUEST_SHA256 = "auditmw.request_body_sha256"
 RESPONSE_SHA256 = "auditmw.response_body_sha256"
-RESPONSE_TYPE = "auditmw.response_content_type"
 
 
 class BodyCapture:
@@ -186,7 +185,7 @@ class BodyRecorder:
             self._decide()
         if self.level == "request_response":
             self.response = BodyCapture(self.limit)
-            self.exchange.extra[RESPONSE_TYPE] = _content_type(headers)
+            self.exchange.response_headers = headers
 
     def response_chunk(self, chunk: bytes) -> None:
         """Account for a response body chunk (before it is sent on)."""
@@ -196,12 +195,15 @@ class BodyRecorder:
     def finish(self) -> None:
         """Store what was captured on the exchange."""
         ex = self.exchange
+        hashes: dict[str, str] = {}
         if self.request is not None and self.request.size:
             ex.request_body, ex.request_body_size = self.request.data, self.request.size
-            ex.extra[REQUEST_SHA256] = self.request.sha256
+            hashes[REQUEST_SHA256] = self.request.sha256
         if self.response is not None:
             ex.response_body, ex.response_body_size = self.response.data, self.response.size
-            ex.extra[RESPONSE_SHA256] = self.response.sha256
+            hashes[RESPONSE_SHA256] = self.response.sha256
+        if hashes:
+            ex.extra = {**(ex.extra or {}), **hashes}
 
 
 def request_body(exchange: Exchange, limit: int) -> dict[str, Any]:
@@ -211,7 +213,7 @@ def request_body(exchange: Exchange, limit: int) -> dict[str, Any]:
         exchange.request_body or b"",
         exchange.request_body_size,
         content_type,
-        exchange.extra.get(REQUEST_SHA256),
+        (exchange.extra or {}).get(REQUEST_SHA256),
         limit,
     )
 
@@ -221,7 +223,7 @@ def response_body(exchange: Exchange, limit: int) -> dict[str, Any]:
     return describe_body(
         exchange.response_body or b"",
         exchange.response_body_size,
-        exchange.extra.get(RESPONSE_TYPE, ""),
-        exchange.extra.get(RESPONSE_SHA256),
+        _content_type(exchange.response_headers),
+        (exchange.extra or {}).get(RESPONSE_SHA256),
         limit,
     )

@@ -283,7 +283,7 @@ def _exchange(body: bytes) -> Exchange:
         request_body_size=len(body),
         response_body=body,
         response_body_size=len(body),
-        extra={"auditmw.response_content_type": "application/json"},
+        response_headers=[(b"content-type", b"application/json")],
     )
 
 
