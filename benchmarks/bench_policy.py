@@ -1,8 +1,10 @@
 """Policy matching cost as rules grow: 1, 10, 100, 1000 rules, the matching rule last.
 
-Run: ``python benchmarks/bench_policy.py``.  Prints, per request kind, the median
-time of ``Policy.decide`` and its ratio to the 1-rule policy (interleaved rounds,
-medians), plus a linear scan of the same 1000 rules for comparison.  About 15 s.
+    python -m benchmarks.bench_policy
+
+Prints, per request kind, the median time of ``Policy.decide`` and its ratio to
+the 1-rule policy (interleaved rounds, medians), plus a linear scan of the same
+1000 rules for comparison.  About 15 s.
 """
 
 from __future__ import annotations
