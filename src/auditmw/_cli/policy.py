@@ -155,6 +155,7 @@ def _run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, str, str]:
         end_mono=mono, query=query, route=args.route, status=args.status,
         client=("127.0.0.1", 50000), request_body=body, path_params=_params(args.route, path),
         request_body_size=len(body) if body is not None else 0,
+        request_bytes=len(body) if body is not None else 0,
     )  # fmt: skip
     decision = policy.decide(exchange, resolve_actor(pipeline.resolvers, exchange))
     return pipeline.process(exchange), decision.rule, decision.level
