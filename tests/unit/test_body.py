@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from typing import Any
 
 import pytest
 
-from auditmw._body import BodyCapture, BodyRecorder, describe_body, request_body, response_body
+from auditmw._body import (
+    BodyCapture,
+    BodyRecorder,
+    CapturingInput,
+    describe_body,
+    raw_headers,
+    request_body,
+    response_body,
+)
 from auditmw.event import Exchange, Headers
 from auditmw.policy import Policy
 
@@ -140,3 +149,27 @@ class TestBodyRecorder:
         recorder.response_chunk(b"data")
         recorder.finish()
         assert (ex.request_body, ex.response_body) == (None, None)
+
+
+class TestWSGIHelpers:
+    """Pieces the WSGI shell uses: the input wrapper and header conversion."""
+
+    def test_capturing_input(self) -> None:
+        """Every read is passed through unchanged and captured."""
+        policy = Policy({"default_level": "request"})
+        ex = _exchange()
+        recorder = BodyRecorder(policy, ex)
+        stream = CapturingInput(io.BytesIO(b'{"a":\n1}\n'), recorder)
+        assert stream.read(3) == b'{"a'
+        assert stream.readline() == b'":\n'
+        assert list(stream) == [b"1}\n"]
+        assert stream.read() == b""
+        assert stream.readlines() == []
+        assert stream.closed is False  # other attributes come from the wrapped stream
+        recorder.finish()
+        assert (ex.request_body, ex.request_body_size) == (b'{"a":\n1}\n', 9)
+        assert request_body(ex, 100)["json"] == {"a": 1}
+
+    def test_raw_headers(self) -> None:
+        """WSGI headers become lower-case byte pairs."""
+        assert raw_headers([("Content-Type", "text/plain")]) == [(b"content-type", b"text/plain")]
