@@ -43,6 +43,12 @@ def compile_glob(glob: str) -> re.Pattern[str]:
     return re.compile(pattern or "/")
 
 
+def _any_glob(globs: list[str]) -> re.Pattern[str]:
+    if len(globs) == 1:
+        return compile_glob(globs[0])
+    return re.compile("|".join(f"(?:{compile_glob(g).pattern})" for g in globs))
+
+
 def _literal_prefix(glob: str) -> str:
     out = []
     for segment in glob.strip("/").split("/"):
@@ -88,7 +94,7 @@ class CompiledRule:
     decision: Decision
     methods: frozenset[str] | None
     routes: frozenset[str] | None
-    paths: tuple[re.Pattern[str], ...] | None
+    paths: re.Pattern[str] | None
     globs: tuple[str, ...]
     actors: frozenset[str] | None
     roles: frozenset[str] | None
@@ -96,6 +102,15 @@ class CompiledRule:
     auth_methods: frozenset[str] | None
     status: frozenset[int] | None
     outcomes: frozenset[str] | None
+    #: Whether the rule depends on the identity or the response (unknown before it).
+    is_conditional: bool = False
+
+    def __post_init__(self) -> None:
+        selectors = (
+            self.actors, self.roles, self.actor_types, self.auth_methods, self.status,
+            self.outcomes,
+        )  # fmt: skip
+        object.__setattr__(self, "is_conditional", any(s is not None for s in selectors))
 
     @classmethod
     def build(cls, order: int, rule: dict[str, Any], decision: Decision) -> CompiledRule:
@@ -108,7 +123,7 @@ class CompiledRule:
             decision=decision,
             methods=_set(rule, "methods"),
             routes=_set(rule, "routes"),
-            paths=tuple(compile_glob(p) for p in paths) if paths is not None else None,
+            paths=_any_glob(paths) if paths is not None else None,
             globs=tuple(paths or ()),
             actors=_set(rule, "actors"),
             roles=_set(rule, "roles"),
@@ -116,21 +131,6 @@ class CompiledRule:
             auth_methods=_set(rule, "auth_methods"),
             status=parse_status(status, f"/rules/{order}/status") if status is not None else None,
             outcomes=_set(rule, "outcomes"),
-        )
-
-    @property
-    def is_conditional(self) -> bool:
-        """Whether the rule depends on the identity or the response (unknown before it)."""
-        return any(
-            s is not None
-            for s in (
-                self.actors,
-                self.roles,
-                self.actor_types,
-                self.auth_methods,
-                self.status,
-                self.outcomes,
-            )
         )
 
     def only_floor(self) -> bool:
@@ -145,15 +145,14 @@ class CompiledRule:
             return False
         if self.routes is not None and exchange.route not in self.routes:
             return False
-        if self.paths is not None:
-            path = exchange.path
-            return any(p.fullmatch(path) for p in self.paths)
-        return True
+        return self.paths is None or self.paths.fullmatch(exchange.path) is not None
 
     def matches(self, exchange: Exchange, actor: Actor) -> bool:
         """Every selector (ANDed); list values are ORed."""
         if not self.matches_location(exchange):
             return False
+        if not self.is_conditional:
+            return True
         if self.actors is not None and actor.id not in self.actors:
             return False
         if self.roles is not None and self.roles.isdisjoint(actor.roles):
