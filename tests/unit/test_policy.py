@@ -370,3 +370,51 @@ class TestCoerce:
         with pytest.raises(ConfigurationError) as info:
             Policy.coerce(42)
         assert info.value.setting == "policy"
+
+
+class TestPipeline:
+    """The pipeline applies decisions: floor, identity-aware rules, redaction order."""
+
+    @staticmethod
+    def build(document: dict[str, Any], **config: Any) -> Any:
+        from auditmw.config import AuditConfig
+        from auditmw.pipeline import Pipeline
+
+        return Pipeline(AuditConfig(service="s", policy=Policy(document), **config))
+
+    def test_auth_failure_floor(self) -> None:
+        """An authentication failure under a ``none`` rule is still recorded."""
+        from auditmw.event import anonymous
+
+        failed = self.build(
+            {"rules": [{"id": "quiet", "level": "none"}]},
+            identity=lambda request: anonymous("jwt", error="expired"),
+        )
+        event = failed.process(exchange())
+        assert event is not None
+        assert event["policy"]["rule"] == "quiet"
+        assert self.build({"rules": [{"level": "none"}]}).process(exchange()) is None
+
+    def test_rule_sees_resolved_actor(self) -> None:
+        """Identity selectors see the actor resolved for this request."""
+        pipeline = self.build(
+            {"rules": [{"id": "admins", "roles": ["admin"], "level": "request"}]},
+            identity=lambda request: ADA,
+        )
+        event = pipeline.process(exchange())
+        assert event is not None
+        assert event["policy"]["rule"] == "admins"
+
+    def test_redaction_before_user_processors(self) -> None:
+        """User processors receive the event already redacted."""
+        seen: list[str] = []
+
+        def spy(event: dict[str, Any]) -> dict[str, Any]:
+            seen.append(event["source"]["ip"])
+            return event
+
+        pipeline = self.build({"redaction": {"client_ip": "truncate"}}, processors=[spy])
+        ex = exchange()
+        ex.client = ("203.0.113.9", 5555)
+        pipeline.process(ex)
+        assert seen == ["203.0.113.0"]
