@@ -217,6 +217,9 @@ class Policy:
         identity or response selectors count as possible matches; the first rule
         without them ends the search.  The final :meth:`decide` may pick a lower level.
 
+        Args:
+            exchange: the request, before its response.
+
         .. versionadded:: 0.1.0
         """
         level: Level = "none"
@@ -230,16 +233,27 @@ class Policy:
         return _higher(level, limit, self.default_decision)
 
     def capture_level(self, exchange: Exchange) -> Level:
-        """Return the level decided before the response (to decide body capture)."""
+        """Return the level decided before the response (to decide body capture).
+
+        Args:
+            exchange: the request, before its response (method, route and path known).
+
+        .. versionadded:: 0.1.0
+        """
         return self.body_capture(exchange)[0]
 
     @classmethod
     def coerce(cls, value: object) -> Policy:
         """Turn a policy, mapping, file path or ``None`` into a :class:`Policy`.
 
+        Args:
+            value: what ``AuditConfig(policy=...)`` was given.
+
         Raises:
             PolicyError: the document is invalid.
             ConfigurationError: the value is of another type or the file is unreadable.
+
+        .. versionadded:: 0.1.0
         """
         if isinstance(value, Policy):
             return value
