@@ -144,6 +144,10 @@ class Policy:
                     value="none",
                 )
         self.index = RuleIndex(self.rules)
+        self._route_bound: tuple[Level, int] = ("none", 0)
+        for rule in self.rules:
+            if rule.routes is not None:
+                self._route_bound = _higher(*self._route_bound, rule.decision)
         levels = [self.default_level, *(r.decision.level for r in self.rules)]
         #: Whether any rule may capture bodies (shells skip capture entirely otherwise).
         self.captures_bodies = any(_RANK[lvl] >= _RANK["request"] for lvl in levels)
@@ -215,7 +219,8 @@ class Policy:
 
         Only pre-response selectors (method, route, path) are known, so rules with
         identity or response selectors count as possible matches; the first rule
-        without them ends the search.  The final :meth:`decide` may pick a lower level.
+        without them ends the search.  While the route is unknown, every rule that
+        selects routes counts too.  The final :meth:`decide` may pick a lower level.
 
         Args:
             exchange: the request, before its response.
@@ -224,6 +229,10 @@ class Policy:
         """
         level: Level = "none"
         limit = 0
+        if exchange.route is None:
+            # The route is not known yet (read before routing, or a shell without
+            # routes): any rule selecting routes may still match once it is.
+            level, limit = self._route_bound
         for rule in self.index.candidates(exchange):
             if not rule.matches_location(exchange):
                 continue

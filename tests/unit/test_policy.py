@@ -305,6 +305,16 @@ class TestBodyCapture:
                 exchange("GET"), ("none", 0), id="unconditional-stops",
             ),
             pytest.param(
+                [{"level": "request", "routes": ["/a"], "max_body_bytes": 3},
+                 {"level": "none"}],
+                exchange(route=None), ("request", 3), id="route-unknown-counts",
+            ),
+            pytest.param(
+                [{"level": "request", "routes": ["/a"], "max_body_bytes": 3},
+                 {"level": "none"}],
+                exchange(route="/b"), ("none", 0), id="route-known-other",
+            ),
+            pytest.param(
                 [{"level": "request", "roles": ["admin"], "max_body_bytes": 3},
                  {"level": "request_response", "max_body_bytes": 9}],
                 exchange(), ("request_response", 9), id="highest-level-and-cap",
