@@ -1,7 +1,7 @@
 """The pipeline: from a framework-neutral :class:`~auditmw.event.Exchange` to an event.
 
-Pure, synchronous and I/O-free: ``policy.decide → identity.resolve → build →
-processors``.  Every shell calls the same :meth:`Pipeline.process`; no framework
+Pure, synchronous and I/O-free: ``identity.resolve → policy.decide → build →
+policy redaction → processors``.  Every shell calls the same :meth:`Pipeline.process`; no framework
 or driver is imported here (a test checks it).
 
 .. versionadded:: 0.1.0
