@@ -134,6 +134,7 @@ class Policy:
             CompiledRule.build(i, rule, self._decision(i, rule, redaction, base))
             for i, rule in enumerate(doc.get("rules", ()))
         )
+        _check_ids(self.rules)
         for rule in self.rules:
             if rule.decision.level == "none" and rule.only_floor():
                 raise PolicyError(
@@ -173,6 +174,7 @@ class Policy:
             detectors=redaction.get("detectors", DETECTORS),
             default=self._default_rule,
             query=redaction.get("query", ()),
+            headers=self._secret_headers,
         )
         processors: list[Processor] = [redactor]
         mode = redaction.get("client_ip", "keep")
@@ -281,6 +283,30 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"Policy(id={self.id!r}, hash={self.hash!r}, rules={len(self.rules)})"
+
+
+_RESERVED_IDS: Final = frozenset({"default", "lifecycle"})
+
+
+def _check_ids(rules: tuple[CompiledRule, ...]) -> None:
+    seen: dict[str, int] = {}
+    for rule in rules:
+        path = f"/rules/{rule.order}/id"
+        if rule.id in _RESERVED_IDS:
+            raise PolicyError(
+                f"policy {path}: {rule.id!r} is reserved (stamped when no rule matches, or on "
+                "auditmw's own events); choose another id",
+                path=path,
+                value=rule.id,
+            )
+        if rule.id in seen:
+            raise PolicyError(
+                f"policy {path}: duplicate rule id {rule.id!r} (also /rules/{seen[rule.id]}); "
+                "each event names its rule, so ids must be unique",
+                path=path,
+                value=rule.id,
+            )
+        seen[rule.id] = rule.order
 
 
 def _higher(level: Level, limit: int, decision: Decision) -> tuple[Level, int]:

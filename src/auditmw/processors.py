@@ -179,6 +179,7 @@ class Redactor:
             ``password_keys``.
         default: the rule for detector hits.
         query: extra query parameter names whose values are replaced.
+        headers: header names removed from recorded request and response headers.
 
     .. versionadded:: 0.1.0
     """
@@ -190,6 +191,7 @@ class Redactor:
         detectors: Iterable[str] = DETECTORS,
         default: FieldRule | None = None,
         query: Iterable[str] = (),
+        headers: Iterable[str] = (),
     ) -> None:
         self.default = default or FieldRule()
         self.names: dict[str, FieldRule] = {}
@@ -205,6 +207,7 @@ class Redactor:
         self.bearer = "bearer" in found
         self.cards = "card" in found
         self.query = frozenset(q.lower() for q in query)
+        self.headers = frozenset(h.lower() for h in headers)
 
     def __call__(self, event: Event) -> Event:
         redactions: list[str] = event.get("redactions") or []
@@ -215,6 +218,8 @@ class Redactor:
             headers = part.get("headers")
             if headers:
                 self._strings(headers, f"/{side}/headers", redactions)
+                if not headers:
+                    del part["headers"]
             body = part.get("body")
             if body:
                 for kind in ("json", "form"):
@@ -230,8 +235,11 @@ class Redactor:
         return event
 
     def _strings(self, mapping: dict[str, Any], base: str, redactions: list[str]) -> None:
-        for key, value in mapping.items():
-            if isinstance(value, str) and self._is_secret_text(value):
+        for key, value in list(mapping.items()):
+            if key in self.headers:
+                del mapping[key]
+                redactions.append(f"{base}/{_escape(key)}")
+            elif isinstance(value, str) and self._is_secret_text(value):
                 mapping[key] = REDACTED
                 redactions.append(f"{base}/{_escape(key)}")
 

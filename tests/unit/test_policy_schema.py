@@ -200,6 +200,20 @@ ERRORS = [
         id="rules-table",
     ),
     pytest.param(
+        {"rules": [{"id": "a", "level": "none"}, {"id": "a", "level": "request"}]},
+        "/rules/1/id",
+        "policy /rules/1/id: duplicate rule id 'a' (also /rules/0); "
+        "each event names its rule, so ids must be unique",
+        id="duplicate-id",
+    ),
+    pytest.param(
+        {"rules": [{"id": "default", "level": "request"}]},
+        "/rules/0/id",
+        "policy /rules/0/id: 'default' is reserved (stamped when no rule matches, or on "
+        "auditmw's own events); choose another id",
+        id="reserved-id",
+    ),
+    pytest.param(
         {"rules": [{"level": "none", "status": [401]}]},
         "/rules/0/level",
         "policy /rules/0/level: rule 'rules[0]' sets level 'none' on traffic that is always "
@@ -229,7 +243,12 @@ class TestMessages:
 
 
 #: Errors found by checks beyond the schema (the document is schema-valid).
-SEMANTIC = frozenset({"status-range-reversed", "hmac-without-key-id", "hmac-key-missing", "floor"})
+SEMANTIC = frozenset(
+    {
+        "status-range-reversed", "hmac-without-key-id", "hmac-key-missing", "floor",
+        "duplicate-id", "reserved-id",
+    }
+)  # fmt: skip
 
 AGREEMENT = [
     *(pytest.param(p.values[0], p.id in SEMANTIC, id=f"error-{p.id}") for p in ERRORS),

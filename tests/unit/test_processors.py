@@ -185,6 +185,13 @@ class TestActions:
         assert event["request"]["query"] == "a=1&signature=[REDACTED]&b="
         assert event["redactions"] == ["/request/query/signature"]
 
+    def test_extra_secret_headers(self) -> None:
+        """Headers named in ``redaction.headers`` are removed even when allow-listed."""
+        event = {"request": {"headers": {"x-session": "abc"}}, "response": {}}
+        out = Redactor(headers=["X-Session"])(event)
+        assert "headers" not in out["request"]
+        assert out["redactions"] == ["/request/headers/x-session"]
+
     def test_untouched_event(self) -> None:
         """An event with nothing to redact gains no ``redactions`` key."""
         event = {"request": {"method": "GET"}, "response": {"status_code": 200}}
