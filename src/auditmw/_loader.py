@@ -188,7 +188,7 @@ def config_from_policy(
         kwargs["delivery"] = _build("/delivery", DeliveryOptions, document["delivery"])
     if "integrity" in document:
         module, name = INTEGRITY_CLASS
-        kwargs["integrity"] = _build("/integrity", _lookup(module, name), document["integrity"])
+        kwargs["integrity"] = _build("/integrity", lookup(module, name), document["integrity"])
     kwargs.update(identity_options(identity))
     kwargs.update(overrides)
     if "service" not in kwargs:
@@ -223,7 +223,8 @@ def config_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) 
     return config_from_policy(path, environ=env, **overrides)
 
 
-def _lookup(module: str, name: str) -> Any:
+def lookup(module: str, name: str) -> Any:
+    """Import ``module.name``, translating a failure into :class:`PolicyError`."""
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
@@ -256,7 +257,7 @@ def _sinks(document: Mapping[str, Any]) -> list[AnySink]:
             for key, name in RETENTION_KWARGS.items():
                 if retention and key in retention:
                     options.setdefault(name, retention[key])
-        cls = _lookup("auditmw.sinks", SINK_CLASSES[entry["type"]])
+        cls = lookup("auditmw.sinks", SINK_CLASSES[entry["type"]])
         sinks.append(_build(f"/sinks/{i}", cls, options))
     if retention and not has_file:
         raise PolicyError(
@@ -273,7 +274,7 @@ def identity_options(identity: Mapping[str, Any]) -> dict[str, Any]:
     resolvers: list[Resolver] = []
     for name, (module, cls_name) in RESOLVER_CLASSES.items():
         if name in identity:
-            cls = _lookup(module, cls_name)
+            cls = lookup(module, cls_name)
             resolvers.append(_build(f"/identity/{name}", cls, identity[name]))
     if resolvers:
         out["resolvers"] = resolvers

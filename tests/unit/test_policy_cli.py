@@ -120,9 +120,25 @@ class TestCheck:
             ),
         ],
     )
-    def test_clean(self, document: dict[str, Any]) -> None:
+    def test_clean(self, document: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
         """Safe documents produce no warnings."""
+        from auditmw import _loader
+
+        # Any importable class stands for the integrity options (written elsewhere).
+        monkeypatch.setattr(_loader, "INTEGRITY_CLASS", ("auditmw.sinks.base", "PlainEncoder"))
         assert lint(Policy(document)) == []
+
+    def test_unavailable_classes(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Sections whose class cannot be imported in this installation are reported."""
+        from auditmw import _loader
+
+        monkeypatch.setitem(_loader.SINK_CLASSES, "nats", "NoSuchSink")
+        monkeypatch.setattr(_loader, "INTEGRITY_CLASS", ("auditmw.no_such_module", "X"))
+        warnings = lint(Policy({"sinks": [{"type": "nats"}], "integrity": {}}))
+        assert warnings == [
+            "/sinks/0: auditmw.sinks.NoSuchSink is not available in this build of auditmw",
+            "/integrity: auditmw.no_such_module.X is not available in this build of auditmw",
+        ]
 
     def test_warnings_exit_zero(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """Warnings are printed to stderr and the exit code stays 0."""

@@ -96,7 +96,33 @@ def lint(policy: Policy) -> list[str]:
         )
     if "integrity" not in doc:
         warnings.append("/integrity: missing; events will not be hash-chained or signed")
-    return warnings
+    return warnings + _unavailable(doc)
+
+
+def _unavailable(doc: dict[str, Any]) -> list[str]:
+    """Sections whose implementing class cannot be imported here (a missing extra)."""
+    from auditmw import _loader
+
+    wanted = [
+        (f"/sinks/{i}", "auditmw.sinks", _loader.SINK_CLASSES[entry["type"]])
+        for i, entry in enumerate(doc.get("sinks", ()))
+    ]
+    wanted += [
+        (f"/identity/{name}", *_loader.RESOLVER_CLASSES[name])
+        for name in doc.get("identity", {})
+        if name in _loader.RESOLVER_CLASSES
+    ]
+    if "integrity" in doc:
+        wanted.append(("/integrity", *_loader.INTEGRITY_CLASS))
+    out = []
+    for where, module, name in wanted:
+        try:
+            _loader.lookup(module, name)
+        except ConfigurationError as exc:  # MissingDependencyError names the extra
+            out.append(f"{where}: {exc}")
+        except PolicyError as exc:
+            out.append(f"{where}: {str(exc).removeprefix('policy: ')}")
+    return out
 
 
 def _is_auth_route(template: str) -> bool:
