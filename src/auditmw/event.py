@@ -48,6 +48,8 @@ LIFECYCLE_KINDS: Final = frozenset(
         "audit.events_dropped",
         "audit.sink_failed",
         "audit.sink_recovered",
+        "audit.keys_unavailable",
+        "audit.keys_recovered",
     }
 )
 
