@@ -27,6 +27,7 @@ from auditmw._layout import (
     SIGNATURE_DOMAIN,
     ZERO_HASH,
     integrity_key,
+    with_integrity,
 )
 from auditmw._merkle import merkle_root
 from auditmw.canonical import dumps, format_time, loads, new_event_id
@@ -165,7 +166,7 @@ class ChainEncoder:
         if self._export is None:
             record = stored = {**event, "integrity": integrity}
         else:
-            stored = {**self._export(event), self._key: integrity}
+            stored = with_integrity(self.format, self._export(event), integrity)
             record = {**event, "integrity": integrity}
         body = dumps(stored)
         hasher = sha256(EVENT_DOMAIN + self._head)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["accept_fast"]
 
-# Matches both "integrity" (canonical format) and "auditmw_integrity" (exported ones).
+# Matches "integrity" (canonical format, CloudEvents data) and "auditmw_integrity".
 _MARKER = b'integrity":{"chain_id":"'
 _DROPPED = b'"kind":"audit.events_dropped"'
 _loads = orjson.loads

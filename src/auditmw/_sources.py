@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from auditmw._layout import find_integrity
 from auditmw._report import Location
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def _open(path: Path) -> tuple[IO[bytes], IO[bytes]]:
 def _position(doc: Any) -> tuple[str, float] | None:
     if not isinstance(doc, dict):
         return None
-    integrity = doc.get("auditmw_integrity") or doc.get("integrity")
+    integrity = find_integrity(doc)
     if isinstance(integrity, dict) and "seal" not in doc:
         return str(integrity.get("chain_id", "")), float(integrity.get("seq", 0))
     body = doc.get("checkpoint")

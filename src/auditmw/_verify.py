@@ -18,7 +18,7 @@ import orjson
 
 from auditmw._chainstate import ChainState, MasterKeys
 from auditmw._fastpath import accept_fast
-from auditmw._layout import CHECKPOINT_KIND, EVENT_DOMAIN, MAC_DOMAIN
+from auditmw._layout import CHECKPOINT_KIND, EVENT_DOMAIN, MAC_DOMAIN, find_integrity
 from auditmw._report import Finding, Location, Report
 from auditmw._seal import read_checkpoint
 
@@ -75,7 +75,7 @@ class Reader:
         if not isinstance(doc, dict):
             self.flag("malformed_record", "the line is not a JSON object", location, None)
             return
-        integrity = doc.get("auditmw_integrity") or doc.get("integrity")
+        integrity = find_integrity(doc)
         if isinstance(integrity, dict) and "seal" not in doc:
             self.event(location, line, doc, integrity)
         elif doc.get("kind") == CHECKPOINT_KIND:
