@@ -50,6 +50,7 @@ class _Conclusion:
         reader.report.chains.append(self.summary)
 
     def run(self, successors: dict[str, tuple[Checkpoint, dict[str, Any]]], as_of_ns: int) -> None:
+        """Draw every conclusion about this chain."""
         chain = self.chain
         if not chain.checkpoints:
             self.flag(

@@ -36,6 +36,7 @@ def _time_ns(value: Any) -> int:
 
 
 def read_checkpoint(reader: Reader, location: Location, line: bytes, doc: dict[str, Any]) -> None:
+    """Check a checkpoint record's seal, signature, key and MAC; remember it for its chain."""
     body, seal = doc.get("checkpoint"), doc.get("seal")
     try:
         if not isinstance(body, dict) or not isinstance(seal, dict):

@@ -43,6 +43,7 @@ class Reader:
         self.unchecked: set[str] = set()
 
     def chain(self, chain_id: str) -> ChainState:
+        """Return the state of ``chain_id``, created on first sight."""
         state = self.chains.get(chain_id)
         if state is None:
             state = self.chains[chain_id] = ChainState(chain_id)
@@ -57,6 +58,7 @@ class Reader:
         seq: int | None = None,
         seq_end: int | None = None,
     ) -> Finding:
+        """Record a finding; mark the sequence numbers it concerns as damaged."""
         if chain is not None and seq is not None:
             chain.flagged.update(range(seq, (seq_end or seq) + 1))
         cid = None if chain is None else chain.chain_id
@@ -93,6 +95,7 @@ class Reader:
     def event(
         self, location: Location, line: bytes, doc: dict[str, Any], integrity: dict[str, Any]
     ) -> None:
+        """Check one event record (the full path; see :mod:`auditmw._fastpath`)."""
         try:
             chain_id, seq, stored, prev = (
                 integrity["chain_id"],
