@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import time
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ class _Conclusion:
             chain.chain_id, events=chain.events, first_seq=chain.first_seq, last_seq=chain.max_seq()
         )
         reader.report.chains.append(self.summary)
+        self.flagged: list[int] = []
 
     def run(self, successors: dict[str, tuple[Checkpoint, dict[str, Any]]], as_of_ns: int) -> None:
         """Draw every conclusion about this chain."""
@@ -68,6 +70,7 @@ class _Conclusion:
         self._sequence()
         if not self.by_n:
             return
+        self.flagged = sorted(chain.flagged)
         vouching = [cp for cp in self.by_n.values() if self._content(cp)]
         self._epochs()
         self._coverage(vouching)
@@ -203,7 +206,8 @@ class _Conclusion:
         chain, first, last = self.chain, cp.first, cp.last
         if last >= first and cp.intact:
             leaves = chain.leaves(first, last)
-            damaged = any(first <= s <= last for s in chain.flagged) or any(
+            at = bisect.bisect_left(self.flagged, first)
+            damaged = (at < len(self.flagged) and self.flagged[at] <= last) or any(
                 start <= last and end >= first for start, end, _ in chain.holes
             )
             if (

@@ -58,9 +58,9 @@ class Reader:
         seq: int | None = None,
         seq_end: int | None = None,
     ) -> Finding:
-        """Record a finding; mark the sequence numbers it concerns as damaged."""
+        """Record a finding; mark the (first) sequence number it concerns as damaged."""
         if chain is not None and seq is not None:
-            chain.flagged.update(range(seq, (seq_end or seq) + 1))
+            chain.flagged.add(seq)  # ranges (gaps, unverified tails) are tracked apart
         cid = None if chain is None else chain.chain_id
         return self.report.add(Finding(code, message, location, cid, seq, seq_end))
 
