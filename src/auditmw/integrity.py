@@ -97,7 +97,8 @@ class IntegrityOptions:
 
     The MAC key is consumed: the options keep only a ratcheted value that moves on
     each time a chain is created, so no process keeps the key that verifies earlier
-    chains.  Create the options where the encoders are created (in each worker).
+    chains.  Create the options where the encoders are created (in each worker), and
+    do not copy them with :func:`dataclasses.replace`, which cannot carry the key over.
 
     Args:
         signing_key: Ed25519 private key (PEM bytes or key object) signing checkpoints.
