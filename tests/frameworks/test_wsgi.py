@@ -196,7 +196,7 @@ class TestStreaming:
     def test_event_is_finished_on_close_not_on_start_response(
         self, make_auditor: Callable[..., Auditor], audit_events: list[Event]
     ) -> None:
-        """Nothing is recorded until the server closes the iterable; then the stream is whole."""
+        """Nothing is recorded before the last chunk was pulled; then the stream is whole."""
         steps: list[str] = []
 
         def stream(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
@@ -207,9 +207,10 @@ class TestStreaming:
             annotate(chunks="3")
 
         app = AuditWSGIMiddleware(stream, auditor=make_auditor())
-        result = app(make_environ(), lambda s, h, e=None: lambda d: None)
-        assert list(result) == [b"x" * 10] * 3
+        result = iter(app(make_environ(), lambda s, h, e=None: lambda d: None))
+        assert [next(result) for _ in range(3)] == [b"x" * 10] * 3
         assert http_events(audit_events) == []
+        assert list(result) == []
         result.close()  # type: ignore[attr-defined]
         (event,) = http_events(audit_events)
         assert event["response"]["bytes"] == 30
