@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from auditmw.event import Actor, AuthInfo
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from auditmw.event import Exchange
+
+BASE_URL = "http://api.example.com"
 
 
 class BearerTestResolver:
@@ -30,3 +37,21 @@ class BearerTestResolver:
                 auth=AuthInfo(method="api_key", verified=True),
             )
         return None
+
+
+def asgi_request(
+    app: Any,
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    content: bytes | None = None,
+) -> httpx.Response:
+    """Send one request to an ASGI app in-process, from ``127.0.0.1:50000``."""
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            return await client.request(method, path, headers=headers, content=content)
+
+    return asyncio.run(send())

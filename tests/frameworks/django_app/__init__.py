@@ -1,0 +1,50 @@
+"""A tiny Django project for the framework tests (SQLite by default, PostgreSQL on request).
+
+``AUDITMW_TEST_DB=postgres`` selects the PostgreSQL server on 127.0.0.1:5432
+(database ``test``, schema ``auditmw_django_tests``); otherwise an SQLite file in
+``AUDITMW_TEST_SQLITE`` (or a fresh temporary directory) is used.
+"""
+
+from __future__ import annotations
+
+import os
+
+_ready = False
+DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+
+
+def setup() -> None:
+    """Configure Django for this process once and create the tables."""
+    global _ready
+    if _ready:
+        return
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "frameworks.django_app.settings")
+    if os.environ.get("AUDITMW_TEST_DB") == "postgres":
+        _fresh_schema()
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    _ready = True
+
+
+def _fresh_schema() -> None:
+    import psycopg
+
+    with psycopg.connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
+    ) as c:
+        c.execute("DROP SCHEMA IF EXISTS auditmw_django_tests CASCADE")
+        c.execute("CREATE SCHEMA auditmw_django_tests")
+
+
+def postgres_reachable() -> bool:
+    """Whether the PostgreSQL server of the service tests answers."""
+    import psycopg
+
+    try:
+        psycopg.connect(DSN, connect_timeout=2).close()
+    except psycopg.Error:
+        return False
+    return True
