@@ -137,6 +137,18 @@ class _CountingInput:
         self._exchange.request_bytes += len(data)
         return data
 
+    def readinto(self, buffer: Any) -> int:
+        # werkzeug's LimitedStream prefers readinto when the input has it.
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is not None:
+            count: int = readinto(buffer) or 0
+        else:
+            data = self._stream.read(len(buffer))
+            count = len(data)
+            buffer[:count] = data
+        self._exchange.request_bytes += count
+        return count
+
     def readline(self, *args: Any) -> bytes:
         data: bytes = self._stream.readline(*args)
         self._exchange.request_bytes += len(data)

@@ -46,11 +46,14 @@ def asgi_request(
     *,
     headers: Mapping[str, str] | None = None,
     content: bytes | None = None,
+    raise_app_exceptions: bool = True,
 ) -> httpx.Response:
     """Send one request to an ASGI app in-process, from ``127.0.0.1:50000``."""
 
     async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        transport = httpx.ASGITransport(
+            app=app, client=("127.0.0.1", 50000), raise_app_exceptions=raise_app_exceptions
+        )
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             return await client.request(method, path, headers=headers, content=content)
 
