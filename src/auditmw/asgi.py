@@ -99,65 +99,31 @@ class AuditMiddleware:
 
     def _finish(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
         exchange.route = _route_template(scope, root_path)
-        exchange.path_params = scope.get("path_params") or {}
+        exchange.path_params = scope.get("path_params")
         if "user" in scope:
             exchange.user = scope["user"]
         self.auditor.record(exchange)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange = self._exchange(scope, "http")
-        root_path = scope.get("root_path", "")
-        header = self._audit_header
-        state = {"started": False, "done": False, "recorded": False}
-
-        async def receive_wrapper() -> Message:
-            message = await receive()
-            mtype = message["type"]
-            if mtype == "http.request":
-                exchange.request_bytes += len(message.get("body", b""))
-            elif mtype == "http.disconnect" and not state["done"]:
-                exchange.aborted = True
-            return message
-
-        async def send_wrapper(message: Message) -> None:
-            mtype = message["type"]
-            if mtype == "http.response.start":
-                state["started"] = True
-                exchange.status = message["status"]
-                if header is not None:
-                    headers = list(message.get("headers", ()))
-                    headers.append((header, exchange.event_id.encode("ascii")))
-                    message = {**message, "headers": headers}
-            elif mtype == "http.response.body":
-                exchange.response_bytes += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    await send(message)
-                    state["done"] = True
-                    exchange.aborted = False
-                    state["recorded"] = True
-                    self._finish(exchange, scope, root_path)
-                    return
-            await send(message)
-
-        token = _current.set(exchange.context)
+        cycle = _HTTPCycle(self, scope, receive, send)
+        token = _current.set(cycle.exchange.context)
         try:
-            await self.app(scope, receive_wrapper, send_wrapper)
+            await self.app(scope, cycle.receive, cycle.send)
         except BaseException as exc:
-            if not state["recorded"]:
-                state["recorded"] = True
-                if isinstance(exc, Exception):
-                    exchange.exception = exc
-                else:  # cancellation: the client went away or the server is stopping
-                    exchange.aborted = True
-                self._finish(exchange, scope, root_path)
+            if not cycle.recorded:
+                if isinstance(exc, Exception) and not cycle.send_failed:
+                    cycle.exchange.exception = exc
+                else:  # cancelled, or the client went away: not the app's error
+                    cycle.exchange.aborted = True
+                cycle.finish()
             raise
         finally:
             _current.reset(token)
-        if not state["recorded"]:
+        if not cycle.recorded:
             # The app returned without completing its response (e.g. a stream cut short).
-            if not exchange.aborted and state["started"]:
-                exchange.aborted = True
-            self._finish(exchange, scope, root_path)
+            if cycle.started:
+                cycle.exchange.aborted = True
+            cycle.finish()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         exchange = self._exchange(scope, "websocket")
@@ -221,6 +187,69 @@ class AuditMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+class _HTTPCycle:
+    """Observes one HTTP request/response cycle through ``receive`` and ``send``."""
+
+    __slots__ = (
+        "_receive", "_send", "done", "exchange", "middleware", "recorded", "root_path",
+        "scope", "send_failed", "started",
+    )  # fmt: skip
+
+    def __init__(self, middleware: AuditMiddleware, scope: Scope, receive: Receive, send: Send):
+        self.middleware = middleware
+        self.scope = scope
+        self.root_path: str = scope.get("root_path", "")
+        self.exchange = middleware._exchange(scope, "http")
+        self._receive = receive
+        self._send = send
+        self.started = self.done = self.recorded = self.send_failed = False
+
+    def finish(self) -> None:
+        self.recorded = True
+        self.middleware._finish(self.exchange, self.scope, self.root_path)
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        mtype = message["type"]
+        if mtype == "http.request":
+            self.exchange.request_bytes += len(message.get("body", b""))
+        elif mtype == "http.disconnect" and not self.done:
+            self.exchange.aborted = True
+        return message
+
+    async def send(self, message: Message) -> None:
+        mtype = message["type"]
+        exchange = self.exchange
+        if mtype == "http.response.start":
+            self.started = True
+            exchange.status = message["status"]
+            header = self.middleware._audit_header
+            if header is not None:
+                headers = list(message.get("headers", ()))
+                headers.append((header, exchange.event_id.encode("ascii")))
+                message = {**message, "headers": headers}
+        elif mtype == "http.response.body":
+            exchange.response_bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self._forward(message)
+                # The response is complete: record now, before background tasks run.
+                self.done = True
+                exchange.aborted = False
+                self.finish()
+                return
+        await self._forward(message)
+
+    async def _forward(self, message: Message) -> None:
+        try:
+            await self._send(message)
+        except OSError:
+            # ASGI 2.4: the server's send raises OSError once the client is gone;
+            # whatever the app turns that into, the outcome is "aborted".
+            self.exchange.aborted = True
+            self.send_failed = True
+            raise
 
 
 def _frame_size(message: Message) -> int:

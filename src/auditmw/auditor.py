@@ -19,7 +19,7 @@ from auditmw import _capture
 from auditmw._context import RequestContext
 from auditmw.canonical import new_event_id
 from auditmw.delivery import Delivery
-from auditmw.event import Exchange, Headers
+from auditmw.event import Exchange, Headers, is_lifecycle
 from auditmw.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class Auditor:
         if _capture.active:
             for captured in _capture.active:
                 captured.append(event)
-        self.delivery.submit(event)
+        self.delivery.submit(event, force=event["kind"] != "http" and is_lifecycle(event))
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every recorded event was handed to the sinks."""

@@ -113,12 +113,18 @@ class Delivery:
 
     # -- request side ---------------------------------------------------------------
 
-    def submit(self, event: Event) -> None:
-        """Queue ``event`` for delivery; never does I/O, may wait under ``block`` overflow."""
+    def submit(self, event: Event, *, force: bool = False) -> None:
+        """Queue ``event`` for delivery; never does I/O, may wait under ``block`` overflow.
+
+        Args:
+            event: the event.
+            force: bypass the buffer limit (lifecycle events, which are rare and must
+                never be dropped).
+        """
         if self._thread is None or self._pid != os.getpid():
             self._start()
         queue = self._queue
-        if len(queue) >= self.options.max_queue and not self._make_room():
+        if len(queue) >= self.options.max_queue and not force and not self._make_room():
             self._record_drop()
             return
         queue.append(event)
@@ -243,15 +249,16 @@ class Delivery:
         while True:
             events: list[Event] = []
             barriers: list[_Barrier] = []
-            drops = self._take_drops()
-            if drops is not None:
-                events.append(drops)
             while queue and len(events) < max_batch:
                 item = queue.popleft()
                 if type(item) is _Barrier:
                     barriers.append(item)
                 else:
                     events.append(item)
+            # Dropped events arrived while the queued ones waited: record them after.
+            drops = self._take_drops()
+            if drops is not None:
+                events.append(drops)
             if self._waiting:
                 with self._space:
                     self._space.notify_all()

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from asgiref.sync import async_to_sync
 
-from frameworks import django_app
-from frameworks._helpers import asgi_request
+from tests.frameworks import django_app
+from tests.frameworks._helpers import asgi_request
 
 django_app.setup()
 
@@ -322,10 +322,6 @@ def test_suite_on_postgresql() -> None:
     """The Django tests above also pass with PostgreSQL as the database."""
     if os.environ.get("AUDITMW_TEST_DB") == "postgres":
         pytest.skip("already running on PostgreSQL")
-    if not django_app.postgres_reachable():
-        if os.environ.get("AUDITMW_REQUIRE_SERVICES") == "1":
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is unreachable")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable")
     env = {**os.environ, "AUDITMW_TEST_DB": "postgres"}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", __file__],

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from frameworks import django_app
-from frameworks._helpers import BASE_URL, BearerTestResolver, asgi_request
+from tests.frameworks import django_app
+from tests.frameworks._helpers import BASE_URL, BearerTestResolver, asgi_request
 
 django_app.setup()
 

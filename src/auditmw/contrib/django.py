@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AuditMiddleware", "AuditSettings", "django_route", "get_auditor"]
 
+#: The ``request.META`` key holding the exception passed to ``process_exception``.
+EXCEPTION_KEY = "auditmw.exception"
 _PARAM = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 _GROUP = re.compile(r"\(\?P<([^>]+)>(?:[^()]|\([^()]*\))*\)")
 _ANCHORS = re.compile(r"\^|\$|\\A|\\Z")
@@ -176,9 +178,7 @@ class AuditMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Remember a view's exception; it is recorded if Django answers with a 5xx."""
-        exchange: Exchange | None = request.META.get(ENVIRON_KEY)
-        if exchange is not None:
-            exchange.extra["exception"] = exception
+        request.META[EXCEPTION_KEY] = exception
 
     def _begin(self, request: HttpRequest) -> Exchange:
         exchange = new_request_exchange(self.auditor, request)
@@ -205,7 +205,7 @@ class AuditMiddleware:
             if match.view_name and exchange.context is not None:
                 exchange.context.annotations.setdefault("route_name", match.view_name)
         exchange.status = response.status_code
-        exception = exchange.extra.pop("exception", None)
+        exception = request.META.pop(EXCEPTION_KEY, None)
         if exception is not None and response.status_code >= 500:
             exchange.exception = exception
         exchange.user = user

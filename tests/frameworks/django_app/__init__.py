@@ -18,7 +18,7 @@ def setup() -> None:
     global _ready
     if _ready:
         return
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "frameworks.django_app.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.frameworks.django_app.settings")
     if os.environ.get("AUDITMW_TEST_DB") == "postgres":
         _fresh_schema()
     import django
@@ -37,14 +37,3 @@ def _fresh_schema() -> None:
     ) as c:
         c.execute("DROP SCHEMA IF EXISTS auditmw_django_tests CASCADE")
         c.execute("CREATE SCHEMA auditmw_django_tests")
-
-
-def postgres_reachable() -> bool:
-    """Whether the PostgreSQL server of the service tests answers."""
-    import psycopg
-
-    try:
-        psycopg.connect(DSN, connect_timeout=2).close()
-    except psycopg.Error:
-        return False
-    return True

@@ -6,13 +6,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from frameworks._helpers import BearerTestResolver
+from tests.frameworks._helpers import BearerTestResolver
 
 SECRET_KEY = "test-only-not-a-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
-ROOT_URLCONF = "frameworks.django_app.urls"
+ROOT_URLCONF = "tests.frameworks.django_app.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from frameworks.django_app import views
+from tests.frameworks.django_app import views
 
 urlpatterns = [
     path("orders/<int:order_id>", views.order, name="order-detail"),
