@@ -60,19 +60,33 @@ def _text(value: str) -> str:
     return value.encode("latin-1").decode("utf-8", "backslashreplace")
 
 
+_HEADER_NAMES: dict[str, str] = {}
+
+
 def environ_headers(environ: WSGIEnvironment) -> Headers:
     """Rebuild the request headers from ``HTTP_*``, ``CONTENT_TYPE`` and ``CONTENT_LENGTH``.
 
+    The headers are copied when the request starts, so a middleware inside this one
+    that rewrites the environ (a proxy fixer) cannot change what is recorded.
+
     .. versionadded:: 0.1.0
     """
+    names = _HEADER_NAMES
     mapping: dict[str, str] = {}
     for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            mapping[key[5:].replace("_", "-").lower()] = value
-    for key, name in (("CONTENT_TYPE", "content-type"), ("CONTENT_LENGTH", "content-length")):
-        value = environ.get(key)
-        if value:
+        if key[:5] == "HTTP_":
+            name = names.get(key)
+            if name is None:
+                name = key[5:].replace("_", "-").lower()
+                if len(names) < 512:  # clients choose header names: keep the cache bounded
+                    names[key] = name
             mapping[name] = value
+    content_type = environ.get("CONTENT_TYPE")
+    if content_type:
+        mapping["content-type"] = content_type
+    content_length = environ.get("CONTENT_LENGTH")
+    if content_length:
+        mapping["content-length"] = content_length
     return Headers(mapping=mapping)
 
 

@@ -22,6 +22,7 @@ except the attempted username, which is recorded as a keyed pseudonym
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
@@ -91,6 +92,7 @@ class AuditSettings(TypedDict, total=False):
     limits: Any
 
 
+@functools.lru_cache(maxsize=1024)  # routes are a finite set; cache the conversion
 def django_route(route: str) -> str:
     """Convert a Django route to the common form: ``orders/<int:pk>/`` → ``/orders/{pk}/``.
 

@@ -15,6 +15,7 @@ Trust: the Flask-Login user is trusted as much as the application trusts it
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ EXTENSION_KEY = "auditmw"
 _PARAM = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 
 
+@functools.lru_cache(maxsize=1024)  # routes are a finite set; cache the conversion
 def flask_route(rule: str) -> str:
     """Convert a Flask rule to the common template form: ``/o/<int:oid>`` → ``/o/{oid}``.
 
