@@ -48,6 +48,8 @@ def test_django_project_under_uvicorn(tmp_path: Path) -> None:
     """Routes, async streams, 500s and login events from Django's ASGI handler."""
     log = tmp_path / "audit.jsonl"
     env = {
+        # Other tests in this process may have set it to their own project.
+        "DJANGO_SETTINGS_MODULE": "orders_project.settings",
         "DJANGO_DB": str(tmp_path / "db.sqlite3"),
         "AUDITMW_DJANGO_LOG": str(log),
         "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
