@@ -17,7 +17,8 @@ from tests.frameworks._helpers import asgi_request
 
 django_app.setup()
 
-from django.contrib.auth.models import User  # noqa: E402 - needs django.setup()
+from django.conf import settings  # noqa: E402 - needs django.setup()
+from django.contrib.auth.models import User  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.core.exceptions import MiddlewareNotUsed  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
@@ -57,7 +58,7 @@ def make_user() -> User:
 
 
 @pytest.fixture(autouse=True)
-def _close_auditor() -> Any:
+def _flush_auditor() -> Any:
     yield
     get_auditor().flush(timeout=5)
 
@@ -308,6 +309,26 @@ class TestAsyncRequests:
         event = http_events(audit_events)[-1]
         assert event["actor"]["id"] == str(user.pk)
         assert event["outcome"] == "denied"
+
+    def test_sync_mode_under_asgi_with_lazy_user_and_async_stream(
+        self, audit_events: list[Event]
+    ) -> None:
+        """Below a sync-only middleware the user is loaded on the request thread, not the loop."""
+        user = make_user()
+        middleware = list(settings.MIDDLEWARE)
+        middleware.insert(1, "tests.frameworks.django_app.views.sync_only_middleware")
+
+        async def fetch() -> bytes:
+            client = AsyncClient()
+            await client.aforce_login(user)
+            response = await client.get("/stream")
+            return b"".join([chunk async for chunk in astreaming(response)])
+
+        with override_settings(MIDDLEWARE=middleware):
+            assert async_to_sync(fetch)() == b"chunk-0chunk-1chunk-2"
+        event = http_events(audit_events)[-1]
+        assert event["response"]["bytes"] == 21
+        assert event["actor"]["id"] == str(user.pk)
 
     def test_async_exception(self, audit_events: list[Event]) -> None:
         """A view exception under the async handler is recorded with its type."""

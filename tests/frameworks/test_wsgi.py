@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 import urllib.request
@@ -192,6 +193,88 @@ class TestRequest:
         assert event["response"]["bytes"] == 7
 
 
+class RawInput:
+    """A server input stream without ``readinto`` (as PEP 3333 allows)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._buffer = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._buffer.read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._buffer.readline(size)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return self._buffer.readlines(hint)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._buffer)
+
+
+def read_all(stream: Any) -> None:
+    stream.read()
+
+
+def read_lines(stream: Any) -> None:
+    stream.readline()
+    stream.readlines()
+
+
+def iterate(stream: Any) -> None:
+    for _ in stream:
+        pass
+
+
+def read_into(stream: Any) -> None:
+    buffer = bytearray(100)
+    stream.readinto(buffer)
+
+
+class TestRequestBody:
+    @pytest.mark.parametrize(
+        "reader",
+        [
+            pytest.param(read_all, id="read"),
+            pytest.param(read_lines, id="readline-readlines"),
+            pytest.param(iterate, id="iterate"),
+            pytest.param(read_into, id="readinto-fallback"),
+        ],
+    )
+    def test_every_way_of_reading_is_counted(
+        self,
+        make_auditor: Callable[..., Auditor],
+        audit_events: list[Event],
+        reader: Callable[[Any], None],
+    ) -> None:
+        """Bytes read through any method of ``wsgi.input`` count as request bytes."""
+
+        def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            reader(environ["wsgi.input"])
+            start_response("204 No Content", [])
+            return []
+
+        environ = make_environ(method="POST")
+        environ["wsgi.input"] = RawInput(b"line one\nline two\n")
+        run(AuditWSGIMiddleware(app, auditor=make_auditor()), environ)
+        (event,) = http_events(audit_events)
+        assert event["request"]["bytes"] == 18
+
+    def test_other_input_attributes_pass_through(
+        self, make_auditor: Callable[..., Auditor]
+    ) -> None:
+        """Server-specific attributes of ``wsgi.input`` stay reachable."""
+        seen: list[object] = []
+
+        def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            seen.append(environ["wsgi.input"].getvalue())
+            start_response("200 OK", [])
+            return []
+
+        run(AuditWSGIMiddleware(app, auditor=make_auditor()), make_environ(body=b"xyz"))
+        assert seen == [b"xyz"]
+
+
 class TestStreaming:
     def test_event_is_finished_on_close_not_on_start_response(
         self, make_auditor: Callable[..., Auditor], audit_events: list[Event]
@@ -300,6 +383,19 @@ class TestExceptions:
         assert event["outcome_reason"] == "exception:KeyError"
         assert event["response"]["status_code"] == 200
         assert event["response"]["bytes"] == 2
+
+    def test_base_exception_is_recorded_as_aborted(
+        self, make_auditor: Callable[..., Auditor], audit_events: list[Event]
+    ) -> None:
+        """A worker being stopped mid-request records ``aborted`` and still propagates."""
+
+        def stopped(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            raise SystemExit(1)
+
+        with pytest.raises(SystemExit):
+            run(AuditWSGIMiddleware(stopped, auditor=make_auditor()), make_environ())
+        (event,) = http_events(audit_events)
+        assert event["outcome"] == "aborted"
 
     def test_start_response_recalled_with_exc_info(
         self, make_auditor: Callable[..., Auditor], audit_events: list[Event]

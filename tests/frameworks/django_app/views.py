@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.models import User
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from auditmw import annotate
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from rest_framework.request import Request
 
@@ -106,3 +106,12 @@ class DRFWhoAmI(APIView):
 
 def archive(request: HttpRequest, year: str) -> HttpResponse:
     return HttpResponse(year.encode())
+
+
+def sync_only_middleware(get_response: Callable[[HttpRequest], HttpResponse]) -> Any:
+    """A function middleware: sync only, so Django runs the middleware above it in sync mode."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        return get_response(request)
+
+    return middleware
