@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from auditmw._body import BodyRecorder
 from auditmw._context import _current
 from auditmw.auditor import Auditor
 from auditmw.event import Exchange, Headers
@@ -96,6 +97,16 @@ class AuditMiddleware:
             client=scope.get("client"),
             request_object=scope,
         )
+
+    def _bodies(self, exchange: Exchange, scope: Scope, root_path: str) -> BodyRecorder | None:
+        if not self.auditor.pipeline.policy.captures_bodies:
+            return None
+
+        # Decided at first use, when the router has set the route.
+        def locate() -> None:
+            exchange.route = _route_template(scope, root_path)
+
+        return BodyRecorder(self.auditor.pipeline.policy, exchange, locate)
 
     def _finish(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
         exchange.route = _route_template(scope, root_path)
@@ -193,7 +204,7 @@ class _HTTPCycle:
     """Observes one HTTP request/response cycle through ``receive`` and ``send``."""
 
     __slots__ = (
-        "_receive", "_send", "done", "exchange", "middleware", "recorded", "root_path",
+        "_receive", "_send", "bodies", "done", "exchange", "middleware", "recorded", "root_path",
         "scope", "send_failed", "started",
     )  # fmt: skip
 
@@ -205,9 +216,12 @@ class _HTTPCycle:
         self._receive = receive
         self._send = send
         self.started = self.done = self.recorded = self.send_failed = False
+        self.bodies = middleware._bodies(self.exchange, scope, self.root_path)
 
     def finish(self) -> None:
         self.recorded = True
+        if self.bodies is not None:
+            self.bodies.finish()
         self.middleware._finish(self.exchange, self.scope, self.root_path)
 
     async def receive(self) -> Message:
@@ -215,6 +229,8 @@ class _HTTPCycle:
         mtype = message["type"]
         if mtype == "http.request":
             self.exchange.request_bytes += len(message.get("body", b""))
+            if self.bodies is not None:
+                self.bodies.request_chunk(message.get("body", b""))
         elif mtype == "http.disconnect" and not self.done:
             self.exchange.aborted = True
         return message
@@ -225,6 +241,8 @@ class _HTTPCycle:
         if mtype == "http.response.start":
             self.started = True
             exchange.status = message["status"]
+            if self.bodies is not None:
+                self.bodies.response_start(message.get("headers"))
             header = self.middleware._audit_header
             if header is not None:
                 headers = list(message.get("headers", ()))
@@ -232,6 +250,8 @@ class _HTTPCycle:
                 message = {**message, "headers": headers}
         elif mtype == "http.response.body":
             exchange.response_bytes += len(message.get("body", b""))
+            if self.bodies is not None:
+                self.bodies.response_chunk(message.get("body", b""))
             if not message.get("more_body", False):
                 await self._forward(message)
                 # The response is complete: record now, before background tasks run.

@@ -34,20 +34,20 @@ def dumps(obj: Any) -> bytes:
 
 loads = orjson.loads
 
-_last_second = -1
-_last_prefix = ""
+_last: tuple[int, str] = (-1, "")
 
 
 def format_time(ns: int) -> str:
     """Format a wall-clock ``time.time_ns()`` value as RFC 3339 UTC, 6 fractional digits, ``Z``."""
-    global _last_second, _last_prefix
+    global _last
     second, micros = divmod(ns // 1000, 1_000_000)
-    if second != _last_second:
+    # One tuple read and one tuple write: threads never pair a second with another's prefix.
+    cached_second, prefix = _last
+    if second != cached_second:
         # Formatting the date part is the slow bit; consecutive events share it.
-        _last_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _last_second = second
-        return f"{_last_prefix}.{micros:06d}Z"
-    return f"{_last_prefix}.{micros:06d}Z"
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last = (second, prefix)
+    return f"{prefix}.{micros:06d}Z"
 
 
 _id_lock = threading.Lock()

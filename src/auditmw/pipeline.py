@@ -1,7 +1,7 @@
 """The pipeline: from a framework-neutral :class:`~auditmw.event.Exchange` to an event.
 
-Pure, synchronous and I/O-free: ``policy.decide → identity.resolve → build →
-processors``.  Every shell calls the same :meth:`Pipeline.process`; no framework
+Pure, synchronous and I/O-free: ``identity.resolve → policy.decide → build →
+policy redaction → processors``.  Every shell calls the same :meth:`Pipeline.process`; no framework
 or driver is imported here (a test checks it).
 
 .. versionadded:: 0.1.0
@@ -15,7 +15,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_plus
 
-from auditmw import __version__
+from auditmw import __version__, _body
 from auditmw._net import ProxyTrust
 from auditmw.canonical import format_time, new_event_id
 from auditmw.event import (
@@ -151,11 +151,14 @@ class Pipeline:
 
     def process(self, exchange: Exchange) -> Event | None:
         """Return the event for ``exchange``, or ``None`` when the policy drops it."""
-        decision = self.policy.decide(exchange)
         actor = resolve_actor(self.resolvers, exchange)
+        decision = self.policy.decide(exchange, actor)
         if decision.level == "none" and not self._is_floor(exchange, actor.auth.error):
             return None
         event = self._build(exchange, decision, actor)
+        # The policy's redaction runs first, so user processors never see secrets.
+        for redact in decision.processors:
+            event = redact(event)
         try:
             for processor in self.processors:
                 event = processor(event)
@@ -177,6 +180,8 @@ class Pipeline:
         response: dict[str, Any] = {"bytes": ex.response_bytes}
         if status is not None:
             response["status_code"] = status
+        if decision.level == "request_response" and ex.response_body is not None:
+            response["body"] = _body.response_body(ex, decision.max_body_bytes)
         event: Event = {
             "schema_version": SCHEMA_VERSION,
             "event_id": ex.event_id,
@@ -190,7 +195,7 @@ class Pipeline:
             "severity": SEVERITIES[outcome],
             "actor": actor.to_dict(),
             "source": self._source(ex, truncated),
-            "request": self._request(ex, truncated, redactions),
+            "request": self._request(ex, decision, truncated, redactions),
             "response": response,
             "resource": resource,
             "service": self.service,
@@ -242,7 +247,9 @@ class Pipeline:
             action = ctx.action or action
         return resource, action or f"{resource['type']}.{operation}"
 
-    def _request(self, ex: Exchange, truncated: list[str], redactions: list[str]) -> dict[str, Any]:
+    def _request(
+        self, ex: Exchange, decision: Decision, truncated: list[str], redactions: list[str]
+    ) -> dict[str, Any]:
         limits = self.limits
         headers = ex.headers
         request: dict[str, Any] = {
@@ -262,9 +269,12 @@ class Pipeline:
         request["host"] = (
             self._cap(_header_text(host), 255, "/request/host", truncated) if host else ""
         )
-        if self.record_headers:
+        if ex.request_body is not None and decision.level in ("request", "request_response"):
+            request["body"] = _body.request_body(ex, decision.max_body_bytes)
+        allowed = self.record_headers if decision.headers is None else decision.headers
+        if allowed:
             recorded = {}
-            for name in self.record_headers:
+            for name in allowed:
                 value = headers.get(name)
                 if value is not None:
                     pointer = f"/request/headers/{name}"
