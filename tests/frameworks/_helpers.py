@@ -1,42 +1,49 @@
-"""Test doubles shared by the framework tests: a tiny bearer/API-key resolver."""
+"""Shared by the framework tests: real resolvers with test keys, and an in-process ASGI client."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import jwt
 
-from auditmw.event import Actor, AuthInfo
+from auditmw.identity import APIKeyRegistry, APIKeyResolver, JWTResolver
+from auditmw.identity.apikey import hash_key
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from auditmw.event import Exchange
 
 BASE_URL = "http://api.example.com"
+JWT_SECRET = b"parity-test-secret-of-at-least-32-bytes!"
+API_KEY_SECRET = b"parity-api-key-server-secret"
+API_KEY = "ak_live_parity_0123456789"
 
 
-class BearerTestResolver:
-    """Accepts ``Authorization: Bearer user:<id>`` and ``X-API-Key: key:<id>`` (tests only)."""
+def make_token(subject: str, secret: bytes = JWT_SECRET) -> str:
+    """An HS256 JWT for ``subject``, valid for an hour."""
+    claims = {"sub": subject, "exp": int(time.time()) + 3600}
+    return jwt.encode(claims, secret, algorithm="HS256")
 
-    def resolve(self, exchange: Exchange) -> Actor | None:
-        """Return a verified user or API-key actor, or ``None`` when no credential is present."""
-        auth = exchange.headers.get("authorization") or ""
-        if auth.startswith("Bearer user:"):
-            return Actor(
-                id=auth.removeprefix("Bearer user:"),
-                type="user",
-                auth=AuthInfo(method="jwt", verified=True),
-            )
-        key = exchange.headers.get("x-api-key") or ""
-        if key.startswith("key:"):
-            return Actor(
-                id=key.removeprefix("key:"),
-                type="api_key",
-                auth=AuthInfo(method="api_key", verified=True),
-            )
-        return None
+
+def parity_resolvers() -> list[Any]:
+    """The real resolvers: HS256 JWTs and one registered API key (``svc-1``)."""
+    registry = APIKeyRegistry(
+        API_KEY_SECRET,
+        [
+            {
+                "key_id": "k1",
+                "hash": hash_key(API_KEY_SECRET, API_KEY.encode()),
+                "principal": {"id": "svc-1", "type": "service"},
+            }
+        ],
+    )
+    return [
+        JWTResolver(algorithms=["HS256"], secret=JWT_SECRET),
+        APIKeyResolver(registry),
+    ]
 
 
 def asgi_request(

@@ -13,7 +13,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from tests.frameworks import django_app
-from tests.frameworks._helpers import asgi_request
+from tests.frameworks._helpers import asgi_request, make_token
 
 django_app.setup()
 
@@ -129,7 +129,7 @@ class TestSyncRequests:
 
     def test_body_bytes_and_bearer_identity(self, audit_events: list[Event]) -> None:
         """Bytes the view read are counted; configured resolvers see the headers."""
-        client = Client(headers={**HEADERS, "Authorization": "Bearer user:42"})
+        client = Client(headers={**HEADERS, "Authorization": f"Bearer {make_token('42')}"})
         client.put("/orders/7", b'{"qty": 2}', content_type="application/json")
         (event,) = http_events(audit_events)
         assert event["request"]["bytes"] == 10

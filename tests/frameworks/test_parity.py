@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 
 from tests.frameworks import django_app
-from tests.frameworks._helpers import BASE_URL, BearerTestResolver, asgi_request
+from tests.frameworks._helpers import (
+    API_KEY,
+    BASE_URL,
+    asgi_request,
+    make_token,
+    parity_resolvers,
+)
 
 django_app.setup()
 
@@ -41,22 +47,46 @@ ALWAYS_DIFFERENT = frozenset({"event_id", "time", "end_time", "duration_us"})
 FRAMEWORK_SPECIFIC = frozenset({"annotations.route_name"})
 CHUNKS = [b"chunk-0", b"chunk-1", b"chunk-2"]
 
-#: (method, path, extra headers, body, fields that may differ in this scenario)
-Scenario = tuple[str, str, dict[str, str], bytes | None, frozenset[str]]
+#: method, path, extra headers, body, fields that may differ, fields every framework must have
+Scenario = tuple[str, str, dict[str, str], bytes | None, frozenset[str], dict[str, Any]]
+ERROR_PAGE = frozenset({"response.bytes"})
 SCENARIOS = [
-    pytest.param(("GET", "/orders/7", {}, None, frozenset()), id="anonymous-get"),
     pytest.param(
-        ("PUT", "/orders/7", {"Authorization": "Bearer user:42"}, b'{"qty": 2}', frozenset()),
-        id="user-update",
+        ("GET", "/orders/7", {}, None, frozenset(),
+         {"actor.type": "anonymous", "resource.id": "7", "annotations.ticket": "T-1"}),
+        id="anonymous-get",
     ),
     pytest.param(
-        ("DELETE", "/keys/k1", {"X-API-Key": "key:svc-1"}, None, frozenset()), id="api-key-delete"
+        ("PUT", "/orders/7", {"Authorization": f"Bearer {make_token('42')}"}, b'{"qty": 2}',
+         frozenset(), {"actor.id": "42", "actor.auth.method": "jwt", "request.bytes": 10}),
+        id="jwt-user-update",
     ),
-    pytest.param(("GET", "/forbidden", {}, None, frozenset()), id="403"),
-    pytest.param(("GET", "/missing", {}, None, frozenset({"response.bytes"})), id="404"),
-    pytest.param(("GET", "/boom", {}, None, frozenset({"response.bytes"})), id="500-exception"),
-    pytest.param(("GET", "/stream", {}, None, frozenset()), id="streaming"),
-]
+    pytest.param(
+        ("DELETE", "/keys/k1", {"X-API-Key": API_KEY}, None, frozenset(),
+         {"actor.id": "svc-1", "actor.auth.key_id": "k1", "response.status_code": 204}),
+        id="api-key-delete",
+    ),
+    pytest.param(
+        ("GET", "/orders/7", {"Authorization": f"Bearer {make_token('42', b'x' * 40)}"}, None,
+         frozenset(), {"actor.type": "anonymous", "actor.auth.error": "invalid_signature"}),
+        id="forged-jwt",
+    ),
+    pytest.param(
+        ("GET", "/forbidden", {}, None, frozenset(), {"outcome": "denied"}), id="403"
+    ),
+    pytest.param(
+        ("GET", "/missing", {}, None, ERROR_PAGE, {"outcome": "failure", "resource.type": "unmatched"}),
+        id="404",
+    ),
+    pytest.param(
+        ("GET", "/boom", {}, None, ERROR_PAGE, {"outcome_reason": "exception:ValueError"}),
+        id="500-exception",
+    ),
+    pytest.param(
+        ("GET", "/stream", {}, None, frozenset(), {"response.bytes": 21, "outcome": "success"}),
+        id="streaming",
+    ),
+]  # fmt: skip
 Send = Callable[[str, str, dict[str, str], "bytes | None"], None]
 
 
@@ -91,7 +121,7 @@ def fastapi_app() -> FastAPI:
 
         return StreamingResponse(gen(), media_type="text/plain")
 
-    config = AuditConfig(service="parity", resolvers=[BearerTestResolver()])
+    config = AuditConfig(service="parity", resolvers=parity_resolvers())
     app.add_middleware(AuditMiddleware, config=config)
     return app
 
@@ -123,7 +153,7 @@ def flask_app() -> flask.Flask:
     def stream() -> flask.Response:
         return flask.Response(iter(CHUNKS), content_type="text/plain")
 
-    Audit(app, config=AuditConfig(service="parity", resolvers=[BearerTestResolver()]))
+    Audit(app, config=AuditConfig(service="parity", resolvers=parity_resolvers()))
     return app
 
 
@@ -199,7 +229,7 @@ def test_same_event_on_every_framework(
     senders: dict[str, Send], audit_events: list[Event], scenario: Scenario
 ) -> None:
     """Field by field, every framework records the FastAPI event (apart from listed fields)."""
-    method, path, headers, body, may_differ = scenario
+    method, path, headers, body, may_differ, expected = scenario
     recorded: dict[str, dict[str, Any]] = {}
     for name, send in senders.items():
         start = len(audit_events)
@@ -214,7 +244,10 @@ def test_same_event_on_every_framework(
             if k not in ALWAYS_DIFFERENT | FRAMEWORK_SPECIFIC | may_differ
         }
     reference = recorded.pop("fastapi")
+    assert {key: reference.get(key) for key in expected} == expected
     assert "secret" not in repr(reference)
+    assert API_KEY not in repr(reference)
+    assert "eyJ" not in repr(reference)
     for name, fields in recorded.items():
         differences = {
             key: (reference.get(key), fields.get(key))

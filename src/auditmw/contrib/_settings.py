@@ -23,9 +23,8 @@ def config_from_mapping(
 ) -> AuditConfig:
     """Build an :class:`~auditmw.config.AuditConfig` from keyword arguments held in a mapping.
 
-    Nested ``delivery`` and ``limits`` may be mappings too.  A ``policy`` may be a
-    :class:`~auditmw.policy.Policy` or a policy mapping; file paths are handed to
-    ``AuditConfig`` unchanged (TODO(#5): issue 5's policy loader reads them).
+    Nested ``delivery`` and ``limits`` may be mappings too; ``policy`` is handed to
+    ``AuditConfig`` as it is (a :class:`~auditmw.policy.Policy`, a mapping or a path).
 
     Args:
         options: the settings mapping (adapter-only keys already removed).

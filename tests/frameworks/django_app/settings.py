@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from tests.frameworks._helpers import BearerTestResolver
+from tests.frameworks._helpers import parity_resolvers
 
 SECRET_KEY = "test-only-not-a-secret"
 DEBUG = False
@@ -31,7 +31,7 @@ REST_FRAMEWORK: dict[str, object] = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
 }
-AUDITMW = {"service": "parity", "resolvers": [BearerTestResolver()]}
+AUDITMW = {"service": "parity", "resolvers": parity_resolvers()}
 
 if os.environ.get("AUDITMW_TEST_DB") == "postgres":
     DATABASES = {
