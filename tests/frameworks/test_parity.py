@@ -14,6 +14,7 @@ byte counts, service and policy — must be equal.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -33,10 +34,11 @@ import flask  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 from django.http import StreamingHttpResponse  # noqa: E402
 from django.test import Client  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import Response, StreamingResponse  # noqa: E402
 
-from auditmw import AuditConfig, AuditMiddleware, annotate  # noqa: E402
+from auditmw import AuditConfig, AuditMiddleware, Policy, annotate  # noqa: E402
 from auditmw.contrib.django import get_auditor  # noqa: E402
 from auditmw.contrib.flask import Audit  # noqa: E402
 
@@ -90,7 +92,7 @@ SCENARIOS = [
 Send = Callable[[str, str, dict[str, str], "bytes | None"], None]
 
 
-def fastapi_app() -> FastAPI:
+def fastapi_app(policy: Policy | None) -> FastAPI:
     app = FastAPI()
 
     @app.api_route("/orders/{order_id}", methods=["GET", "PUT"])
@@ -121,21 +123,21 @@ def fastapi_app() -> FastAPI:
 
         return StreamingResponse(gen(), media_type="text/plain")
 
-    config = AuditConfig(service="parity", resolvers=parity_resolvers())
+    config = AuditConfig(service="parity", resolvers=parity_resolvers(), policy=policy)
     app.add_middleware(AuditMiddleware, config=config)
     return app
 
 
-def flask_app() -> flask.Flask:
+def flask_app(policy: Policy | None) -> flask.Flask:
     app = flask.Flask("parity")
 
     @app.route("/orders/<int:order_id>", methods=["GET", "PUT"])
     def order(order_id: int) -> flask.Response:
         if flask.request.method == "PUT":
             flask.request.get_data()
-            return flask.Response(b"updated", content_type="text/plain")
+            return flask.Response(b"updated", mimetype="text/plain")
         annotate(ticket="T-1")
-        return flask.Response(f"order {order_id}".encode(), content_type="text/plain")
+        return flask.Response(f"order {order_id}".encode(), mimetype="text/plain")
 
     @app.delete("/keys/<key_id>")
     def delete_key(key_id: str) -> tuple[str, int]:
@@ -153,15 +155,31 @@ def flask_app() -> flask.Flask:
     def stream() -> flask.Response:
         return flask.Response(iter(CHUNKS), content_type="text/plain")
 
-    Audit(app, config=AuditConfig(service="parity", resolvers=parity_resolvers()))
+    Audit(app, config=AuditConfig(service="parity", resolvers=parity_resolvers(), policy=policy))
     return app
 
 
 @pytest.fixture
-def senders() -> Iterator[dict[str, Send]]:
-    """One request function per framework, each with a fresh app."""
-    fast = fastapi_app()
-    fl = flask_app()
+def make_senders() -> Iterator[Callable[[Policy | None], dict[str, Send]]]:
+    """One request function per framework, each with a fresh app under one policy."""
+    with ExitStack() as stack:
+
+        def make(policy: Policy | None = None) -> dict[str, Send]:
+            return _senders(policy, stack)
+
+        yield make
+    get_auditor().flush(timeout=5)
+
+
+def _senders(policy: Policy | None, stack: ExitStack) -> dict[str, Send]:
+    fast = fastapi_app(policy)
+    fl = flask_app(policy)
+    stack.callback(Audit.auditor(fl).close, timeout=5)
+    stack.enter_context(
+        override_settings(
+            AUDITMW={"service": "parity", "resolvers": parity_resolvers(), "policy": policy}
+        )
+    )
     django_asgi = get_asgi_application()
     base = {"User-Agent": "probe/1"}
 
@@ -195,7 +213,8 @@ def senders() -> Iterator[dict[str, Send]]:
             headers={**base, **headers, "Host": "api.example.com"},
             REMOTE_PORT="50000",
         )
-        response: Any = client.generic(method, path, body or b"")
+        content_type = headers.get("Content-Type", "application/octet-stream")
+        response: Any = client.generic(method, path, body or b"", content_type=content_type)
         if isinstance(response, StreamingHttpResponse):
             b"".join(cast("Iterator[bytes]", response.streaming_content))
             response.close()
@@ -205,14 +224,12 @@ def senders() -> Iterator[dict[str, Send]]:
     ) -> None:
         asgi_request(django_asgi, method, path, headers={**base, **headers}, content=body)
 
-    yield {
+    return {
         "fastapi": via_fastapi,
         "flask": via_flask,
         "django-wsgi": via_django_wsgi,
         "django-asgi": via_django_asgi,
     }
-    Audit.auditor(fl).close(timeout=5)
-    get_auditor().flush(timeout=5)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -224,11 +241,10 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: value}
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_same_event_on_every_framework(
+def run_everywhere(
     senders: dict[str, Send], audit_events: list[Event], scenario: Scenario
-) -> None:
-    """Field by field, every framework records the FastAPI event (apart from listed fields)."""
+) -> dict[str, Any]:
+    """Send the scenario to every framework; return FastAPI's event after comparing the rest."""
     method, path, headers, body, may_differ, expected = scenario
     recorded: dict[str, dict[str, Any]] = {}
     for name, send in senders.items():
@@ -255,3 +271,50 @@ def test_same_event_on_every_framework(
             if reference.get(key) != fields.get(key)
         }
         assert differences == {}, f"{name} differs from fastapi: {differences}"
+    return reference
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_same_event_on_every_framework(
+    make_senders: Callable[[Policy | None], dict[str, Send]],
+    audit_events: list[Event],
+    scenario: Scenario,
+) -> None:
+    """Field by field, every framework records the FastAPI event (apart from listed fields)."""
+    run_everywhere(make_senders(None), audit_events, scenario)
+
+
+BODY_POLICY = {
+    "id": "bodies",
+    "rules": [
+        {"id": "orders", "routes": ["/orders/{order_id}"], "level": "request_response",
+         "max_body_bytes": 1024},
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        pytest.param(
+            ("PUT", "/orders/7", {"Content-Type": "application/json"}, b'{"qty": 2}',
+             frozenset(), {"request.body.json.qty": 2, "response.body.size": 7}),
+            id="route-selected-bodies",
+        ),
+        pytest.param(
+            ("GET", "/stream", {}, None, frozenset(), {"response.bytes": 21}),
+            id="other-route-no-bodies",
+        ),
+    ],
+)  # fmt: skip
+def test_bodies_captured_the_same_way(
+    make_senders: Callable[[Policy | None], dict[str, Send]],
+    audit_events: list[Event],
+    scenario: Scenario,
+) -> None:
+    """A route-selected ``request_response`` rule captures the same bodies everywhere."""
+    reference = run_everywhere(make_senders(Policy(BODY_POLICY)), audit_events, scenario)
+    if scenario[1] == "/stream":
+        assert not any(key.startswith(("request.body", "response.body")) for key in reference)
+    else:
+        assert reference["response.body.content_type"].startswith("text/plain")

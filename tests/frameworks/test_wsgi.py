@@ -12,7 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-from auditmw import annotate
+from auditmw import Policy, annotate
 from auditmw.exceptions import ConfigurationError
 from auditmw.testing import make_environ
 from auditmw.wsgi import ENVIRON_KEY, AuditWSGIMiddleware
@@ -273,6 +273,43 @@ class TestRequestBody:
 
         run(AuditWSGIMiddleware(app, auditor=make_auditor()), make_environ(body=b"xyz"))
         assert seen == [b"xyz"]
+
+
+class TestBodies:
+    def test_bodies_captured_at_request_response_level(
+        self, make_auditor: Callable[..., Auditor], audit_events: list[Event]
+    ) -> None:
+        """Bodies are copied as the app reads and the server pulls; the app sees them whole."""
+        seen: list[bytes] = []
+
+        def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+            seen.append(environ["wsgi.input"].read())
+            start_response("200 OK", [("Content-Type", "application/json")])
+            yield b'{"ok": '
+            yield b"true}"
+
+        auditor = make_auditor(policy=Policy({"default_level": "request_response"}))
+        environ = make_environ(
+            method="POST", body=b'{"password": "hunter2", "qty": 2}',
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        _, body = run(AuditWSGIMiddleware(app, auditor=auditor), environ)
+        (event,) = http_events(audit_events)
+        assert seen == [b'{"password": "hunter2", "qty": 2}']
+        assert body == b'{"ok": true}'
+        assert event["request"]["body"]["json"]["qty"] == 2
+        assert "hunter2" not in repr(event)
+        assert event["response"]["body"]["json"] == {"ok": True}
+
+    def test_metadata_level_captures_nothing(
+        self, make_auditor: Callable[..., Auditor], audit_events: list[Event]
+    ) -> None:
+        """At the default level no body is recorded."""
+        environ = make_environ(method="POST", body=b"abc")
+        run(AuditWSGIMiddleware(hello, auditor=make_auditor()), environ)
+        (event,) = http_events(audit_events)
+        assert "body" not in event["request"]
+        assert "body" not in event["response"]
 
 
 class TestStreaming:

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from auditmw._wsgi import new_environ_exchange
 from auditmw.auditor import Auditor
 from auditmw.config import AuditConfig
 from auditmw.contrib._settings import config_from_mapping
 from auditmw.event import Headers
 from auditmw.exceptions import ConfigurationError
-from auditmw.wsgi import new_environ_exchange
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -81,7 +81,7 @@ def current_state() -> _State | None:
 def new_request_exchange(auditor: Auditor, request: HttpRequest) -> Exchange:
     scope = getattr(request, "scope", None)
     if scope is None:  # WSGI: META is the environ
-        return new_environ_exchange(auditor, request.META, request, count_input=False)
+        return new_environ_exchange(auditor, request.META, request)
     query: bytes | str = scope.get("query_string", b"")
     if isinstance(query, bytes):  # Django's AsyncClient passes str; servers pass bytes
         query = query.decode("latin-1")

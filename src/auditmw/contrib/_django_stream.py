@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from django.http import StreamingHttpResponse
 
+    from auditmw._body import BodyRecorder
     from auditmw.auditor import Auditor
     from auditmw.event import Exchange
 
@@ -21,15 +22,26 @@ __all__ = ["StreamTracker"]
 
 
 class StreamTracker:
-    """Counts a streaming response's bytes and records its event once, at the end."""
+    """Counts (and captures) a response's bytes and records its event once, at the end."""
 
-    __slots__ = ("_auditor", "_exchange", "_exhausted", "_recorded")
+    __slots__ = ("_auditor", "_bodies", "_exchange", "_exhausted", "_recorded")
 
-    def __init__(self, auditor: Auditor, exchange: Exchange) -> None:
+    def __init__(self, auditor: Auditor, exchange: Exchange, bodies: BodyRecorder | None) -> None:
         self._auditor = auditor
         self._exchange = exchange
+        self._bodies = bodies
         self._exhausted = False
         self._recorded = False
+
+    def complete(self, content: bytes) -> None:
+        """Record a response whose whole body is ``content``."""
+        self._seen(content)
+        self._record()
+
+    def _seen(self, chunk: bytes) -> None:
+        self._exchange.response_bytes += len(chunk)
+        if self._bodies is not None:
+            self._bodies.response_chunk(chunk)
 
     def watch(self, response: StreamingHttpResponse) -> None:
         """Wrap ``response``'s content and finish the event when Django closes it."""
@@ -63,11 +75,11 @@ class StreamTracker:
                 self._exhausted = True
                 break
             except BaseException as exc:
-                self._fail(exc)
+                self.fail(exc)
                 raise
             finally:
                 _current.reset(token)
-            exchange.response_bytes += len(chunk)
+            self._seen(chunk)
             yield chunk
         self._record()
 
@@ -82,15 +94,16 @@ class StreamTracker:
                 self._exhausted = True
                 break
             except BaseException as exc:
-                self._fail(exc)
+                self.fail(exc)
                 raise
             finally:
                 _current.reset(token)
-            exchange.response_bytes += len(chunk)
+            self._seen(chunk)
             yield chunk
         self._record()
 
-    def _fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> None:
+        """Record an exception (or, for a ``BaseException``, an abort)."""
         if isinstance(exc, Exception):
             self._exchange.exception = exc
         else:  # cancelled: the client went away
@@ -106,4 +119,6 @@ class StreamTracker:
     def _record(self) -> None:
         if not self._recorded:
             self._recorded = True
+            if self._bodies is not None:
+                self._bodies.finish()
             self._auditor.record(self._exchange)

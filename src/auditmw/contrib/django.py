@@ -30,18 +30,21 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import MiddlewareNotUsed
 from django.utils.functional import SimpleLazyObject, empty
 
+from auditmw._body import raw_headers
 from auditmw._context import _current
+from auditmw._wsgi import CountingInput, body_recorder
 from auditmw.contrib._django_auth import connect_signals
 from auditmw.contrib._django_state import current_state, new_request_exchange
 from auditmw.contrib._django_stream import StreamTracker
 from auditmw.exceptions import ConfigurationError
-from auditmw.wsgi import ENVIRON_KEY, _CountingInput
+from auditmw.wsgi import ENVIRON_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 
+    from auditmw._body import BodyRecorder
     from auditmw.auditor import Auditor
     from auditmw.config import AuditConfig
     from auditmw.event import Actor, Exchange
@@ -50,6 +53,8 @@ __all__ = ["AuditMiddleware", "AuditSettings", "django_route", "get_auditor"]
 
 #: The ``request.META`` key holding the exception passed to ``process_exception``.
 EXCEPTION_KEY = "auditmw.exception"
+#: The ``request.META`` key holding the request's body recorder (``None`` when off).
+BODIES_KEY = "auditmw.bodies"
 _PARAM = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 _GROUP = re.compile(r"\(\?P<([^>]+)>(?:[^()]|\([^()]*\))*\)")
 _ANCHORS = re.compile(r"\^|\$|\\A|\\Z")
@@ -182,20 +187,30 @@ class AuditMiddleware:
         """Remember a view's exception; it is recorded if Django answers with a 5xx."""
         request.META[EXCEPTION_KEY] = exception
 
+    def process_view(
+        self, request: HttpRequest, view: object, args: object, kwargs: object
+    ) -> None:
+        """Note the route as soon as it is resolved (body capture rules may select it)."""
+        exchange: Exchange | None = request.META.get(ENVIRON_KEY)
+        match = request.resolver_match
+        if exchange is not None and match is not None:
+            exchange.route = django_route(match.route)
+            exchange.path_params = dict(match.kwargs)
+
     def _begin(self, request: HttpRequest) -> Exchange:
         exchange = new_request_exchange(self.auditor, request)
+        bodies = body_recorder(self.auditor, exchange)
         stream = getattr(request, "_stream", None)
         if stream is not None:  # count the body bytes the view reads, as the other shells do
-            request._stream = _CountingInput(stream, exchange)  # type: ignore[assignment]
+            request._stream = CountingInput(stream, exchange, bodies)  # type: ignore[assignment]
         request.META[ENVIRON_KEY] = exchange
+        request.META[BODIES_KEY] = bodies
         return exchange
 
     def _fail(self, exchange: Exchange, exc: BaseException) -> None:
-        if isinstance(exc, Exception):
-            exchange.exception = exc
-        else:
-            exchange.aborted = True
-        self.auditor.record(exchange)
+        # An exception escaping Django's own handling (rare: it converts most to 500s).
+        bodies = exchange.request_object.META.pop(BODIES_KEY, None)
+        StreamTracker(self.auditor, exchange, bodies).fail(exc)
 
     def _complete(
         self, request: HttpRequest, response: HttpResponseBase, exchange: Exchange, user: Any
@@ -213,11 +228,14 @@ class AuditMiddleware:
         exchange.user = user
         if self._header is not None and not response.has_header(self._header):
             response[self._header] = exchange.event_id
+        bodies: BodyRecorder | None = request.META.pop(BODIES_KEY, None)
+        if bodies is not None:
+            bodies.response_start(raw_headers(response.items()))
+        tracker = StreamTracker(self.auditor, exchange, bodies)
         if response.streaming:
-            StreamTracker(self.auditor, exchange).watch(cast("StreamingHttpResponse", response))
+            tracker.watch(cast("StreamingHttpResponse", response))
         else:
-            exchange.response_bytes = len(response.content)  # type: ignore[attr-defined]
-            self.auditor.record(exchange)
+            tracker.complete(response.content)  # type: ignore[attr-defined]
 
 
 def _user(request: HttpRequest) -> Any:

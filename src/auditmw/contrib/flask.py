@@ -1,7 +1,8 @@
 """Flask integration: the ``Audit`` extension.
 
 ``Audit(app)`` (or ``Audit()`` then ``init_app(app)``) wraps ``app.wsgi_app`` in
-:class:`~auditmw.wsgi.AuditWSGIMiddleware` and adds one ``teardown_request`` hook
+:class:`~auditmw.wsgi.AuditWSGIMiddleware`, notes the route as soon as the URL is
+matched (``url_value_preprocessor``), and adds one ``teardown_request`` hook
 that, after the view ran, puts on the in-flight exchange what only Flask knows:
 the route template (``request.url_rule.rule`` in ``{param}`` form), the view
 arguments, the Flask request (for identity hooks), the Flask-Login user when
@@ -88,6 +89,7 @@ class Audit:
         auditor = Auditor(self.config or _config_from_app(app))
         app.extensions[EXTENSION_KEY] = auditor
         app.wsgi_app = AuditWSGIMiddleware(app.wsgi_app, auditor=auditor)  # type: ignore[method-assign]
+        app.url_value_preprocessor(_note_route)
         app.teardown_request(_finish_request)
 
     @staticmethod
@@ -116,6 +118,16 @@ def _config_from_app(app: Flask) -> AuditConfig:
             setting="AUDITMW",
         )
     return config_from_mapping(value or {}, setting="AUDITMW", default_service=app.name)
+
+
+def _note_route(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # Runs right after URL matching, before before_request hooks and the view: body
+    # capture rules that select routes see the route when the view reads the body.
+    exchange: Exchange | None = request.environ.get(ENVIRON_KEY)
+    rule = request.url_rule
+    if exchange is not None and rule is not None:
+        exchange.route = flask_route(rule.rule)
+        exchange.path_params = dict(values or {})
 
 
 def _finish_request(exc: BaseException | None) -> None:

@@ -24,9 +24,9 @@ CHUNKS = [b"chunk-0", b"chunk-1", b"chunk-2"]
 def order(request: HttpRequest, order_id: int) -> HttpResponse:
     if request.method == "PUT":
         request.body  # noqa: B018 - read the body, as the other frameworks' views do
-        return HttpResponse(b"updated", content_type="text/plain")
+        return HttpResponse(b"updated", content_type="text/plain; charset=utf-8")
     annotate(ticket="T-1")
-    return HttpResponse(f"order {order_id}".encode(), content_type="text/plain")
+    return HttpResponse(f"order {order_id}".encode(), content_type="text/plain; charset=utf-8")
 
 
 def delete_key(request: HttpRequest, key_id: str) -> HttpResponse:
@@ -34,7 +34,7 @@ def delete_key(request: HttpRequest, key_id: str) -> HttpResponse:
 
 
 def forbidden(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(b"forbidden", status=403, content_type="text/plain")
+    return HttpResponse(b"forbidden", status=403, content_type="text/plain; charset=utf-8")
 
 
 def boom(request: HttpRequest) -> HttpResponse:
@@ -48,12 +48,12 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
             for chunk in CHUNKS:
                 yield chunk
 
-        return StreamingHttpResponse(agen(), content_type="text/plain")
+        return StreamingHttpResponse(agen(), content_type="text/plain; charset=utf-8")
 
     def gen() -> Iterator[bytes]:
         yield from CHUNKS
 
-    return StreamingHttpResponse(gen(), content_type="text/plain")
+    return StreamingHttpResponse(gen(), content_type="text/plain; charset=utf-8")
 
 
 def endless(request: HttpRequest) -> StreamingHttpResponse:
@@ -61,7 +61,7 @@ def endless(request: HttpRequest) -> StreamingHttpResponse:
         while True:
             yield b"tick"
 
-    return StreamingHttpResponse(gen(), content_type="text/plain")
+    return StreamingHttpResponse(gen(), content_type="text/plain; charset=utf-8")
 
 
 def download(request: HttpRequest) -> FileResponse:
