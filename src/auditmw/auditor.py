@@ -9,10 +9,12 @@ in one process may share one auditor.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from auditmw import _capture
@@ -51,6 +53,7 @@ class Auditor:
         )
         self._started_pid = 0
         self._lock = threading.Lock()
+        _auditors.add(self)
 
     def new_exchange(
         self, kind: str, method: str, path: str, headers: Headers, **fields: object
@@ -120,3 +123,16 @@ class Auditor:
             self._started_pid = 0
         self.submit(self.pipeline.lifecycle("audit.stopped", {}))
         self.delivery.close(timeout)
+
+
+_auditors: weakref.WeakSet[Auditor] = weakref.WeakSet()
+
+
+def _stop_all() -> None:
+    # WSGI servers (gunicorn workers) have no lifespan event: record audit.stopped at
+    # interpreter exit.  Registered after delivery's own handler, so it runs first.
+    for auditor in list(_auditors):
+        auditor.close()
+
+
+atexit.register(_stop_all)
