@@ -78,7 +78,7 @@ class TestGunicorn:
         assert error["response"]["status_code"] == 500
 
     def test_four_workers_share_one_file_under_load(self, tmp_path: Path) -> None:
-        """Four preloaded workers append to one JSONL file: whole lines, one event per request."""
+        """Four preloaded workers share one JSONL file: whole lines, one event per request, stops."""
         log = tmp_path / "audit.jsonl"
         port = free_port()
         args = gunicorn_args(port, 4, "--preload")
@@ -101,3 +101,8 @@ class TestGunicorn:
         assert {e["request"]["path"] for e in orders} == {f"/orders/{i}" for i in range(total)}
         instances = {e["service"]["instance"] for e in orders}
         assert len(instances) >= 2, "the load should have been spread over several workers"
+        lifecycle = [e for e in read_all(log) if e["kind"] in ("audit.started", "audit.stopped")]
+        stopped = {e["service"]["instance"] for e in lifecycle if e["kind"] == "audit.stopped"}
+        started = {e["service"]["instance"] for e in lifecycle if e["kind"] == "audit.started"}
+        assert instances <= started
+        assert stopped == started, "every worker that started auditing records its stop"
