@@ -49,7 +49,14 @@ if TYPE_CHECKING:
     from auditmw.config import AuditConfig
     from auditmw.event import Actor, Exchange
 
-__all__ = ["AuditMiddleware", "AuditSettings", "django_route", "get_auditor"]
+__all__ = [
+    "BODIES_KEY",
+    "EXCEPTION_KEY",
+    "AuditMiddleware",
+    "AuditSettings",
+    "django_route",
+    "get_auditor",
+]
 
 #: The ``request.META`` key holding the exception passed to ``process_exception``.
 EXCEPTION_KEY = "auditmw.exception"
