@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Auditor"]
 
 logger = logging.getLogger("auditmw")
+_NEVER = 2**63
 
 
 class Auditor:
@@ -53,6 +54,14 @@ class Auditor:
         )
         self._started_pid = 0
         self._lock = threading.Lock()
+        self._key_stores = [
+            store
+            for store in (getattr(r, "key_store", None) for r in self.pipeline.resolvers)
+            if store is not None
+        ]
+        self._keys_failing: dict[int, bool] = {}
+        # Checked on the request path at most once a second: one integer comparison.
+        self._health_due = time.perf_counter_ns() if self._key_stores else _NEVER
         _auditors.add(self)
 
     def new_exchange(
@@ -99,10 +108,30 @@ class Auditor:
             exchange.context.finished = True
         if self._started_pid != os.getpid():
             self.start()
+        if exchange.end_mono >= self._health_due:
+            self._check_key_stores(exchange.end_mono)
         event = self.pipeline.process(exchange)
         if event is not None:
             self.submit(event)
         return event
+
+    def _check_key_stores(self, now: int) -> None:
+        """Record JWKS outages and recoveries as lifecycle events (identity is evidence too)."""
+        self._health_due = now + 1_000_000_000
+        for store in self._key_stores:
+            status = store.status
+            failing = status.consecutive_failures > 0
+            if failing == self._keys_failing.get(id(store), False):
+                continue
+            self._keys_failing[id(store)] = failing
+            details = {"source": status.url, "key_ids": len(status.key_ids)}
+            if failing:
+                details["error"] = (status.last_error or "")[:256]
+                details["failures"] = status.consecutive_failures
+                event = self.pipeline.lifecycle("audit.keys_unavailable", details, severity="high")
+            else:
+                event = self.pipeline.lifecycle("audit.keys_recovered", details)
+            self.submit(event)
 
     def submit(self, event: Event) -> None:
         """Hand a built event to delivery (and to active test captures)."""
@@ -122,6 +151,7 @@ class Auditor:
                 return
             self._started_pid = 0
         self.submit(self.pipeline.lifecycle("audit.stopped", {}))
+        # Resolvers (JWKS threads) stay open: a closed auditor restarts on the next request.
         self.delivery.close(timeout)
 
 

@@ -191,3 +191,59 @@ class TestFork:
         assert len(child) == 1
         assert child[0]["service"]["instance"].endswith(f"/{pid}")
         assert sum(e["kind"] == "audit.started" for e in events) == 2
+
+
+class TestKeyStoreHealth:
+    def test_jwks_outage_is_recorded(self) -> None:
+        """A JWKS endpoint that cannot be reached is recorded as audit.keys_unavailable."""
+        import socket
+
+        from auditmw.identity import JWTResolver
+
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        resolver = JWTResolver(algorithms=["RS256"], jwks=f"http://127.0.0.1:{port}/jwks.json")
+        sink = MemorySink()
+        auditor = Auditor(AuditConfig(service="s", sinks=[sink], resolvers=[resolver]))
+        store = resolver.key_store
+        assert store is not None
+        deadline = time.monotonic() + 10
+        while store.status.consecutive_failures == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        record(auditor)
+        auditor.close()
+        resolver.close()
+        unavailable = [e for e in sink.events if e["kind"] == "audit.keys_unavailable"]
+        assert len(unavailable) == 1
+        assert unavailable[0]["details"]["source"] == f"http://127.0.0.1:{port}/jwks.json"
+        assert unavailable[0]["severity"] == "high"
+
+
+class TestConfigFromPolicy:
+    def test_from_policy_builds_the_whole_config(self, tmp_path: Path) -> None:
+        """AuditConfig.from_policy reads service, sinks and rules from one TOML file."""
+        log = tmp_path / "audit.jsonl"
+        policy = tmp_path / "policy.toml"
+        policy.write_text(
+            '[service]\nname = "orders-api"\n\n'
+            f'[[sinks]]\ntype = "file"\npath = "{log}"\n\n'
+            '[[rules]]\nid = "health"\npaths = ["/health"]\nlevel = "none"\n'
+        )
+        config = AuditConfig.from_policy(policy)
+        auditor = Auditor(config)
+        record(auditor, path="/health")
+        record(auditor, path="/orders/1")
+        auditor.close()
+        events = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+        paths = [e["request"]["path"] for e in events if e["kind"] == "http"]
+        assert paths == ["/orders/1"]
+        assert config.service_info.name == "orders-api"
+        assert events[0]["policy"]["hash"] == config_policy_hash(config)
+
+
+def config_policy_hash(config: AuditConfig) -> str:
+    from auditmw.policy import Policy
+
+    assert isinstance(config.policy, Policy)
+    return config.policy.hash

@@ -156,6 +156,11 @@ class JWTResolver:
             self._store.add_listener(self._cache.clear)
             self._store.start()
 
+    @property
+    def key_store(self) -> JWKSKeyStore | None:
+        """The JWKS key store, when keys come from a JWKS URL (for health monitoring)."""
+        return self._store
+
     def close(self) -> None:
         """Stop the JWKS thread this resolver started (a shared store is left running)."""
         if self._owns_store and self._store is not None:
