@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -106,3 +109,47 @@ class TestGunicorn:
         started = {e["service"]["instance"] for e in lifecycle if e["kind"] == "audit.started"}
         assert instances <= started
         assert stopped == started, "every worker that started auditing records its stop"
+
+
+def test_django_example_under_gunicorn(tmp_path: Path) -> None:
+    """The Django example's WSGI entry point under gunicorn: routes and login events."""
+    log = tmp_path / "audit.jsonl"
+    project = EXAMPLES / "django_project"
+    env = {
+        "DJANGO_SETTINGS_MODULE": "orders_project.settings",
+        "DJANGO_DB": str(tmp_path / "db.sqlite3"),
+        "AUDITMW_DJANGO_LOG": str(log),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=project,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    port = free_port()
+    args = [
+        "gunicorn",
+        "--workers",
+        "2",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--chdir",
+        str(project),
+        "orders_project.wsgi",
+    ]
+    with (
+        run_server(args, port, env=env, cwd=tmp_path) as server,
+        httpx.Client(base_url=server.base_url) as client,
+    ):
+        read = client.get("/orders/7")
+        failed_login = client.post("/login", data={"username": "nobody", "password": "pw-x"})
+        events = wait_for(log, 3)
+    by_id = {e["event_id"]: e for e in events}
+    assert by_id[read.headers["Audit-Id"]]["request"]["route"] == "/orders/{order_id}"
+    assert by_id[read.headers["Audit-Id"]]["request"]["protocol"] == "HTTP/1.1"
+    assert by_id[failed_login.headers["Audit-Id"]]["response"]["status_code"] == 401
+    auth = [e for e in read_all(log) if e["kind"] == "auth"]
+    assert [e["outcome"] for e in auth] == ["denied"]
+    assert auth[0]["actor"]["claimed_id"].startswith("hmac-sha256:")
