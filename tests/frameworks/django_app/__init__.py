@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 _ready = False
 DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -19,6 +22,10 @@ def setup() -> None:
     if _ready:
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.frameworks.django_app.settings")
+    if not os.environ.get("AUDITMW_TEST_SQLITE"):
+        directory = tempfile.mkdtemp(prefix="auditmw-django-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        os.environ["AUDITMW_TEST_SQLITE"] = directory
     if os.environ.get("AUDITMW_TEST_DB") == "postgres":
         _fresh_schema()
     import django

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from tests.frameworks._helpers import parity_resolvers
@@ -45,7 +44,7 @@ if os.environ.get("AUDITMW_TEST_DB") == "postgres":
         }
     }
 else:
-    _directory = os.environ.get("AUDITMW_TEST_SQLITE") or tempfile.mkdtemp(prefix="auditmw-dj-")
+    _directory = os.environ["AUDITMW_TEST_SQLITE"]  # set by setup()
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
