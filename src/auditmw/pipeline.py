@@ -370,7 +370,7 @@ class Pipeline:
         peer, port = ex.client if ex.client else (None, None)
         ip = self.proxies.client_ip(peer, xff, forwarded)
         source: dict[str, Any] = {"ip": ip if ip is not None else "unknown"}
-        if port is not None and ip == peer:
+        if port and ip == peer:  # WSGI servers without REMOTE_PORT report 0
             source["port"] = port
         if agent:
             source["user_agent"] = self._cap(
