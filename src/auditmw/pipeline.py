@@ -190,7 +190,8 @@ class Pipeline:
         return stamp
 
     def _build(self, ex: Exchange, decision: Decision, actor: Actor) -> Event:
-        request_id, host, traceparent, xff, forwarded, agent = ex.headers.pick(self._picked, self._picked_raw)
+        picked = ex.headers.pick(self._picked, self._picked_raw)
+        request_id, host, traceparent, xff, forwarded, agent = picked
         truncated: list[str] = []
         redactions: list[str] = []
         outcome, reason, status = self._outcome(ex, actor.auth.error)
