@@ -10,6 +10,12 @@ The event is recorded when the last body message has been sent (so background
 tasks run after it), or when the app raises, or when it returns without finishing
 its response.  WebSocket sessions are recorded when the app returns.
 
+In durable mode (``DeliveryOptions(mode="durable")``) the middleware holds back the
+response start and the final body message until the event is stored.  If storage
+fails within ``durable_timeout``, a response not yet started becomes a 503; a
+streamed response already under way is aborted (an exception ends the connection)
+rather than completed unaudited.
+
 .. versionadded:: 0.1.0
 """
 
@@ -20,7 +26,7 @@ from typing import TYPE_CHECKING
 from auditmw._context import _current
 from auditmw.auditor import Auditor
 from auditmw.event import Exchange, Headers
-from auditmw.exceptions import ConfigurationError
+from auditmw.exceptions import ConfigurationError, DeliveryTimeoutError
 
 if TYPE_CHECKING:
     from auditmw.config import AuditConfig
@@ -97,18 +103,52 @@ class AuditMiddleware:
             request_object=scope,
         )
 
-    def _finish(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
+    def _prepare(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
         exchange.route = _route_template(scope, root_path)
         exchange.path_params = scope.get("path_params") or {}
         if "user" in scope:
             exchange.user = scope["user"]
+
+    def _finish(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
+        self._prepare(exchange, scope, root_path)
         self.auditor.record(exchange)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _complete(
+        self,
+        exchange: Exchange,
+        scope: Scope,
+        root_path: str,
+        *,
+        held: list[Message],
+        final: Message,
+        send: Send,
+    ) -> None:
+        if not self.auditor.durable:
+            await send(final)
+            self._finish(exchange, scope, root_path)
+            return
+        self._prepare(exchange, scope, root_path)
+        waiter = self.auditor.commit(exchange)
+        timeout = self.auditor.config.delivery.durable_timeout
+        if waiter is None or await waiter.await_async(timeout):
+            if held:
+                await send(held.pop())
+            await send(final)
+            return
+        if held:  # nothing reached the client yet: fail closed
+            await send(_UNAVAILABLE_START)
+            await send(_UNAVAILABLE_BODY)
+            return
+        raise DeliveryTimeoutError("durable audit commit failed; aborting the response")
+
+    # One linear flow per request (like starlette's ServerErrorMiddleware), hence long.
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
         exchange = self._exchange(scope, "http")
         root_path = scope.get("root_path", "")
         header = self._audit_header
         state = {"started": False, "done": False, "recorded": False}
+        held: list[Message] = []  # durable mode: the response start, until the commit
+        durable = self.auditor.durable
 
         async def receive_wrapper() -> Message:
             message = await receive()
@@ -128,15 +168,21 @@ class AuditMiddleware:
                     headers = list(message.get("headers", ()))
                     headers.append((header, exchange.event_id.encode("ascii")))
                     message = {**message, "headers": headers}
+                if durable:
+                    held.append(message)
+                    return
             elif mtype == "http.response.body":
                 exchange.response_bytes += len(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await send(message)
                     state["done"] = True
                     exchange.aborted = False
                     state["recorded"] = True
-                    self._finish(exchange, scope, root_path)
+                    await self._complete(
+                        exchange, scope, root_path, held=held, final=message, send=send
+                    )
                     return
+                if held:
+                    await send(held.pop())
             await send(message)
 
         token = _current.set(exchange.context)
@@ -153,6 +199,8 @@ class AuditMiddleware:
             raise
         finally:
             _current.reset(token)
+        if held:
+            await send(held.pop())  # the app never finished its body: behave as without us
         if not state["recorded"]:
             # The app returned without completing its response (e.g. a stream cut short).
             if not exchange.aborted and state["started"]:
@@ -221,6 +269,14 @@ class AuditMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+_UNAVAILABLE_START: Message = {
+    "type": "http.response.start",
+    "status": 503,
+    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")],
+}
+_UNAVAILABLE_BODY: Message = {"type": "http.response.body", "body": b"audit storage unavailable\n"}
 
 
 def _frame_size(message: Message) -> int:
