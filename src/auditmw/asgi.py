@@ -113,21 +113,9 @@ class AuditMiddleware:
         self._prepare(exchange, scope, root_path)
         self.auditor.record(exchange)
 
-    async def _complete(
-        self,
-        exchange: Exchange,
-        scope: Scope,
-        root_path: str,
-        *,
-        held: list[Message],
-        final: Message,
-        send: Send,
+    async def _durable_end(
+        self, exchange: Exchange, *, held: list[Message], final: Message, send: Send
     ) -> None:
-        if not self.auditor.durable:
-            await send(final)
-            self._finish(exchange, scope, root_path)
-            return
-        self._prepare(exchange, scope, root_path)
         waiter = self.auditor.commit(exchange)
         timeout = self.auditor.config.delivery.durable_timeout
         if waiter is None or await waiter.await_async(timeout):
@@ -146,7 +134,7 @@ class AuditMiddleware:
         exchange = self._exchange(scope, "http")
         root_path = scope.get("root_path", "")
         header = self._audit_header
-        state = {"started": False, "done": False, "recorded": False}
+        state = {"started": False, "done": False, "recorded": False, "send_failed": False}
         held: list[Message] = []  # durable mode: the response start, until the commit
         durable = self.auditor.durable
 
@@ -174,16 +162,30 @@ class AuditMiddleware:
             elif mtype == "http.response.body":
                 exchange.response_bytes += len(message.get("body", b""))
                 if not message.get("more_body", False):
+                    if not durable:
+                        await _send_or_abort(message)
                     state["done"] = True
                     exchange.aborted = False
                     state["recorded"] = True
-                    await self._complete(
-                        exchange, scope, root_path, held=held, final=message, send=send
-                    )
+                    if not durable:
+                        self._finish(exchange, scope, root_path)
+                        return
+                    self._prepare(exchange, scope, root_path)
+                    await self._durable_end(exchange, held=held, final=message, send=_send_or_abort)
                     return
                 if held:
-                    await send(held.pop())
-            await send(message)
+                    await _send_or_abort(held.pop())
+            await _send_or_abort(message)
+
+        async def _send_or_abort(message: Message) -> None:
+            try:
+                await send(message)
+            except OSError:
+                # ASGI 2.4: the server's send raises OSError once the client is gone;
+                # whatever the app turns that into, the outcome is "aborted".
+                exchange.aborted = True
+                state["send_failed"] = True
+                raise
 
         token = _current.set(exchange.context)
         try:
@@ -191,7 +193,7 @@ class AuditMiddleware:
         except BaseException as exc:
             if not state["recorded"]:
                 state["recorded"] = True
-                if isinstance(exc, Exception):
+                if isinstance(exc, Exception) and not state["send_failed"]:
                     exchange.exception = exc
                 else:  # cancellation: the client went away or the server is stopping
                     exchange.aborted = True

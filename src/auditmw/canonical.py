@@ -2,7 +2,9 @@
 
 Events contain no floats, only ASCII keys, and integers well inside ±2**53, so a
 compact, key-sorted orjson serialization is the RFC 8785 (JCS) canonical form.  The
-test suite checks that property against the ``rfc8785`` package.
+test suite checks that property against the ``rfc8785`` package.  (For keys outside
+the Basic Multilingual Plane the two differ: JCS sorts by UTF-16 code units, orjson by
+code points.  The pipeline keeps every key ASCII, so events never hit that case.)
 
 .. versionadded:: 0.1.0
 """

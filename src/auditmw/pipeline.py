@@ -75,6 +75,12 @@ def _escape(text: str) -> str:
     return text
 
 
+def _ascii_key(key: object) -> str:
+    """Event keys are ASCII, which keeps sorted orjson output equal to RFC 8785."""
+    text = str(key)
+    return text if text.isascii() else text.encode("ascii", "backslashreplace").decode("ascii")
+
+
 def _header_text(value: str) -> str:
     """Decode a Latin-1 header value as UTF-8 where possible, escaping the rest."""
     if value.isascii():
@@ -217,7 +223,7 @@ class Pipeline:
         resource: dict[str, Any] = {"type": decision.resource_type or rtype}
         params = ex.path_params
         if params:
-            route_params = {str(k): _escape(str(v))[:256] for k, v in params.items()}
+            route_params = {_ascii_key(k): _escape(str(v))[:256] for k, v in params.items()}
             resource["route_params"] = route_params
             if id_param is not None and id_param in route_params:
                 resource["id"] = route_params[id_param]
