@@ -1,11 +1,12 @@
 """Insert events into an append-only PostgreSQL table (``pip install 'auditmw[postgres]'``).
 
 The table (created on first use unless ``create=False``) has one row per event:
-``event_id`` (UUID primary key; a replayed event is ignored by
-``ON CONFLICT DO NOTHING``), indexed columns for time, actor, action and outcome,
-the canonical event as JSONB, and ``line``, the exact stored bytes the integrity
-chain covers.  Triggers refuse ``UPDATE``, ``DELETE`` and ``TRUNCATE`` (only
-``DROP TABLE`` by the owner remains, which no application role should hold).
+``id`` (identity column: the insertion order), ``event_id`` (UUID primary key; a
+replayed event is ignored by ``ON CONFLICT DO NOTHING``), indexed columns for
+time, actor, action and outcome, the canonical event as JSONB, and ``line``, the
+exact stored bytes the integrity chain covers.  Triggers refuse ``UPDATE``,
+``DELETE`` and ``TRUNCATE`` (only ``DROP TABLE`` by the owner remains, which no
+application role should hold).
 Each batch is one transaction: when :meth:`PostgresSink.aemit` returns, the rows
 are committed.
 
@@ -34,6 +35,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {t} (
+    id         bigint      GENERATED ALWAYS AS IDENTITY,
     event_id   uuid        PRIMARY KEY,
     time       timestamptz NOT NULL,
     kind       text        NOT NULL,
