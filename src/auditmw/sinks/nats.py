@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["NATSSink"]
 
 
+async def _quiet(exc: Exception) -> None:
+    """nats-py reports connection errors here; the delivery thread records them instead."""
+
+
 class NATSSink:
     """Publishes each batch to JetStream and waits for the acknowledgements.
 
@@ -95,6 +99,9 @@ class NATSSink:
             self.servers,
             connect_timeout=max(1, int(self._timeout)),
             allow_reconnect=False,  # the delivery thread retries (and spools) instead
+            max_reconnect_attempts=0,
+            reconnect_time_wait=0,
+            error_cb=_quiet,
             **options,
         )
         self._js = self._nc.jetstream(timeout=self._timeout)
@@ -123,7 +130,12 @@ class NATSSink:
             return
         errors = self._nats.errors
         try:
-            await asyncio.wait_for(self._publish(batch), self._timeout)
+            js = await asyncio.wait_for(self._connect(), self._timeout + 1)
+        except (TimeoutError, errors.Error, OSError) as exc:
+            await self._disconnect()
+            raise SinkUnavailableError(f"NATSSink: cannot connect ({type(exc).__name__})") from exc
+        try:
+            await asyncio.wait_for(self._publish(js, batch), self._timeout)
         except TimeoutError as exc:
             await self._disconnect()
             raise SinkTimeoutError(f"NATSSink: no acknowledgement within {self._timeout}s") from exc
@@ -136,8 +148,7 @@ class NATSSink:
             await self._disconnect()
             raise SinkUnavailableError(f"NATSSink: {type(exc).__name__}") from exc
 
-    async def _publish(self, batch: Batch) -> None:
-        js = await self._connect()
+    async def _publish(self, js: Any, batch: Batch) -> None:
         futures = []
         try:
             for event, line in zip(batch.events, batch.lines, strict=True):
