@@ -99,8 +99,8 @@ class NATSSink:
             self.servers,
             connect_timeout=max(1, int(self._timeout)),
             allow_reconnect=False,  # the delivery thread retries (and spools) instead
-            max_reconnect_attempts=0,
-            reconnect_time_wait=0,
+            max_reconnect_attempts=1,  # 0 would mean "forever" in nats-py
+            reconnect_time_wait=0.1,
             error_cb=_quiet,
             **options,
         )
