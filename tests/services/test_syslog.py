@@ -95,7 +95,7 @@ class TestFaults:
         make_delivery: Callable[..., Delivery],
         tmp_path: Path,
     ) -> None:
-        """Cut mid-batch, blackholed, slowed, refused: every event arrives at least once, in order."""
+        """Cut mid-batch, blackholed, slowed, refused: all arrive at least once, in order."""
         proxy = fault_proxy(("127.0.0.1", rsyslog.tcp))
         sink = SyslogSink("127.0.0.1", proxy.port, timeout=1)
         delivery = make_delivery([sink], spool_dir=tmp_path / "spool", max_batch=10)
