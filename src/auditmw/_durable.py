@@ -14,12 +14,31 @@ from __future__ import annotations
 import asyncio
 import threading
 
-__all__ = ["DurableWaiter"]
+__all__ = ["DurableWaiter", "resolve_all"]
+
+_Pending = list[tuple[asyncio.AbstractEventLoop, "asyncio.Future[bool]"]]
 
 
-def _set_result(future: asyncio.Future[bool], ok: bool) -> None:
-    if not future.done():
-        future.set_result(ok)
+def _set_results(futures: list[asyncio.Future[bool]], ok: bool) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(ok)
+
+
+def resolve_all(waiters: list[DurableWaiter], ok: bool) -> None:
+    """Resolve ``waiters`` with one wake-up per event loop (not one per request).
+
+    .. versionadded:: 0.1.0
+    """
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[bool]]] = {}
+    for waiter in waiters:
+        for loop, future in waiter._settle(ok):
+            by_loop.setdefault(loop, []).append(future)
+    for loop, futures in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_set_results, futures, ok)
+        except RuntimeError:
+            pass  # that loop is closed: nobody is waiting any more
 
 
 class DurableWaiter:
@@ -38,7 +57,7 @@ class DurableWaiter:
         self._done = threading.Event()
         self._ok = False
         self._lock = threading.Lock()
-        self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
+        self._futures: _Pending = []
 
     @property
     def done(self) -> bool:
@@ -72,24 +91,26 @@ class DurableWaiter:
             if self._done.is_set():
                 return self._ok
             self._futures.append((loop, future))
+        # A timer rather than asyncio.wait_for: no extra task per request.
+        timer = None if timeout is None else loop.call_later(timeout, _set_results, [future], False)
         try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            return False
+            return await future
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def resolve(self, ok: bool) -> None:
         """Called by the delivery thread: record the result and wake every waiter once."""
+        resolve_all([self], ok)
+
+    def _settle(self, ok: bool) -> _Pending:
         with self._lock:
             if self._done.is_set():
-                return
+                return []
             self._ok = ok
             self._done.set()
             futures, self._futures = self._futures, []
-        for loop, future in futures:
-            try:
-                loop.call_soon_threadsafe(_set_result, future, ok)
-            except RuntimeError:
-                pass  # that loop is closed: nobody is waiting any more
+        return futures
 
     def __repr__(self) -> str:
         state = ("stored" if self._ok else "failed") if self.done else "pending"

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from auditmw._durable import DurableWaiter
+from auditmw._durable import DurableWaiter, resolve_all
 from auditmw._spool import Spool
 from auditmw.canonical import format_time
 from auditmw.exceptions import SinkError
@@ -50,6 +50,7 @@ logger = logging.getLogger("auditmw.delivery")
 
 LifecycleFactory = Callable[..., "Event"]
 _TICK_NS = 1_000_000_000
+_COMMIT_DELAY = 0.0002  # seconds a group commit waits for company (like commit_delay)
 
 
 class _Barrier:
@@ -168,6 +169,7 @@ class Delivery:
         self._pid = os.getpid()
         self._channels: list[_Channel] = []
         self._pending: list[DurableWaiter] = []
+        self._group = 0  # waiters released by the last durable commit
 
     def _is_durable(self, sink: AnySink) -> bool:
         return (getattr(sink, "delivery_mode", None) or self.options.mode) == "durable"
@@ -319,6 +321,10 @@ class Delivery:
             self._retry(force=True)  # replay what a previous process left in the spool
             while True:
                 self._wake.wait(self._max_wait)
+                if self._group > 1:
+                    # Group commit: the last commit served several requests at once, so
+                    # more are likely on their way; let them join this write.
+                    time.sleep(_COMMIT_DELAY)
                 self._wake.clear()
                 stopping = self._stopping
                 self._drain()
@@ -369,8 +375,8 @@ class Delivery:
         """Release durable waiters once every durable channel has stored everything."""
         if self._pending and (not ok or all(c.idle for c in self._channels if c.durable)):
             pending, self._pending = self._pending, []
-            for waiter in pending:
-                waiter.resolve(ok)
+            self._group = len(pending)
+            resolve_all(pending, ok)
 
     def _retry(self, *, force: bool = False) -> None:
         now = time.monotonic()
