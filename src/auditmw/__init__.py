@@ -24,7 +24,7 @@ from auditmw.exceptions import (
     PolicyError,
     SinkError,
 )
-from auditmw.policy import Policy
+from auditmw.policy import Policy, config_from_policy, load_policy
 
 __all__ = [
     "Actor",
@@ -46,4 +46,6 @@ __all__ = [
     "__version__",
     "annotate",
     "audited",
+    "config_from_policy",
+    "load_policy",
 ]

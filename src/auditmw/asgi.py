@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from auditmw._body import BodyRecorder
 from auditmw._context import _current
 from auditmw.auditor import Auditor
 from auditmw.event import Exchange, Headers
@@ -103,9 +104,19 @@ class AuditMiddleware:
             request_object=scope,
         )
 
+    def _bodies(self, exchange: Exchange, scope: Scope, root_path: str) -> BodyRecorder | None:
+        if not self.auditor.pipeline.policy.captures_bodies:
+            return None
+
+        # Decided at first use, when the router has set the route.
+        def locate() -> None:
+            exchange.route = _route_template(scope, root_path)
+
+        return BodyRecorder(self.auditor.pipeline.policy, exchange, locate)
+
     def _prepare(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
         exchange.route = _route_template(scope, root_path)
-        exchange.path_params = scope.get("path_params") or {}
+        exchange.path_params = scope.get("path_params")
         if "user" in scope:
             exchange.user = scope["user"]
 
@@ -113,101 +124,28 @@ class AuditMiddleware:
         self._prepare(exchange, scope, root_path)
         self.auditor.record(exchange)
 
-    async def _durable_end(
-        self, exchange: Exchange, *, held: list[Message], final: Message, send: Send
-    ) -> None:
-        waiter = self.auditor.commit(exchange)
-        timeout = self.auditor.config.delivery.durable_timeout
-        if waiter is None or await waiter.await_async(timeout):
-            if held:
-                await send(held.pop())
-            await send(final)
-            return
-        if held:  # nothing reached the client yet: fail closed
-            await send(_UNAVAILABLE_START)
-            await send(_UNAVAILABLE_BODY)
-            return
-        raise DeliveryTimeoutError("durable audit commit failed; aborting the response")
-
-    # One linear flow per request (like starlette's ServerErrorMiddleware), hence long.
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
-        exchange = self._exchange(scope, "http")
-        root_path = scope.get("root_path", "")
-        header = self._audit_header
-        state = {"started": False, "done": False, "recorded": False, "send_failed": False}
-        held: list[Message] = []  # durable mode: the response start, until the commit
-        durable = self.auditor.durable
-
-        async def receive_wrapper() -> Message:
-            message = await receive()
-            mtype = message["type"]
-            if mtype == "http.request":
-                exchange.request_bytes += len(message.get("body", b""))
-            elif mtype == "http.disconnect" and not state["done"]:
-                exchange.aborted = True
-            return message
-
-        async def send_wrapper(message: Message) -> None:
-            mtype = message["type"]
-            if mtype == "http.response.start":
-                state["started"] = True
-                exchange.status = message["status"]
-                if header is not None:
-                    headers = list(message.get("headers", ()))
-                    headers.append((header, exchange.event_id.encode("ascii")))
-                    message = {**message, "headers": headers}
-                if durable:
-                    held.append(message)
-                    return
-            elif mtype == "http.response.body":
-                exchange.response_bytes += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    if not durable:
-                        await _send_or_abort(message)
-                    state["done"] = True
-                    exchange.aborted = False
-                    state["recorded"] = True
-                    if not durable:
-                        self._finish(exchange, scope, root_path)
-                        return
-                    self._prepare(exchange, scope, root_path)
-                    await self._durable_end(exchange, held=held, final=message, send=_send_or_abort)
-                    return
-                if held:
-                    await _send_or_abort(held.pop())
-            await _send_or_abort(message)
-
-        async def _send_or_abort(message: Message) -> None:
-            try:
-                await send(message)
-            except OSError:
-                # ASGI 2.4: the server's send raises OSError once the client is gone;
-                # whatever the app turns that into, the outcome is "aborted".
-                exchange.aborted = True
-                state["send_failed"] = True
-                raise
-
-        token = _current.set(exchange.context)
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cycle = _HTTPCycle(self, scope, receive, send)
+        token = _current.set(cycle.exchange.context)
         try:
-            await self.app(scope, receive_wrapper, send_wrapper)
+            await self.app(scope, cycle.receive, cycle.send)
         except BaseException as exc:
-            if not state["recorded"]:
-                state["recorded"] = True
-                if isinstance(exc, Exception) and not state["send_failed"]:
-                    exchange.exception = exc
-                else:  # cancellation: the client went away or the server is stopping
-                    exchange.aborted = True
-                self._finish(exchange, scope, root_path)
+            if not cycle.recorded:
+                if isinstance(exc, Exception) and not cycle.send_failed:
+                    cycle.exchange.exception = exc
+                else:  # cancelled, or the client went away: not the app's error
+                    cycle.exchange.aborted = True
+                cycle.finish()
             raise
         finally:
             _current.reset(token)
-        if held:
-            await send(held.pop())  # the app never finished its body: behave as without us
-        if not state["recorded"]:
+        if cycle.held is not None:  # the app never finished its body: behave as without us
+            await cycle.release()
+        if not cycle.recorded:
             # The app returned without completing its response (e.g. a stream cut short).
-            if not exchange.aborted and state["started"]:
-                exchange.aborted = True
-            self._finish(exchange, scope, root_path)
+            if cycle.started:
+                cycle.exchange.aborted = True
+            cycle.finish()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         exchange = self._exchange(scope, "websocket")
@@ -271,6 +209,112 @@ class AuditMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+class _HTTPCycle:
+    """Observes one HTTP request/response cycle through ``receive`` and ``send``."""
+
+    __slots__ = (
+        "_receive", "_send", "bodies", "done", "durable", "exchange", "held", "middleware",
+        "recorded", "root_path", "scope", "send_failed", "started",
+    )  # fmt: skip
+
+    def __init__(self, middleware: AuditMiddleware, scope: Scope, receive: Receive, send: Send):
+        self.middleware = middleware
+        self.scope = scope
+        self.root_path: str = scope.get("root_path", "")
+        self.exchange = middleware._exchange(scope, "http")
+        self._receive = receive
+        self._send = send
+        self.started = self.done = self.recorded = self.send_failed = False
+        self.bodies = middleware._bodies(self.exchange, scope, self.root_path)
+        self.durable = middleware.auditor.durable
+        self.held: Message | None = None  # durable mode: the response start, until the commit
+
+    def finish(self) -> None:
+        self.recorded = True
+        if self.bodies is not None:
+            self.bodies.finish()
+        self.middleware._finish(self.exchange, self.scope, self.root_path)
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        mtype = message["type"]
+        if mtype == "http.request":
+            self.exchange.request_bytes += len(message.get("body", b""))
+            if self.bodies is not None:
+                self.bodies.request_chunk(message.get("body", b""))
+        elif mtype == "http.disconnect" and not self.done:
+            self.exchange.aborted = True
+        return message
+
+    async def send(self, message: Message) -> None:
+        mtype = message["type"]
+        exchange = self.exchange
+        if mtype == "http.response.start":
+            self.started = True
+            exchange.status = message["status"]
+            if self.bodies is not None:
+                self.bodies.response_start(message.get("headers"))
+            header = self.middleware._audit_header
+            if header is not None:
+                headers = list(message.get("headers", ()))
+                headers.append((header, exchange.event_id.encode("ascii")))
+                message = {**message, "headers": headers}
+            if self.durable:
+                self.held = message
+                return
+        elif mtype == "http.response.body":
+            exchange.response_bytes += len(message.get("body", b""))
+            if self.bodies is not None:
+                self.bodies.response_chunk(message.get("body", b""))
+            if not message.get("more_body", False):
+                if self.durable:
+                    await self._commit(message)
+                    return
+                await self._forward(message)
+                # The response is complete: record now, before background tasks run.
+                self.done = True
+                exchange.aborted = False
+                self.finish()
+                return
+            if self.held is not None:
+                await self.release()
+        await self._forward(message)
+
+    async def release(self) -> None:
+        held, self.held = self.held, None
+        if held is not None:
+            await self._forward(held)
+
+    async def _commit(self, final: Message) -> None:
+        """Durable mode: send the end of the response only once the event is stored."""
+        self.done = self.recorded = True
+        self.exchange.aborted = False
+        if self.bodies is not None:
+            self.bodies.finish()
+        auditor = self.middleware.auditor
+        self.middleware._prepare(self.exchange, self.scope, self.root_path)
+        waiter = auditor.commit(self.exchange)
+        if waiter is None or await waiter.await_async(auditor.config.delivery.durable_timeout):
+            await self.release()
+            await self._forward(final)
+        elif self.held is not None:  # nothing reached the client yet: fail closed
+            self.held = None
+            await self._forward(_UNAVAILABLE_START)
+            await self._forward(_UNAVAILABLE_BODY)
+        else:
+            raise DeliveryTimeoutError("durable audit commit failed; aborting the response")
+
+    async def _forward(self, message: Message) -> None:
+        try:
+            await self._send(message)
+        except OSError:
+            # ASGI 2.4: the server's send raises OSError once the client is gone;
+            # whatever the app turns that into, the outcome is "aborted".
+            self.exchange.aborted = True
+            self.send_failed = True
+            raise
 
 
 _UNAVAILABLE_START: Message = {

@@ -19,7 +19,7 @@ from auditmw import _capture
 from auditmw._context import RequestContext
 from auditmw.canonical import new_event_id
 from auditmw.delivery import Delivery
-from auditmw.event import Exchange, Headers
+from auditmw.event import Exchange, Headers, is_lifecycle
 from auditmw.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["Auditor"]
 
 logger = logging.getLogger("auditmw")
+_NEVER = 2**63
 
 
 class Auditor:
@@ -52,6 +53,14 @@ class Auditor:
         )
         self._started_pid = 0
         self._lock = threading.Lock()
+        self._key_stores = [
+            store
+            for store in (getattr(r, "key_store", None) for r in self.pipeline.resolvers)
+            if store is not None
+        ]
+        self._keys_failing: dict[int, bool] = {}
+        # Checked on the request path at most once a second: one integer comparison.
+        self._health_due = time.perf_counter_ns() if self._key_stores else _NEVER
 
     def new_exchange(
         self, kind: str, method: str, path: str, headers: Headers, **fields: object
@@ -119,12 +128,32 @@ class Auditor:
             exchange.context.finished = True
         if self._started_pid != os.getpid():
             self.start()
+        if exchange.end_mono >= self._health_due:
+            self._check_key_stores(exchange.end_mono)
         return self.pipeline.process(exchange)
+
+    def _check_key_stores(self, now: int) -> None:
+        """Record JWKS outages and recoveries as lifecycle events (identity is evidence too)."""
+        self._health_due = now + 1_000_000_000
+        for store in self._key_stores:
+            status = store.status
+            failing = status.consecutive_failures > 0
+            if failing == self._keys_failing.get(id(store), False):
+                continue
+            self._keys_failing[id(store)] = failing
+            details = {"source": status.url, "key_ids": len(status.key_ids)}
+            if failing:
+                details["error"] = (status.last_error or "")[:256]
+                details["failures"] = status.consecutive_failures
+                event = self.pipeline.lifecycle("audit.keys_unavailable", details, severity="high")
+            else:
+                event = self.pipeline.lifecycle("audit.keys_recovered", details)
+            self.submit(event)
 
     def submit(self, event: Event) -> None:
         """Hand a built event to delivery (and to active test captures)."""
         self._capture(event)
-        self.delivery.submit(event)
+        self.delivery.submit(event, force=event["kind"] != "http" and is_lifecycle(event))
 
     @staticmethod
     def _capture(event: Event) -> None:
@@ -143,4 +172,5 @@ class Auditor:
                 return
             self._started_pid = 0
         self.submit(self.pipeline.lifecycle("audit.stopped", {}))
+        # Resolvers (JWKS threads) stay open: a closed auditor restarts on the next request.
         self.delivery.close(timeout)

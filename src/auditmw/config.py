@@ -196,6 +196,35 @@ class AuditConfig:
         if self.audit_id_header is not None and not self.audit_id_header.isascii():
             raise ConfigurationError("audit_id_header must be ASCII", setting="audit_id_header")
 
+    @classmethod
+    def from_policy(cls, source: Mapping[str, Any] | str | Path, **overrides: Any) -> AuditConfig:
+        """Build the configuration from one policy document (a mapping or a file path).
+
+        See :func:`auditmw.policy.config_from_policy`; ``overrides`` win over the document.
+
+        Raises:
+            PolicyError: the document is invalid.
+
+        .. versionadded:: 0.1.0
+        """
+        from auditmw._loader import config_from_policy
+
+        return config_from_policy(source, **overrides)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> AuditConfig:
+        """Build the configuration from the policy file named by ``AUDITMW_POLICY``.
+
+        Raises:
+            ConfigurationError: ``AUDITMW_POLICY`` is unset or unreadable.
+            PolicyError: the document is invalid.
+
+        .. versionadded:: 0.1.0
+        """
+        from auditmw._loader import config_from_env
+
+        return config_from_env(**overrides)
+
     @property
     def service_info(self) -> ServiceInfo:
         """The service as a :class:`ServiceInfo`."""

@@ -181,9 +181,15 @@ class Delivery:
 
     # -- request side ---------------------------------------------------------------
 
-    def submit(self, event: Event) -> None:
-        """Queue ``event`` for delivery; never does I/O, may wait under ``block`` overflow."""
-        self._put(event, None)
+    def submit(self, event: Event, *, force: bool = False) -> None:
+        """Queue ``event`` for delivery; never does I/O, may wait under ``block`` overflow.
+
+        Args:
+            event: the event.
+            force: bypass the buffer limit (lifecycle events, which are rare and must
+                never be dropped).
+        """
+        self._put(event, None, force)
 
     def submit_durable(self, event: Event) -> DurableWaiter:
         """Queue ``event`` and return a waiter resolved once every durable sink stored it.
@@ -192,14 +198,14 @@ class Delivery:
         write (group commit).  A waiter whose event had to be dropped resolves ``False``.
         """
         waiter = DurableWaiter()
-        self._put(event, waiter)
+        self._put(event, waiter, False)
         return waiter
 
-    def _put(self, event: Event, waiter: DurableWaiter | None) -> None:
+    def _put(self, event: Event, waiter: DurableWaiter | None, force: bool) -> None:
         if self._thread is None or self._pid != os.getpid():
             self._start()
         queue = self._queue
-        if len(queue) >= self.options.max_queue and not self._make_room():
+        if len(queue) >= self.options.max_queue and not force and not self._make_room():
             self._record_drop()
             if waiter is not None:
                 waiter.resolve(False)
@@ -348,9 +354,6 @@ class Delivery:
         while True:
             events: list[Event] = []
             barriers: list[_Barrier] = []
-            drops = self._take_drops()
-            if drops is not None:
-                events.append(drops)
             while queue and len(events) < max_batch:
                 item = queue.popleft()
                 kind = type(item)
@@ -360,6 +363,10 @@ class Delivery:
                     self._pending.append(item)
                 else:
                     events.append(item)
+            # Dropped events arrived while the queued ones waited: record them after.
+            drops = self._take_drops()
+            if drops is not None:
+                events.append(drops)
             if self._waiting:
                 with self._space:
                     self._space.notify_all()

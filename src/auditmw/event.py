@@ -48,6 +48,8 @@ LIFECYCLE_KINDS: Final = frozenset(
         "audit.events_dropped",
         "audit.sink_failed",
         "audit.sink_recovered",
+        "audit.keys_unavailable",
+        "audit.keys_recovered",
     }
 )
 
@@ -153,47 +155,82 @@ def anonymous(method: AuthMethod = "none", error: str | None = None, **auth: Any
 
 
 class Headers:
-    """Case-insensitive, read-only view of request headers, decoded on first use.
+    """Case-insensitive, read-only view of request headers, decoded on use.
 
-    Repeated headers are joined with ``", "`` (``cookie`` with ``"; "``), as HTTP allows.
-    Values are decoded as Latin-1, which maps every byte to one character, so nothing
-    is lost; the event builder escapes what is not printable.
+    ASGI headers (lower-case byte names) are indexed once on first lookup, and only
+    the values asked for are decoded.  Repeated headers are joined with ``", "``
+    (``cookie`` with ``"; "``), as HTTP allows.  Values are decoded as Latin-1, which
+    maps every byte to one character, so nothing is lost; the event builder escapes
+    what is not printable.  ``Headers(mapping={...})`` wraps already-decoded headers
+    (WSGI environ) with lower-case names.
     """
 
-    __slots__ = ("_map", "_raw")
+    __slots__ = ("_bytes", "_map", "_raw")
 
     def __init__(self, raw: RawHeaders | None = None, mapping: dict[str, str] | None = None):
         self._raw = raw
         self._map = mapping
+        self._bytes: dict[bytes, bytes] | None = None
 
-    def _build(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for key, value in self._raw or ():
-            name = key.decode("latin-1").lower()
-            text = value.decode("latin-1")
+    def _index(self) -> dict[bytes, bytes]:
+        out: dict[bytes, bytes] = {}
+        for key, raw_value in self._raw or ():
+            name = key.lower()
+            value = raw_value
             if name in out:
-                text = out[name] + ("; " if name == "cookie" else ", ") + text
-            out[name] = text
-        self._map = out
+                value = out[name] + (b"; " if name == b"cookie" else b", ") + raw_value
+            out[name] = value
+        self._bytes = out
         return out
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Return the value of header ``name`` (lower-case), or ``default``."""
-        mapping = self._map if self._map is not None else self._build()
-        return mapping.get(name, default)
+        if self._map is not None:
+            return self._map.get(name, default)
+        index = self._bytes if self._bytes is not None else self._index()
+        value = index.get(_name_bytes(name))
+        return default if value is None else value.decode("latin-1")
+
+    def pick(self, names: tuple[str, ...]) -> list[str | None]:
+        """Return the values of ``names`` (lower-case), in order; ``None`` where absent.
+
+        One pass for the fixed set of headers the pipeline reads on every request.
+        """
+        if self._map is not None:
+            mapping = self._map
+            return [mapping.get(name) for name in names]
+        index = self._bytes if self._bytes is not None else self._index()
+        out: list[str | None] = []
+        for name in names:
+            value = index.get(_name_bytes(name))
+            out.append(None if value is None else value.decode("latin-1"))
+        return out
 
     def __contains__(self, name: object) -> bool:
-        mapping = self._map if self._map is not None else self._build()
-        return name in mapping
+        return isinstance(name, str) and self.get(name) is not None
 
     def items(self) -> list[tuple[str, str]]:
         """Return every ``(name, value)`` pair, names in lower case."""
-        mapping = self._map if self._map is not None else self._build()
-        return list(mapping.items())
+        if self._map is not None:
+            return list(self._map.items())
+        index = self._bytes if self._bytes is not None else self._index()
+        return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in index.items()]
 
     def __repr__(self) -> str:
         # Never show values: they may hold credentials.
         return f"Headers(names={sorted(n for n, _ in self.items())!r})"
+
+
+_NAME_CACHE: dict[str, bytes] = {}
+
+
+def _name_bytes(name: str) -> bytes:
+    encoded = _NAME_CACHE.get(name)
+    if encoded is None:
+        encoded = name.lower().encode("latin-1", "replace")
+        if len(_NAME_CACHE) < 1024:  # header names asked for are a small fixed set
+            _NAME_CACHE[name] = encoded
+    return encoded
 
 
 @dataclass(slots=True)
@@ -219,7 +256,7 @@ class Exchange:
     http_version: str = "1.1"
     client: tuple[str, int] | None = None
     route: str | None = None
-    path_params: dict[str, Any] = field(default_factory=dict)
+    path_params: dict[str, Any] | None = None
     status: int | None = None
     end_ns: int = 0
     end_mono: int = 0
@@ -239,7 +276,7 @@ class Exchange:
     ws_close_code: int | None = None
     ws_messages_in: int = 0
     ws_messages_out: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] | None = None
 
 
 def is_lifecycle(event: Event) -> bool:

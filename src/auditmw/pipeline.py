@@ -1,7 +1,7 @@
 """The pipeline: from a framework-neutral :class:`~auditmw.event.Exchange` to an event.
 
-Pure, synchronous and I/O-free: ``policy.decide → identity.resolve → build →
-processors``.  Every shell calls the same :meth:`Pipeline.process`; no framework
+Pure, synchronous and I/O-free: ``identity.resolve → policy.decide → build →
+policy redaction → processors``.  Every shell calls the same :meth:`Pipeline.process`; no framework
 or driver is imported here (a test checks it).
 
 .. versionadded:: 0.1.0
@@ -15,7 +15,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_plus
 
-from auditmw import __version__
+from auditmw import __version__, _body
 from auditmw._net import ProxyTrust
 from auditmw.canonical import format_time, new_event_id
 from auditmw.event import (
@@ -130,6 +130,16 @@ class Pipeline:
             h.lower() for h in config.record_headers if h.lower() not in SECRET_HEADERS
         )
         self.request_id_header = config.request_id_header.lower()
+        # Headers every event reads, fetched in one pass per request.
+        self._picked = (
+            self.request_id_header,
+            "host",
+            "traceparent",
+            "x-forwarded-for",
+            "forwarded",
+            "user-agent",
+        )
+        self._stamps: dict[str, dict[str, str]] = {}
         self._service_base = {
             k: v
             for k, v in (
@@ -151,11 +161,14 @@ class Pipeline:
 
     def process(self, exchange: Exchange) -> Event | None:
         """Return the event for ``exchange``, or ``None`` when the policy drops it."""
-        decision = self.policy.decide(exchange)
         actor = resolve_actor(self.resolvers, exchange)
+        decision = self.policy.decide(exchange, actor)
         if decision.level == "none" and not self._is_floor(exchange, actor.auth.error):
             return None
         event = self._build(exchange, decision, actor)
+        # The policy's redaction runs first, so user processors never see secrets.
+        for redact in decision.processors:
+            event = redact(event)
         try:
             for processor in self.processors:
                 event = processor(event)
@@ -168,7 +181,15 @@ class Pipeline:
         # Auth failures and denials are always recorded, whatever the rules say.
         return auth_error is not None or exchange.status in (401, 403)
 
+    def _stamp(self, rule: str) -> dict[str, str]:
+        # One dict per rule, shared by its events: processors replace it, never edit it.
+        stamp = self._stamps.get(rule)
+        if stamp is None:
+            stamp = self._stamps[rule] = {**self.policy.stamp, "rule": rule}
+        return stamp
+
     def _build(self, ex: Exchange, decision: Decision, actor: Actor) -> Event:
+        request_id, host, traceparent, xff, forwarded, agent = ex.headers.pick(self._picked)
         truncated: list[str] = []
         redactions: list[str] = []
         outcome, reason, status = self._outcome(ex, actor.auth.error)
@@ -177,6 +198,8 @@ class Pipeline:
         response: dict[str, Any] = {"bytes": ex.response_bytes}
         if status is not None:
             response["status_code"] = status
+        if decision.level == "request_response" and ex.response_body is not None:
+            response["body"] = _body.response_body(ex, decision.max_body_bytes)
         event: Event = {
             "schema_version": SCHEMA_VERSION,
             "event_id": ex.event_id,
@@ -189,16 +212,18 @@ class Pipeline:
             "outcome": outcome,
             "severity": SEVERITIES[outcome],
             "actor": actor.to_dict(),
-            "source": self._source(ex, truncated),
-            "request": self._request(ex, truncated, redactions),
+            "source": self._source(ex, truncated, xff, forwarded, agent),
+            "request": self._request(
+                ex, decision, truncated, redactions, request_id=request_id, host=host
+            ),
             "response": response,
             "resource": resource,
             "service": self.service,
-            "policy": {**self.policy.stamp, "rule": decision.rule},
+            "policy": self._stamp(decision.rule),
         }
         if reason is not None:
             event["outcome_reason"] = reason
-        trace = self._trace(ex.headers.get("traceparent"))
+        trace = self._trace(traceparent) if traceparent else None
         if trace is not None:
             event["trace"] = trace
         if ex.kind == "websocket":
@@ -242,11 +267,20 @@ class Pipeline:
             action = ctx.action or action
         return resource, action or f"{resource['type']}.{operation}"
 
-    def _request(self, ex: Exchange, truncated: list[str], redactions: list[str]) -> dict[str, Any]:
+    def _request(
+        self,
+        ex: Exchange,
+        decision: Decision,
+        truncated: list[str],
+        redactions: list[str],
+        *,
+        request_id: str | None,
+        host: str | None,
+    ) -> dict[str, Any]:
         limits = self.limits
         headers = ex.headers
         request: dict[str, Any] = {
-            "id": self._request_id(headers.get(self.request_id_header), ex.event_id),
+            "id": self._request_id(request_id, ex.event_id),
             "method": _escape(ex.method)[:32],
             "path": self._cap(_escape(ex.path), limits.path, "/request/path", truncated),
             "scheme": ex.scheme,
@@ -258,13 +292,15 @@ class Pipeline:
         if ex.query:
             query = self._redact_query(_escape(ex.query), redactions)
             request["query"] = self._cap(query, limits.query, "/request/query", truncated)
-        host = headers.get("host")
         request["host"] = (
             self._cap(_header_text(host), 255, "/request/host", truncated) if host else ""
         )
-        if self.record_headers:
+        if ex.request_body is not None and decision.level in ("request", "request_response"):
+            request["body"] = _body.request_body(ex, decision.max_body_bytes)
+        allowed = self.record_headers if decision.headers is None else decision.headers
+        if allowed:
             recorded = {}
-            for name in self.record_headers:
+            for name in allowed:
                 value = headers.get(name)
                 if value is not None:
                     pointer = f"/request/headers/{name}"
@@ -323,16 +359,19 @@ class Pipeline:
             return None
         return {"trace_id": trace_id, "span_id": span_id}
 
-    def _source(self, ex: Exchange, truncated: list[str]) -> dict[str, Any]:
-        headers = ex.headers
+    def _source(
+        self,
+        ex: Exchange,
+        truncated: list[str],
+        xff: str | None,
+        forwarded: str | None,
+        agent: str | None,
+    ) -> dict[str, Any]:
         peer, port = ex.client if ex.client else (None, None)
-        xff = headers.get("x-forwarded-for")
-        forwarded = headers.get("forwarded")
         ip = self.proxies.client_ip(peer, xff, forwarded)
         source: dict[str, Any] = {"ip": ip if ip is not None else "unknown"}
         if port is not None and ip == peer:
             source["port"] = port
-        agent = headers.get("user-agent")
         if agent:
             source["user_agent"] = self._cap(
                 _header_text(agent), self.limits.user_agent, "/source/user_agent", truncated

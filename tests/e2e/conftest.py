@@ -57,7 +57,11 @@ def run_server(
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", *args], cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", *args],
+            cwd=cwd,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
@@ -82,6 +86,14 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
     """The demo app under a real uvicorn process, auditing to a JSONL file."""
     port = free_port()
     audit_log = tmp_path / "audit.jsonl"
-    args = ["uvicorn", "app:app", "--app-dir", str(EXAMPLES), "--port", str(port), "--no-access-log"]
+    args = [
+        "uvicorn",
+        "app:app",
+        "--app-dir",
+        str(EXAMPLES),
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
     with run_server(args, port, env={"AUDITMW_DEMO_LOG": str(audit_log)}, cwd=tmp_path) as server:
         yield server, audit_log

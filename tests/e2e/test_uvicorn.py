@@ -42,7 +42,13 @@ class TestUvicorn:
             missing = client.get("/orders/999")
             denied = client.delete("/orders/1", headers={"x-demo-user": "mallory"})
             failed = client.post("/orders/1/fail")
-        assert [r.status_code for r in (ok, user, missing, denied, failed)] == [200, 200, 404, 403, 500]
+        assert [r.status_code for r in (ok, user, missing, denied, failed)] == [
+            200,
+            200,
+            404,
+            403,
+            500,
+        ]
         events = read_events(log, want=6)  # the readiness probe on /health is audited too
         by_id = {e["event_id"]: e for e in events}
         for response in (ok, user, missing, denied):
@@ -60,12 +66,14 @@ class TestUvicorn:
     ) -> None:
         """The first chunk arrives while the generator still waits; nothing is buffered."""
         server, log = demo_server
-        with httpx.Client(base_url=server.base_url, timeout=10) as client:
-            with client.stream("GET", "/held-stream") as response:
-                chunks = response.iter_raw()
-                assert next(chunks) == b"first\n"  # would time out if buffered
-                client.post("/release")
-                assert b"".join(chunks) == b"second\n"
+        with (
+            httpx.Client(base_url=server.base_url, timeout=10) as client,
+            client.stream("GET", "/held-stream") as response,
+        ):
+            chunks = response.iter_raw()
+            assert next(chunks) == b"first\n"  # would time out if buffered
+            client.post("/release")
+            assert b"".join(chunks) == b"second\n"
         events = read_events(log, want=3)
         stream = next(e for e in events if e["request"]["path"] == "/held-stream")
         assert stream["outcome"] == "success"
@@ -74,9 +82,11 @@ class TestUvicorn:
     def test_client_disconnect_mid_stream(self, demo_server: tuple[Server, Path]) -> None:
         """A client that closes the connection mid-stream gives an 'aborted' event."""
         server, log = demo_server
-        with httpx.Client(base_url=server.base_url, timeout=10) as client:
-            with client.stream("GET", "/stream", params={"count": 100000}) as response:
-                next(response.iter_raw())
+        with (
+            httpx.Client(base_url=server.base_url, timeout=10) as client,
+            client.stream("GET", "/stream", params={"count": 100000}) as response,
+        ):
+            next(response.iter_raw())
         events = read_events(log, want=2)
         stream = [e for e in events if e["request"]["path"] == "/stream"]
         assert stream, events
@@ -93,7 +103,9 @@ class TestUvicorn:
 
                 async def one(i: int) -> None:
                     headers = {"x-demo-user": f"user-{i}", "x-request-id": f"req-{i}"}
-                    responses.append(await client.get("/stream", params={"count": 3}, headers=headers))
+                    responses.append(
+                        await client.get("/stream", params={"count": 3}, headers=headers)
+                    )
 
                 async with anyio.create_task_group() as tg:
                     for i in range(50):

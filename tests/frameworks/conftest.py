@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,11 +30,11 @@ def memory_sink() -> MemorySink:
 
 
 @pytest.fixture
-def audit_config(memory_sink: MemorySink, jsonl_path: Path) -> Iterator[AuditConfig]:
+def audit_config(memory_sink: MemorySink, jsonl_path: Path) -> AuditConfig:
     """A config writing to a memory sink and a JSONL file, with a fast flush."""
     from auditmw.config import DeliveryOptions
 
-    yield AuditConfig(
+    return AuditConfig(
         service="orders-api",
         sinks=[memory_sink, FileSink(jsonl_path)],
         delivery=DeliveryOptions(max_wait_ms=5),

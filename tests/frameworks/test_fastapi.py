@@ -35,7 +35,12 @@ class TestEnrichment:
 
         @app.post("/invoices/{invoice_id}/refund")
         async def refund(invoice_id: str) -> dict[str, str]:
-            assert annotate(action="invoice.refund", resource_type="invoice", resource_id=invoice_id, ticket="T-9")
+            assert annotate(
+                action="invoice.refund",
+                resource_type="invoice",
+                resource_id=invoice_id,
+                ticket="T-9",
+            )
             return {"ok": invoice_id}
 
         with TestClient(app) as client:
@@ -61,7 +66,8 @@ class TestEnrichment:
 
         with TestClient(app) as client:
             client.get("/reports/5")
-        assert threads and threads[0] != threading.main_thread().name
+        assert threads
+        assert threads[0] != threading.main_thread().name
         event = assert_audited(audit_events, action="reports.read")
         assert event["resource"]["id"] == "r5"
         assert event["annotations"] == {"source": "sync"}
@@ -80,7 +86,10 @@ class TestEnrichment:
         with TestClient(app) as client:
             client.put("/accounts/acc-7/limits")
         assert_audited(
-            audit_events, action="account.limit_change", resource__type="account", resource__id="acc-7"
+            audit_events,
+            action="account.limit_change",
+            resource__type="account",
+            resource__id="acc-7",
         )
 
     def test_audited_rejects_bad_resource_template(self) -> None:

@@ -17,10 +17,12 @@ from auditmw import canonical
 SAFE_INT = st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
 # Keys stay in the Basic Multilingual Plane: JCS orders keys by UTF-16 code units and
 # orjson by code points, which differ only for astral characters.  Event keys are ASCII.
-BMP_TEXT = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",)))
+BMP_TEXT = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]))
 json_values: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.booleans() | SAFE_INT | st.text(),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(BMP_TEXT, children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(BMP_TEXT, children, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -77,3 +79,26 @@ class TestTimestamps:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text)
         parsed = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         assert int(parsed.timestamp()) * 1_000_000 + parsed.microsecond == ns // 1000
+
+
+class TestTimestampThreads:
+    def test_concurrent_formatting_is_consistent(self) -> None:
+        """Threads formatting different seconds never mix a second with another's date."""
+        import threading
+
+        errors: list[str] = []
+        base = 1_700_000_000 * 10**9
+
+        def work(offset: int) -> None:
+            for i in range(2000):
+                ns = base + (offset * 7919 + i) * 10**9
+                expected = datetime.fromtimestamp(ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+                if not canonical.format_time(ns).startswith(expected):
+                    errors.append(expected)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []

@@ -13,9 +13,11 @@ unauthenticated input.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from auditmw.event import ANONYMOUS, Actor, AuthInfo
+from auditmw.identity._claims import clean_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,38 +29,53 @@ __all__ = ["FrameworkUserResolver", "HookResolver", "resolve_actor"]
 
 logger = logging.getLogger("auditmw.identity")
 
+#: Methods called to read an id or name; other callables on the user object are never called.
+_ID_GETTERS = ("get_id",)
 _ID_ATTRIBUTES = ("identity", "pk", "id", "user_id", "username")
+_NAME_GETTERS = ("get_username",)
 _NAME_ATTRIBUTES = ("display_name", "username", "name")
 _SESSION_AUTH = AuthInfo(method="session", verified=True)
 
 
-def _attribute(obj: Any, names: Sequence[str]) -> str | None:
-    for name in names:
+def _scalar(value: object) -> str | None:
+    # Only plain scalars: str() of an arbitrary object may be slow, raise or leak data.
+    if isinstance(value, uuid.UUID):
+        value = str(value)
+    return clean_text(value)
+
+
+def _attribute(obj: Any, getters: Sequence[str], names: Sequence[str]) -> str | None:
+    for name in (*getters, *names):
         try:
             value = getattr(obj, name, None)
-            if callable(value):
-                value = value()
+            if name in getters:
+                value = value() if callable(value) else None
         except Exception:  # noqa: S112 - user objects may raise anything; try the next name
             continue
-        if value is not None and value != "":
-            return str(value)
+        text = _scalar(value)
+        if text is not None:
+            return text
     return None
 
 
 def _is_authenticated(user: Any) -> bool:
     try:
         flag = getattr(user, "is_authenticated", False)
-        return bool(flag() if callable(flag) else flag)
+        flag = flag() if callable(flag) else flag
     except Exception:
         return False
+    # Only a real ``True`` counts: a truthy stand-in (a string, a mock) is not a login.
+    return flag is True
 
 
 class FrameworkUserResolver:
     """Reads the framework's authenticated user object (``exchange.user``).
 
     Works with Starlette ``BaseUser``, Django ``User`` and Flask-Login users: anything
-    with a truthy ``is_authenticated`` and an id (``identity``, ``get_id()``, ``pk``,
-    ``id`` or ``username``).  Unauthenticated users yield ``None``.
+    whose ``is_authenticated`` is ``True`` and that has an id (``get_id()``,
+    ``identity``, ``pk``, ``id``, ``user_id`` or ``username``).  Unauthenticated users
+    yield ``None``.  Only ``get_id()`` and ``get_username()`` are ever called; values
+    must be strings, integers or UUIDs, and are cleaned and capped.
 
     .. versionadded:: 0.1.0
     """
@@ -68,11 +85,9 @@ class FrameworkUserResolver:
         user = exchange.user
         if user is None or not _is_authenticated(user):
             return None
-        getter = getattr(user, "get_id", None)
-        user_id = _attribute(user, ("get_id",)) if callable(getter) else None
-        user_id = user_id or _attribute(user, _ID_ATTRIBUTES)
-        name = _attribute(user, _NAME_ATTRIBUTES)
-        email = _attribute(user, ("email",))
+        user_id = _attribute(user, _ID_GETTERS, _ID_ATTRIBUTES)
+        name = _attribute(user, _NAME_GETTERS, _NAME_ATTRIBUTES)
+        email = _attribute(user, (), ("email",))
         return Actor(
             id=user_id or name or "unknown",
             type="user",
@@ -80,6 +95,9 @@ class FrameworkUserResolver:
             email=email,
             auth=_SESSION_AUTH,
         )
+
+    def __repr__(self) -> str:
+        return "FrameworkUserResolver()"
 
 
 class HookResolver:
@@ -98,14 +116,22 @@ class HookResolver:
         self._hook = hook
 
     def resolve(self, exchange: Exchange) -> Actor | None:
-        """Call the hook with the request object; errors become ``None``."""
+        """Call the hook with the request object; errors and non-actors become ``None``."""
         try:
-            return self._hook(exchange.request_object)
+            actor: object = self._hook(exchange.request_object)
         except Exception as exc:
-            logger.warning(
-                "auditmw identity hook raised %s; treating as anonymous", type(exc).__name__
-            )
+            # Type only: the message may quote request data or credentials.
+            logger.warning("auditmw identity hook raised %s; ignored", type(exc).__name__)
             return None
+        if actor is not None and not isinstance(actor, Actor):
+            kind = type(actor).__name__
+            logger.warning("auditmw identity hook returned %s, not an Actor; ignored", kind)
+            return None
+        return actor
+
+    def __repr__(self) -> str:
+        name = getattr(self._hook, "__qualname__", type(self._hook).__name__)
+        return f"HookResolver({name})"
 
 
 def resolve_actor(resolvers: Sequence[Resolver], exchange: Exchange) -> Actor:

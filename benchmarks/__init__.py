@@ -1,0 +1,1 @@
+"""auditmw benchmarks: ratios against the bare app, measured in one run."""

@@ -1,0 +1,282 @@
+"""Body capture for the ``request`` and ``request_response`` levels, shared by every shell.
+
+A :class:`BodyCapture` is fed each chunk as it passes through: it copies bytes up
+to a cap, counts and hashes them all, and never holds a chunk back, so the app
+reads its request and the client receives its stream exactly as without auditmw.
+:func:`describe_body` turns what was captured into the event's ``body`` object:
+JSON and form bodies are parsed (the redactor then cleans them); anything else,
+and anything cut at the cap, is recorded as size, content type and SHA-256.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from auditmw.event import Exchange
+    from auditmw.policy import Policy
+    from auditmw.types import RawHeaders
+
+__all__ = ["BodyCapture", "BodyRecorder", "CapturingInput", "describe_body", "raw_headers"]
+
+#: ``Exchange.extra`` keys holding the SHA-256 of the whole bodies.
+REQUEST_SHA256 = "auditmw.request_body_sha256"
+RESPONSE_SHA256 = "auditmw.response_body_sha256"
+
+
+class BodyCapture:
+    """Copies the first ``limit`` bytes of a body and hashes all of it.
+
+    Args:
+        limit: bytes kept; the rest is counted and hashed, not stored.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_chunks", "_hash", "kept", "limit", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.kept = 0
+        self._chunks: list[bytes] = []
+        self._hash = hashlib.sha256()
+
+    def feed(self, chunk: bytes) -> None:
+        """Account for one chunk (called before the chunk is passed on, never delaying it)."""
+        if not chunk:
+            return
+        self.size += len(chunk)
+        self._hash.update(chunk)
+        room = self.limit - self.kept
+        if room > 0:
+            part = chunk[:room]
+            self._chunks.append(part)
+            self.kept += len(part)
+
+    @property
+    def data(self) -> bytes:
+        """The kept bytes."""
+        return b"".join(self._chunks)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of every byte fed so far."""
+        return self._hash.hexdigest()
+
+
+def _content_type(headers: RawHeaders | None) -> str:
+    for name, value in headers or ():
+        if name.lower() == b"content-type":
+            return value.decode("latin-1")
+    return ""
+
+
+def describe_body(
+    data: bytes, size: int, content_type: str, sha256: str | None, limit: int
+) -> dict[str, Any]:
+    """Build the event's ``body`` object.
+
+    Args:
+        data: the captured bytes (at most the capture cap).
+        size: the original size of the whole body.
+        content_type: its ``Content-Type``.
+        sha256: hex SHA-256 of the whole body, when known.
+        limit: the cap for this event (may be below the capture cap).
+
+    Returns:
+        ``{content_type, size, json | form | sha256, truncated?}``.  JSON and form
+        bodies carry no hash, even when cut at the cap: they may hold credentials,
+        and a hash of the raw bytes would let anyone confirm a guess of one.
+
+    .. versionadded:: 0.1.0
+    """
+    media = content_type.split(";", 1)[0].strip().lower()
+    body: dict[str, Any] = {"content_type": content_type[:128], "size": size}
+    structured = media == "application/json" or media.endswith("+json")
+    form = media == "application/x-www-form-urlencoded"
+    if size > limit or len(data) < size:
+        body["truncated"] = True
+    elif structured:
+        try:
+            body["json"] = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # recorded as size and type only
+    elif form:
+        try:
+            body["form"] = _form(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    if not (structured or form):
+        body["sha256"] = sha256 or hashlib.sha256(data).hexdigest()
+    return body
+
+
+def _form(text: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key in out:
+            prev = out[key]
+            out[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            out[key] = value
+    return out
+
+
+class BodyRecorder:
+    """Decides once per request whether to capture bodies, then captures them.
+
+    A shell creates one per request when ``policy.captures_bodies`` is true, calls
+    :meth:`request_chunk` for each request body chunk the app reads,
+    :meth:`response_start` and :meth:`response_chunk` as the response goes out,
+    and :meth:`finish` before recording the exchange.
+
+    Args:
+        policy: the policy (its :meth:`~auditmw.policy.Policy.body_capture` decides).
+        exchange: the request being observed.
+        locate: called once, when the decision is first needed, to fill in
+            ``exchange.route`` (the router has run by then).
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = (
+        "_decided", "_locate", "exchange", "level", "limit", "policy", "request", "response",
+    )  # fmt: skip
+
+    def __init__(
+        self, policy: Policy, exchange: Exchange, locate: Callable[[], None] | None = None
+    ) -> None:
+        self.policy = policy
+        self.exchange = exchange
+        self._locate = locate
+        self._decided = False
+        self.level = "metadata"
+        self.limit = 0
+        self.request: BodyCapture | None = None
+        self.response: BodyCapture | None = None
+
+    def _decide(self) -> None:
+        self._decided = True
+        if self._locate is not None:
+            self._locate()
+        self.level, self.limit = self.policy.body_capture(self.exchange)
+
+    def request_chunk(self, chunk: bytes) -> None:
+        """Account for a request body chunk read by the app."""
+        if not self._decided:
+            self._decide()
+            if self.level in ("request", "request_response"):
+                self.request = BodyCapture(self.limit)
+        if self.request is not None:
+            self.request.feed(chunk)
+
+    def response_start(self, headers: RawHeaders | None) -> None:
+        """Decide on response capture when the response starts."""
+        if not self._decided:
+            self._decide()
+        if self.level == "request_response":
+            self.response = BodyCapture(self.limit)
+            self.exchange.response_headers = headers
+
+    def response_chunk(self, chunk: bytes) -> None:
+        """Account for a response body chunk (before it is sent on)."""
+        if self.response is not None:
+            self.response.feed(chunk)
+
+    def finish(self) -> None:
+        """Store what was captured on the exchange."""
+        ex = self.exchange
+        hashes: dict[str, str] = {}
+        if self.request is not None and self.request.size:
+            ex.request_body, ex.request_body_size = self.request.data, self.request.size
+            hashes[REQUEST_SHA256] = self.request.sha256
+        if self.response is not None:
+            ex.response_body, ex.response_body_size = self.response.data, self.response.size
+            hashes[RESPONSE_SHA256] = self.response.sha256
+        if hashes:
+            ex.extra = {**(ex.extra or {}), **hashes}
+
+
+def raw_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Turn WSGI ``start_response`` headers into the raw pairs ``response_start`` takes."""
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+class CapturingInput:
+    """Wraps a WSGI ``wsgi.input`` stream: every byte the app reads is fed to the recorder.
+
+    The app reads exactly what it would read without it; nothing is read ahead.
+
+    Args:
+        stream: the original ``wsgi.input``.
+        recorder: the request's :class:`BodyRecorder`.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_recorder", "_stream")
+
+    def __init__(self, stream: Any, recorder: BodyRecorder) -> None:
+        self._stream = stream
+        self._recorder = recorder
+
+    def read(self, size: int = -1) -> bytes:
+        """Read like the wrapped stream."""
+        data: bytes = (
+            self._stream.read(size) if size is not None and size >= 0 else self._stream.read()
+        )
+        self._recorder.request_chunk(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        """Read a line like the wrapped stream."""
+        data: bytes = self._stream.readline(size) if size >= 0 else self._stream.readline()
+        self._recorder.request_chunk(data)
+        return data
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        """Read lines like the wrapped stream."""
+        lines: list[bytes] = self._stream.readlines(hint) if hint >= 0 else self._stream.readlines()
+        for line in lines:
+            self._recorder.request_chunk(line)
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._stream:
+            self._recorder.request_chunk(line)
+            yield line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def request_body(exchange: Exchange, limit: int) -> dict[str, Any]:
+    """Build ``request.body`` from what a :class:`BodyRecorder` stored on ``exchange``."""
+    content_type = exchange.headers.get("content-type") or ""
+    return describe_body(
+        exchange.request_body or b"",
+        exchange.request_body_size,
+        content_type,
+        (exchange.extra or {}).get(REQUEST_SHA256),
+        limit,
+    )
+
+
+def response_body(exchange: Exchange, limit: int) -> dict[str, Any]:
+    """Build ``response.body`` from what a :class:`BodyRecorder` stored on ``exchange``."""
+    return describe_body(
+        exchange.response_body or b"",
+        exchange.response_body_size,
+        _content_type(exchange.response_headers),
+        (exchange.extra or {}).get(RESPONSE_SHA256),
+        limit,
+    )

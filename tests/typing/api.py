@@ -1,0 +1,75 @@
+"""Type-checked examples of the public API (checked by ``mypy --strict``, never run)."""
+
+from __future__ import annotations
+
+from auditmw import (
+    Actor,
+    AuditConfig,
+    AuditMiddleware,
+    Auditor,
+    AuthInfo,
+    DeliveryOptions,
+    DropEvent,
+    Exchange,
+    ServiceInfo,
+    annotate,
+    audited,
+)
+from auditmw.sinks import FileSink, MemorySink, StdoutSink
+from auditmw.testing import assert_audited, capture_events, make_scope
+from auditmw.types import ASGIApp, Event, Receive, Scope, Send
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    """A minimal ASGI app."""
+
+
+class HeaderResolver:
+    """A custom resolver satisfies the Resolver protocol structurally."""
+
+    def resolve(self, exchange: Exchange) -> Actor | None:
+        user = exchange.headers.get("x-user")
+        if user is None:
+            return None
+        return Actor(id=user, type="user", auth=AuthInfo(method="session", verified=True))
+
+
+def drop_health(event: Event) -> Event:
+    """A processor."""
+    if event.get("request", {}).get("path") == "/health":
+        raise DropEvent
+    return event
+
+
+def build() -> ASGIApp:
+    """Every configuration knob, typed."""
+    config = AuditConfig(
+        service=ServiceInfo("orders-api", version="1.2.3", environment="prod"),
+        sinks=[FileSink("audit.jsonl", fsync="batch"), StdoutSink("stderr"), MemorySink()],
+        resolvers=[HeaderResolver()],
+        identity=lambda scope: None,
+        trusted_proxies=["10.0.0.0/8"],
+        audit_id_header=None,
+        record_headers=["content-type"],
+        processors=[drop_health],
+        delivery=DeliveryOptions(max_queue=1000, overflow="drop_and_record"),
+    )
+    shared = Auditor(config)
+    first: ASGIApp = AuditMiddleware(app, auditor=shared)
+    return AuditMiddleware(first, config)
+
+
+@audited(action="invoice.refund", resource="invoice:{invoice_id}")
+async def refund(invoice_id: str) -> dict[str, str]:
+    """A decorated handler keeps its signature."""
+    recorded: bool = annotate(resource_id=invoice_id, ticket="T-1")
+    return {"ok": str(recorded)}
+
+
+def check() -> None:
+    """The test helpers."""
+    with capture_events() as events:
+        scope: Scope = make_scope("/orders/1", method="PUT", headers={"x-user": "ada"})
+        del scope
+    event: Event = assert_audited(events, actor__id="ada", outcome="success")
+    del event

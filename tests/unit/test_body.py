@@ -1,0 +1,175 @@
+"""Body capture shared by the shells: caps, hashes, parsing, and the per-request recorder."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+import pytest
+
+from auditmw._body import (
+    BodyCapture,
+    BodyRecorder,
+    CapturingInput,
+    describe_body,
+    raw_headers,
+    request_body,
+    response_body,
+)
+from auditmw.event import Exchange, Headers
+from auditmw.policy import Policy
+
+
+class TestBodyCapture:
+    """Copies up to the cap, counts and hashes everything."""
+
+    def test_cap(self) -> None:
+        """Bytes past the cap are counted and hashed, not kept."""
+        capture = BodyCapture(5)
+        for chunk in (b"abc", b"", b"defg", b"hij"):
+            capture.feed(chunk)
+        assert capture.data == b"abcde"
+        assert capture.size == 10
+        assert capture.sha256 == hashlib.sha256(b"abcdefghij").hexdigest()
+
+    def test_zero_cap(self) -> None:
+        """A zero cap keeps nothing but still measures."""
+        capture = BodyCapture(0)
+        capture.feed(b"xyz")
+        assert (capture.data, capture.size) == (b"", 3)
+
+
+class TestDescribeBody:
+    """The event's ``body`` object."""
+
+    @pytest.mark.parametrize(
+        ("data", "size", "ctype", "limit", "expected"),
+        [
+            pytest.param(b'{"a": 1}', 8, "application/json", 100,
+                         {"content_type": "application/json", "size": 8, "json": {"a": 1}},
+                         id="json"),
+            pytest.param(b'{"a": 1}', 8, "application/vnd.api+json; charset=utf-8", 100,
+                         {"content_type": "application/vnd.api+json; charset=utf-8", "size": 8,
+                          "json": {"a": 1}}, id="json-suffix"),
+            pytest.param(b"a=1&b=2&a=3", 11, "application/x-www-form-urlencoded", 100,
+                         {"content_type": "application/x-www-form-urlencoded", "size": 11,
+                          "form": {"a": ["1", "3"], "b": "2"}}, id="form"),
+            pytest.param(b'{"a": 1', 7, "application/json", 100,
+                         {"content_type": "application/json", "size": 7}, id="bad-json"),
+            pytest.param(b'{"a"', 20, "application/json", 100,
+                         {"content_type": "application/json", "size": 20, "truncated": True},
+                         id="json-cut-no-hash"),
+            pytest.param(b'{"a": 1}', 8, "application/json", 4,
+                         {"content_type": "application/json", "size": 8, "truncated": True},
+                         id="json-over-rule-cap"),
+            pytest.param(b"\x89PNG", 4, "image/png", 100,
+                         {"content_type": "image/png", "size": 4,
+                          "sha256": hashlib.sha256(b"\x89PNG").hexdigest()}, id="binary"),
+            pytest.param(b"\xff\xfe", 2, "application/x-www-form-urlencoded", 100,
+                         {"content_type": "application/x-www-form-urlencoded", "size": 2},
+                         id="bad-form"),
+        ],
+    )  # fmt: skip
+    def test_describe(
+        self, data: bytes, size: int, ctype: str, limit: int, expected: dict[str, Any]
+    ) -> None:
+        """JSON and form are parsed; others hashed; cut bodies marked truncated."""
+        assert describe_body(data, size, ctype, None, limit) == expected
+
+    def test_whole_body_hash(self) -> None:
+        """A hash of the whole body, when known, wins over the hash of the kept part."""
+        body = describe_body(b"ab", 10, "text/plain", "f" * 64, 2)
+        assert body == {
+            "content_type": "text/plain",
+            "size": 10,
+            "truncated": True,
+            "sha256": "f" * 64,
+        }
+
+
+def _exchange(method: str = "POST", route: str | None = None) -> Exchange:
+    return Exchange(
+        event_id="e",
+        kind="http",
+        method=method,
+        path="/orders",
+        headers=Headers(mapping={"content-type": "application/json"}),
+        start_ns=0,
+        start_mono=0,
+    )
+
+
+class TestBodyRecorder:
+    """Per-request capture driven by the policy."""
+
+    def test_request_level(self) -> None:
+        """At ``request`` level only the request body is captured."""
+        policy = Policy({"rules": [{"level": "request", "max_body_bytes": 4}]})
+        ex = _exchange()
+        recorder = BodyRecorder(policy, ex)
+        recorder.request_chunk(b'{"a":')
+        recorder.request_chunk(b"1}")
+        recorder.response_start([(b"content-type", b"application/json")])
+        recorder.response_chunk(b"{}")
+        recorder.finish()
+        assert (ex.request_body, ex.request_body_size) == (b'{"a"', 7)
+        assert ex.response_body is None
+        assert request_body(ex, 4) == {
+            "content_type": "application/json",
+            "size": 7,
+            "truncated": True,
+        }
+
+    def test_request_response_level(self) -> None:
+        """At ``request_response`` level the response body and its type are captured."""
+        policy = Policy({"default_level": "request_response"})
+        ex = _exchange("GET")
+        located: list[bool] = []
+        recorder = BodyRecorder(policy, ex, lambda: located.append(True))
+        recorder.response_start([(b"Content-Type", b"application/json")])
+        recorder.response_chunk(b'{"ok":')
+        recorder.response_chunk(b"true}")
+        recorder.finish()
+        assert located == [True]
+        assert ex.request_body is None
+        assert response_body(ex, 100) == {
+            "content_type": "application/json",
+            "size": 11,
+            "json": {"ok": True},
+        }
+
+    def test_metadata_level_captures_nothing(self) -> None:
+        """When the matching rule is below ``request``, nothing is kept."""
+        policy = Policy({"rules": [{"level": "request", "methods": ["POST"]}]})
+        ex = _exchange("GET")
+        recorder = BodyRecorder(policy, ex)
+        recorder.request_chunk(b"data")
+        recorder.response_start(None)
+        recorder.response_chunk(b"data")
+        recorder.finish()
+        assert (ex.request_body, ex.response_body) == (None, None)
+
+
+class TestWSGIHelpers:
+    """Pieces the WSGI shell uses: the input wrapper and header conversion."""
+
+    def test_capturing_input(self) -> None:
+        """Every read is passed through unchanged and captured."""
+        policy = Policy({"default_level": "request"})
+        ex = _exchange()
+        recorder = BodyRecorder(policy, ex)
+        stream = CapturingInput(io.BytesIO(b'{"a":\n1}\n'), recorder)
+        assert stream.read(3) == b'{"a'
+        assert stream.readline() == b'":\n'
+        assert list(stream) == [b"1}\n"]
+        assert stream.read() == b""
+        assert stream.readlines() == []
+        assert stream.closed is False  # other attributes come from the wrapped stream
+        recorder.finish()
+        assert (ex.request_body, ex.request_body_size) == (b'{"a":\n1}\n', 9)
+        assert request_body(ex, 100)["json"] == {"a": 1}
+
+    def test_raw_headers(self) -> None:
+        """WSGI headers become lower-case byte pairs."""
+        assert raw_headers([("Content-Type", "text/plain")]) == [(b"content-type", b"text/plain")]
