@@ -16,7 +16,7 @@ from auditmw.exceptions import (
 )
 from auditmw.sinks.base import Batch
 from auditmw.sinks.http import HTTPSink
-from services.conftest import assert_complete_in_order, fault_scenario, numbered, wait_for
+from tests.services.conftest import assert_complete_in_order, fault_scenario, numbered, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from auditmw.delivery import Delivery
     from auditmw.types import Event
-    from services.conftest import FaultProxy, HTTPReceiver
+    from tests.services.conftest import FaultProxy, HTTPReceiver
 
 pytestmark = pytest.mark.service("http")
 
@@ -164,7 +164,7 @@ class TestErrors:
 
     def test_unreachable(self) -> None:
         """A closed port raises SinkUnavailableError."""
-        from services.conftest import free_port
+        from tests.services.conftest import free_port
 
         with pytest.raises(SinkUnavailableError):
             emit_once(HTTPSink(f"http://127.0.0.1:{free_port()}", timeout=1), batch())

@@ -10,14 +10,20 @@ import pytest
 
 from auditmw.exceptions import SinkUnavailableError
 from auditmw.sinks.base import Batch
-from services.conftest import NATS_URL, assert_complete_in_order, fault_scenario, numbered, wait_for
+from tests.services.conftest import (
+    NATS_URL,
+    assert_complete_in_order,
+    fault_scenario,
+    numbered,
+    wait_for,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
     from auditmw.delivery import Delivery
-    from services.conftest import FaultProxy, NatsStream
+    from tests.services.conftest import FaultProxy, NatsStream
 
 pytestmark = pytest.mark.service("nats")
 pytest.importorskip("nats")
@@ -82,7 +88,7 @@ class TestNATSSink:
 
     def test_unreachable_server(self) -> None:
         """No server: SinkUnavailableError."""
-        from services.conftest import free_port
+        from tests.services.conftest import free_port
 
         with pytest.raises(SinkUnavailableError):
             publish(NATSSink(f"nats://127.0.0.1:{free_port()}", timeout=1), batch(0, 1))

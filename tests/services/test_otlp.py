@@ -10,13 +10,13 @@ import pytest
 from auditmw.exceptions import SinkError
 from auditmw.sinks.base import Batch
 from auditmw.sinks.otlp import OTLPSink
-from services.conftest import numbered, wait_for
+from tests.services.conftest import numbered, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from auditmw.delivery import Delivery
-    from services.conftest import HTTPReceiver
+    from tests.services.conftest import HTTPReceiver
 
 pytestmark = pytest.mark.service("http")
 

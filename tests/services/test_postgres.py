@@ -10,7 +10,7 @@ import pytest
 
 from auditmw.exceptions import ConfigurationError, SinkUnavailableError
 from auditmw.sinks.base import Batch
-from services.conftest import (
+from tests.services.conftest import (
     PG_DSN,
     assert_complete_in_order,
     fault_scenario,
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from auditmw.delivery import Delivery
-    from services.conftest import FaultProxy
+    from tests.services.conftest import FaultProxy
 
 pytestmark = pytest.mark.service("postgres")
 psycopg = pytest.importorskip("psycopg")
@@ -99,7 +99,7 @@ class TestPostgresSink:
 
     def test_unreachable_server(self) -> None:
         """No server: SinkUnavailableError, without the DSN's password in the message."""
-        from services.conftest import free_port
+        from tests.services.conftest import free_port
 
         sink = PostgresSink(f"postgresql://u:pw-s3cret@127.0.0.1:{free_port()}/x", timeout=1)
         with pytest.raises(SinkUnavailableError) as info:

@@ -12,14 +12,14 @@ import pytest
 from auditmw.exceptions import SinkUnavailableError
 from auditmw.sinks.base import Batch
 from auditmw.sinks.syslog import SyslogSink
-from services.conftest import assert_complete_in_order, fault_scenario, numbered, wait_for
+from tests.services.conftest import assert_complete_in_order, fault_scenario, numbered, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
     from auditmw.delivery import Delivery
-    from services.conftest import FaultProxy, Rsyslog
+    from tests.services.conftest import FaultProxy, Rsyslog
 
 pytestmark = pytest.mark.service("rsyslog")
 
