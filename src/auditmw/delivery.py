@@ -33,11 +33,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from auditmw._channel import Channel
 from auditmw._durable import DurableWaiter, resolve_all
 from auditmw._spool import Spool
 from auditmw.canonical import format_time
 from auditmw.exceptions import SinkError
-from auditmw.sinks.base import Batch, Encoder, PlainEncoder
+from auditmw.sinks.base import Batch, PlainEncoder
 
 if TYPE_CHECKING:
     from auditmw.config import DeliveryOptions
@@ -60,71 +61,6 @@ class _Barrier:
 
     def __init__(self) -> None:
         self.done = threading.Event()
-
-
-class _Channel:
-    """One sink with its encoder, its backlog (memory, then spool) and its failure state."""
-
-    def __init__(
-        self, name: str, sink: AnySink, encoder: Encoder, durable: bool, spool: Spool | None
-    ) -> None:
-        self.name = name
-        self.sink = sink
-        self.encoder = encoder
-        self.durable = durable
-        self.spool = spool
-        self.backlog: deque[Batch] = deque()
-        self.backlog_events = 0
-        self.failing = False
-        self.failures = 0
-        self.retry_at = 0.0
-        self.rejected = 0
-        self._from_spool = False
-
-    @property
-    def idle(self) -> bool:
-        return not self.backlog and not (self.spool is not None and self.spool.pending)
-
-    def enqueue(self, batch: Batch) -> int:
-        """Queue ``batch`` behind everything pending; return how many events were dropped."""
-        if self.spool is not None and self.spool.pending:
-            return self.to_spool(batch)
-        self.backlog.append(batch)
-        self.backlog_events += len(batch)
-        return 0
-
-    def to_spool(self, batch: Batch) -> int:
-        assert self.spool is not None
-        try:
-            return 0 if self.spool.append(batch) else len(batch)
-        except OSError as exc:
-            logger.error("auditmw spool of %s failed: %s", self.name, exc.strerror)
-            return len(batch)
-
-    def spool_backlog(self) -> int:
-        """Move the memory backlog to the spool, in order; return the events dropped."""
-        dropped = 0
-        while self.backlog:
-            batch = self.backlog.popleft()
-            self.backlog_events -= len(batch)
-            dropped += self.to_spool(batch)
-        return dropped
-
-    def next(self) -> Batch | None:
-        if self.spool is not None and self.spool.pending:
-            batch = self.spool.peek()
-            if batch is not None:
-                self._from_spool = True
-                return batch
-        self._from_spool = False
-        return self.backlog[0] if self.backlog else None
-
-    def advance(self) -> None:
-        if self._from_spool:
-            assert self.spool is not None
-            self.spool.advance()
-        else:
-            self.backlog_events -= len(self.backlog.popleft())
 
 
 class Delivery:
@@ -167,7 +103,7 @@ class Delivery:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._pid = os.getpid()
-        self._channels: list[_Channel] = []
+        self._channels: list[Channel] = []
         self._pending: list[DurableWaiter] = []
         self._group = 0  # waiters released by the last durable commit
 
@@ -296,7 +232,7 @@ class Delivery:
             self._thread = thread
             thread.start()
 
-    def _channel(self, index: int, sink: AnySink) -> _Channel:
+    def _channel(self, index: int, sink: AnySink) -> Channel:
         fmt = getattr(sink, "format", "auditmw")
         name = f"{type(sink).__name__}:{index}"
         encoder = self._integrity.encoder_for(fmt, name) if self._integrity else PlainEncoder(fmt)
@@ -306,7 +242,7 @@ class Delivery:
                 spool = Spool(self.options.spool_dir, name, self.options.spool_max_bytes)
             except OSError as exc:
                 logger.error("auditmw cannot open the spool of %s: %s", name, exc)
-        return _Channel(name, sink, encoder, self._is_durable(sink), spool)
+        return Channel(name, sink, encoder, self._is_durable(sink), spool)
 
     def _after_fork(self) -> None:
         # The parent owns what it had queued (and its spool locks); the child starts clean.
@@ -437,7 +373,7 @@ class Delivery:
         if notices:
             self._deliver(notices)
 
-    def _send(self, channel: _Channel, batch: Batch, notices: list[Event]) -> None:
+    def _send(self, channel: Channel, batch: Batch, notices: list[Event]) -> None:
         if batch:
             self._lost(channel, channel.enqueue(batch), "spool_full", notices)
         if channel.failing and time.monotonic() < channel.retry_at and not self._stopping:
@@ -472,7 +408,7 @@ class Delivery:
         else:
             self._loop.run_until_complete(sink.aemit(batch))  # type: ignore[union-attr]
 
-    def _failing(self, channel: _Channel, exc: Exception, notices: list[Event]) -> None:
+    def _failing(self, channel: Channel, exc: Exception, notices: list[Event]) -> None:
         if channel.failing:
             return
         channel.failing = True
@@ -485,7 +421,7 @@ class Delivery:
         }
         notices.append(self._lifecycle("audit.sink_failed", details, severity="high"))
 
-    def _failed(self, channel: _Channel, exc: Exception, notices: list[Event]) -> None:
+    def _failed(self, channel: Channel, exc: Exception, notices: list[Event]) -> None:
         opts = self.options
         channel.failures += 1
         delay = min(opts.retry_max, opts.retry_initial * 2 ** min(channel.failures - 1, 30))
@@ -497,7 +433,7 @@ class Delivery:
         self._failing(channel, exc, notices)
         self._park(channel, notices)
 
-    def _park(self, channel: _Channel, notices: list[Event]) -> None:
+    def _park(self, channel: Channel, notices: list[Event]) -> None:
         """Keep a failing channel's backlog bounded: in the spool, or trimmed in memory."""
         if channel.spool is not None:
             self._lost(channel, channel.spool_backlog(), "spool_full", notices)
@@ -509,7 +445,7 @@ class Delivery:
             dropped += len(lost)
         self._lost(channel, dropped, "sink_backlog_full", notices)
 
-    def _lost(self, channel: _Channel, count: int, reason: str, notices: list[Event]) -> None:
+    def _lost(self, channel: Channel, count: int, reason: str, notices: list[Event]) -> None:
         if count:
             logger.error("auditmw sink %s lost %d events: %s", channel.name, count, reason)
             notices.append(self._dropped(count, reason, channel.name))

@@ -260,7 +260,13 @@ def numbered(n: int) -> Event:
         "operation": "read",
         "outcome": "success",
         "severity": "info",
-        "actor": {"id": f"user-{n % 7}", "type": "user"},
+        "actor": {
+            "id": f"user-{n % 7}",
+            "type": "user",
+            "auth": {"method": "jwt", "verified": True},
+        },
+        "resource": {"type": "orders", "id": str(n)},
+        "service": {"name": "svc", "instance": "host/1"},
         "annotations": {"n": str(n)},
     }
 

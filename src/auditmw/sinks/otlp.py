@@ -1,26 +1,25 @@
 """Send events as OpenTelemetry logs over OTLP/HTTP JSON (``pip install 'auditmw[otlp]'``).
 
-Each event becomes one log record posted to ``<endpoint>/v1/logs``: the body is
-the stored event (the exact bytes the integrity chain covers, as a string) and the
-attributes follow the OpenTelemetry HTTP semantic conventions
-(``http.request.method``, ``http.route``, ``http.response.status_code``,
-``url.path``, ``client.address``, ``user_agent.original``, ``enduser.id``) plus
-``audit.*`` keys.  A ``partialSuccess`` answer with rejected records is recorded as
-a failure and not retried (the collector said those records are invalid);
-429/5xx are retried.
+The sink's stream is stored in the ``otel`` format (:mod:`auditmw.formats.otel`):
+each record is one OTLP/JSON ``LogRecord`` whose attributes follow the
+OpenTelemetry HTTP semantic conventions and whose body is the canonical event.
+A batch is posted to ``<endpoint>/v1/logs`` with the stored records spliced in
+unchanged, so the collector receives exactly the bytes the integrity chain covers.
+
+A ``partialSuccess`` answer with rejected records is recorded as a failure and not
+retried (the collector said those records are invalid); 429/5xx are retried.
 
 .. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from auditmw import __version__
 from auditmw.exceptions import SinkError, SinkUnavailableError
+from auditmw.formats.otel import to_otlp_request_bytes
 from auditmw.sinks.http import _Poster
 
 if TYPE_CHECKING:
@@ -28,78 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from auditmw.sinks.base import Batch
-    from auditmw.types import Event
 
 __all__ = ["OTLPSink"]
-
-_SEVERITY = {"info": (9, "INFO"), "low": (9, "INFO"), "medium": (13, "WARN"), "high": (17, "ERROR")}
-# (attribute, path in the canonical event)
-_ATTRIBUTES = (
-    ("audit.event_id", ("event_id",)),
-    ("audit.kind", ("kind",)),
-    ("audit.action", ("action",)),
-    ("audit.outcome", ("outcome",)),
-    ("enduser.id", ("actor", "id")),
-    ("http.request.method", ("request", "method")),
-    ("http.route", ("request", "route")),
-    ("url.path", ("request", "path")),
-    ("url.scheme", ("request", "scheme")),
-    ("http.response.status_code", ("response", "status_code")),
-    ("client.address", ("source", "ip")),
-    ("user_agent.original", ("source", "user_agent")),
-)
-
-
-def _value(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}  # OTLP/JSON encodes 64-bit integers as strings
-    return {"stringValue": str(value)}
-
-
-def _nanos(stamp: str) -> str:
-    when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return str((int(when.timestamp()) * 1_000_000 + when.microsecond) * 1000)
-
-
-def _record(event: Event, line: bytes) -> dict[str, Any]:
-    attributes = []
-    for key, path in _ATTRIBUTES:
-        value: Any = event
-        for part in path:
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is not None:
-            attributes.append({"key": key, "value": _value(value)})
-    number, text = _SEVERITY.get(event.get("severity", "info"), (9, "INFO"))
-    record: dict[str, Any] = {
-        "timeUnixNano": _nanos(event["time"]),
-        "observedTimeUnixNano": _nanos(event.get("end_time") or event["time"]),
-        "severityNumber": number,
-        "severityText": text,
-        "eventName": f"auditmw.{event.get('kind', 'http')}",
-        "body": {"stringValue": line.decode("utf-8")},
-        "attributes": attributes,
-    }
-    trace = event.get("trace")
-    if trace:
-        record["traceId"], record["spanId"] = trace["trace_id"], trace["span_id"]
-    return record
-
-
-def _request(batch: Batch, resource: Mapping[str, str]) -> dict[str, Any]:
-    # TODO(formats.otel issue): use auditmw.formats.otel.to_otlp_request once it lands.
-    attributes = [{"key": k, "value": _value(v)} for k, v in resource.items()]
-    records = [_record(e, line) for e, line in zip(batch.events, batch.lines, strict=True)]
-    scope = {"name": "auditmw", "version": __version__}
-    return {
-        "resourceLogs": [
-            {
-                "resource": {"attributes": attributes},
-                "scopeLogs": [{"scope": scope, "logRecords": records}],
-            }
-        ]
-    }
 
 
 class OTLPSink:
@@ -107,9 +36,9 @@ class OTLPSink:
 
     Args:
         endpoint: the collector base URL (``http://collector:4318``); ``/v1/logs`` is added.
-        service_name: the ``service.name`` resource attribute.
+        service_name: overrides the ``service.name`` resource attribute (by default
+            the events' ``service.name``).
         resource: more resource attributes (``deployment.environment.name`` …).
-        format: the stored format of the log body.
         auth: an ``Authorization`` header value; never logged.
         headers: extra request headers.
         timeout: seconds for connect, read and write.
@@ -123,13 +52,14 @@ class OTLPSink:
     .. versionadded:: 0.1.0
     """
 
+    format = "otel"
+
     def __init__(
         self,
         endpoint: str,
         *,
-        service_name: str,
-        resource: Mapping[str, str] | None = None,
-        format: str = "auditmw",
+        service_name: str | None = None,
+        resource: Mapping[str, Any] | None = None,
         auth: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 5.0,
@@ -138,9 +68,11 @@ class OTLPSink:
         delivery_mode: Literal["async", "durable"] | None = None,
     ) -> None:
         self.url = endpoint.rstrip("/") + "/v1/logs"
-        self.format = format
         self.delivery_mode = delivery_mode
-        self._resource = {"service.name": service_name, **(resource or {})}
+        extra = dict(resource or {})
+        if service_name is not None:
+            extra["service.name"] = service_name
+        self._resource = extra
         all_headers = {**(headers or {}), **({"authorization": auth} if auth else {})}
         self._poster = _Poster("OTLPSink", all_headers, timeout, verify, cert)
 
@@ -153,7 +85,7 @@ class OTLPSink:
         """
         if not batch:
             return
-        body = orjson.dumps(_request(batch, self._resource))
+        body = to_otlp_request_bytes(batch.lines, batch.events[0]["service"], self._resource)
         response = self._poster.post(self.url, body, "application/json")
         try:
             answer = orjson.loads(response.content) if response.content else {}
