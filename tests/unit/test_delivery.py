@@ -288,3 +288,53 @@ class TestRetry:
         eventually(lambda: delivery._channels[0].failures >= 6)
         channel = delivery._channels[0]
         assert channel.retry_at - time.monotonic() <= 0.08
+
+
+CRASHING_WRITER = """
+import os, sys
+from auditmw.config import AuditConfig, DeliveryOptions
+from auditmw.delivery import Delivery
+from auditmw.pipeline import Pipeline
+from auditmw.sinks.file import FileSink
+
+target, spool = sys.argv[1], sys.argv[2]
+sink = FileSink(target)
+os.rmdir(os.path.dirname(target))  # the destination disappears: every write fails
+options = DeliveryOptions(spool_dir=spool, max_wait_ms=10, retry_initial=0.01, retry_max=0.05)
+delivery = Delivery([sink], options, lifecycle=Pipeline(AuditConfig("svc")).lifecycle)
+for n in range(5):
+    delivery.submit({"event_id": f"e{n}", "kind": "http", "n": n})
+delivery.flush(5)
+if sys.argv[3] == "kill":
+    os._exit(1)  # no shutdown at all: the spool file stays behind, unlocked
+delivery.close(5)
+"""
+
+
+class TestSpoolAcrossProcesses:
+    @pytest.mark.parametrize("ending", ["close", "kill"])
+    def test_next_process_replays_a_dead_process_spool(
+        self, tmp_path: Path, make_delivery: Callable[..., Delivery], ending: str
+    ) -> None:
+        """Events a process could not send are delivered by the next process that starts."""
+        import subprocess
+        import sys
+
+        (tmp_path / "gone").mkdir()
+        target = tmp_path / "gone" / "audit.jsonl"
+        spool = tmp_path / "spool"
+        subprocess.run(
+            [sys.executable, "-c", CRASHING_WRITER, str(target), str(spool), ending],
+            check=False,
+            timeout=60,
+        )
+        assert [p.name.split(".")[0] for p in spool.glob("*.spool")] == ["FileSink-0"]
+        (tmp_path / "gone").mkdir()
+        delivery = make_delivery([FileSink(target)], spool_dir=spool)
+        delivery.submit({"event_id": "new", "kind": "http", "n": 99})
+        delivery.flush(5)
+        eventually(lambda: b'"n":99' in target.read_bytes())
+        numbers = [orjson.loads(line).get("n") for line in target.read_bytes().splitlines()]
+        assert [n for n in numbers if n is not None] == [0, 1, 2, 3, 4, 99]
+        delivery.close(5)
+        assert list(spool.glob("*.spool")) == []  # adopted, replayed, removed
