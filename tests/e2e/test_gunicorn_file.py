@@ -37,7 +37,7 @@ APP = textwrap.dedent(
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    sink = FileSink(os.environ["AUDIT_LOG"], rotate_bytes=16_000, fsync="never", keep=1000)
+    sink = FileSink(os.environ["AUDIT_LOG"], rotate_bytes=16_000, fsync="never", max_files=1000)
     app = AuditMiddleware(endpoint, AuditConfig("gunicorn-file", sinks=[sink]))
     """
 )

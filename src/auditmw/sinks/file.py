@@ -74,8 +74,8 @@ class FileSink:
         rotate_interval: rotate at the first write in a new window of this many
             seconds (``3600`` rotates hourly, on the hour, UTC).
         compress: gzip rotated files.
-        keep: keep at most this many rotated files (oldest deleted first).
-        max_age: delete rotated files older than this many seconds.
+        max_files: keep at most this many rotated files (oldest deleted first).
+        max_age_days: delete rotated files older than this many days.
         delivery_mode: ``"durable"`` or ``"async"`` to override the delivery mode for
             this sink; ``None`` follows ``DeliveryOptions.mode``.
 
@@ -95,8 +95,8 @@ class FileSink:
         rotate_bytes: int | None = None,
         rotate_interval: float | None = None,
         compress: bool = True,
-        keep: int | None = None,
-        max_age: float | None = None,
+        max_files: int | None = None,
+        max_age_days: float | None = None,
         delivery_mode: Literal["async", "durable"] | None = None,
     ) -> None:
         if fsync not in ("never", "batch", "always"):
@@ -107,8 +107,8 @@ class FileSink:
         for name, value in (
             ("rotate_bytes", rotate_bytes),
             ("rotate_interval", rotate_interval),
-            ("keep", keep),
-            ("max_age", max_age),
+            ("max_files", max_files),
+            ("max_age_days", max_age_days),
         ):
             if value is not None and value <= 0:
                 raise ConfigurationError(
@@ -127,8 +127,8 @@ class FileSink:
         self._rotate_bytes = rotate_bytes
         self._interval = rotate_interval
         self._compress = compress
-        self._keep = keep
-        self._max_age = max_age
+        self._keep = max_files
+        self._max_age = None if max_age_days is None else max_age_days * 86_400
         self._rotating = rotate_bytes is not None or rotate_interval is not None
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._fd: int | None = None

@@ -51,8 +51,8 @@ class TestAppend:
         [
             pytest.param({"fsync": "sometimes"}, "fsync", id="fsync"),
             pytest.param({"rotate_bytes": 0}, "rotate_bytes", id="rotate-bytes"),
-            pytest.param({"keep": -1}, "keep", id="keep"),
-            pytest.param({"max_age": 0}, "max_age", id="max-age"),
+            pytest.param({"max_files": -1}, "max_files", id="max-files"),
+            pytest.param({"max_age_days": 0}, "max_age_days", id="max-age"),
         ],
     )
     def test_invalid_options(
@@ -118,9 +118,9 @@ class TestRotation:
         assert read_stream(path) == [0, 1, 2]
 
     def test_retention_by_count(self, tmp_path: Path) -> None:
-        """Only the newest ``keep`` rotated files remain."""
+        """Only the newest ``max_files`` rotated files remain."""
         path = tmp_path / "audit.jsonl"
-        sink = FileSink(path, rotate_bytes=10, keep=3)
+        sink = FileSink(path, rotate_bytes=10, max_files=3)
         for i in range(10):
             sink.emit(batch(i))
         rotated = rotated_files(path)
@@ -128,12 +128,12 @@ class TestRotation:
         assert read_stream(path) == [6, 7, 8, 9]
 
     def test_retention_by_age(self, tmp_path: Path) -> None:
-        """Rotated files older than ``max_age`` are deleted at the next rotation."""
+        """Rotated files older than ``max_age_days`` are deleted at the next rotation."""
         path = tmp_path / "audit.jsonl"
-        sink = FileSink(path, rotate_bytes=10, max_age=3600)
+        sink = FileSink(path, rotate_bytes=10, max_age_days=1)
         for i in range(3):
             sink.emit(batch(i))
-        old = time.time() - 7200
+        old = time.time() - 2 * 86_400
         for p in rotated_files(path):
             os.utime(p, (old, old))
         sink.emit(batch(3))
@@ -183,3 +183,25 @@ class TestMultiProcess:
         assert len(rotated_files(path)) > 10
         for w in range(4):
             assert seen[w] == list(range(1500))  # per writer: complete and in order
+
+
+class TestFromPolicy:
+    def test_policy_sets_rotation_retention_and_durable_delivery(self, tmp_path: Path) -> None:
+        """A policy document configures rotation, [retention], durable mode and the spool."""
+        from auditmw.config import AuditConfig
+
+        log = tmp_path / "audit.jsonl"
+        config = AuditConfig.from_policy(
+            {
+                "service": {"name": "orders-api"},
+                "sinks": [{"type": "file", "path": str(log), "rotate_bytes": 1_000_000}],
+                "retention": {"max_age_days": 30, "max_files": 12},
+                "delivery": {"mode": "durable", "durable_timeout": 2, "spool_dir": str(tmp_path)},
+            }
+        )
+        (sink,) = config.sinks
+        assert isinstance(sink, FileSink)
+        assert (sink._rotate_bytes, sink._keep, sink._max_age) == (1_000_000, 12, 30 * 86_400)
+        assert config.delivery.mode == "durable"
+        assert config.delivery.durable_timeout == 2
+        assert config.delivery.spool_dir == str(tmp_path)
