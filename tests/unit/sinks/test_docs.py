@@ -11,6 +11,7 @@ import pytest
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "sinks.md"
 _PYTHON = re.compile(r"```python\n(.*?)\n```", re.DOTALL)
+_TOML = re.compile(r"```toml\n(.*?)\n```", re.DOTALL)
 
 
 @pytest.fixture
@@ -40,3 +41,19 @@ class TestSinksDoc:
         assert config.delivery.mode == "durable"
         assert [type(s).__name__ for s in config.sinks] == ["FileSink", "HTTPSink"]
         assert namespace["sink"].path.parent == tmp_path / "log" / "myapp"
+
+    def test_policy_file_loads(self, tmp_path: Path) -> None:
+        """The TOML example is a valid policy building the sinks and delivery it shows."""
+        from auditmw.config import AuditConfig
+        from auditmw.sinks import FileSink, HTTPSink
+
+        (toml,) = _TOML.findall(DOC.read_text())
+        policy = tmp_path / "policy.toml"
+        policy.write_text(toml.replace("/var/log/payments", str(tmp_path)))
+        config = AuditConfig.from_policy(policy)
+        file_sink, http_sink = config.sinks
+        assert isinstance(file_sink, FileSink)
+        assert isinstance(http_sink, HTTPSink)
+        assert http_sink.delivery_mode == "async"
+        assert config.delivery.mode == "durable"
+        assert config.delivery.spool_dir == "/var/spool/payments-audit"
