@@ -390,6 +390,8 @@ class Delivery:
                 channel.advance()
                 channel.rejected += len(pending)
                 self._failing(channel, exc, notices)
+                if channel.durable:
+                    self._settle(ok=False)  # refused is not stored
                 continue
             except Exception as exc:
                 self._failed(channel, exc, notices)

@@ -143,6 +143,17 @@ class TestDurable:
         delivery = make_delivery([durable, slow], mode="durable")
         assert delivery.submit_durable(event()).wait(5)
 
+    def test_refused_event_fails_its_waiter(self, make_delivery: Callable[..., Delivery]) -> None:
+        """A batch the durable sink refuses for good resolves its waiter ``False``."""
+        sink = Switchable()
+        sink.error = SinkError("HTTP 400", retryable=False)
+        sink.once = True
+        delivery = make_delivery([sink], mode="durable")
+        waiter = delivery.submit_durable(event())
+        eventually(lambda: waiter.done)  # resolved, not merely timed out
+        assert not waiter.wait(0)
+        assert delivery.submit_durable(event()).wait(5)  # the next one is stored
+
     def test_dropped_event_fails_its_waiter(self, make_delivery: Callable[..., Delivery]) -> None:
         """An event dropped by the overflow policy resolves its waiter ``False`` at once."""
         sink = Switchable()
