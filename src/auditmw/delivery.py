@@ -88,6 +88,7 @@ class Delivery:
         self._integrity = integrity
         self._lifecycle = lifecycle
         self._max_wait = options.max_wait_ms / 1000
+        self._durable = any(self._is_durable(sink) for sink in self._sinks)
         self._reset()
         _instances.add(self)
 
@@ -113,7 +114,7 @@ class Delivery:
     @property
     def is_durable(self) -> bool:
         """Whether at least one sink runs in durable mode."""
-        return any(self._is_durable(sink) for sink in self._sinks)
+        return self._durable
 
     # -- request side ---------------------------------------------------------------
 
