@@ -25,12 +25,14 @@ from auditmw.exceptions import (
     SinkError,
 )
 from auditmw.policy import Policy, config_from_policy, load_policy
+from auditmw.wsgi import AuditWSGIMiddleware
 
 __all__ = [
     "Actor",
     "AuditConfig",
     "AuditError",
     "AuditMiddleware",
+    "AuditWSGIMiddleware",
     "Auditor",
     "AuthInfo",
     "ConfigurationError",

@@ -19,13 +19,13 @@ from urllib.parse import parse_qsl
 import orjson
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable
 
     from auditmw.event import Exchange
     from auditmw.policy import Policy
     from auditmw.types import RawHeaders
 
-__all__ = ["BodyCapture", "BodyRecorder", "CapturingInput", "describe_body", "raw_headers"]
+__all__ = ["BodyCapture", "BodyRecorder", "describe_body", "raw_headers"]
 
 #: ``Exchange.extra`` keys holding the SHA-256 of the whole bodies.
 REQUEST_SHA256 = "auditmw.request_body_sha256"
@@ -209,54 +209,6 @@ class BodyRecorder:
 def raw_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     """Turn WSGI ``start_response`` headers into the raw pairs ``response_start`` takes."""
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-
-
-class CapturingInput:
-    """Wraps a WSGI ``wsgi.input`` stream: every byte the app reads is fed to the recorder.
-
-    The app reads exactly what it would read without it; nothing is read ahead.
-
-    Args:
-        stream: the original ``wsgi.input``.
-        recorder: the request's :class:`BodyRecorder`.
-
-    .. versionadded:: 0.1.0
-    """
-
-    __slots__ = ("_recorder", "_stream")
-
-    def __init__(self, stream: Any, recorder: BodyRecorder) -> None:
-        self._stream = stream
-        self._recorder = recorder
-
-    def read(self, size: int = -1) -> bytes:
-        """Read like the wrapped stream."""
-        data: bytes = (
-            self._stream.read(size) if size is not None and size >= 0 else self._stream.read()
-        )
-        self._recorder.request_chunk(data)
-        return data
-
-    def readline(self, size: int = -1) -> bytes:
-        """Read a line like the wrapped stream."""
-        data: bytes = self._stream.readline(size) if size >= 0 else self._stream.readline()
-        self._recorder.request_chunk(data)
-        return data
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        """Read lines like the wrapped stream."""
-        lines: list[bytes] = self._stream.readlines(hint) if hint >= 0 else self._stream.readlines()
-        for line in lines:
-            self._recorder.request_chunk(line)
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self._stream:
-            self._recorder.request_chunk(line)
-            yield line
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
 
 def request_body(exchange: Exchange, limit: int) -> dict[str, Any]:

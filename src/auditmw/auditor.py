@@ -9,10 +9,12 @@ in one process may share one auditor.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from auditmw import _capture
@@ -61,6 +63,7 @@ class Auditor:
         self._keys_failing: dict[int, bool] = {}
         # Checked on the request path at most once a second: one integer comparison.
         self._health_due = time.perf_counter_ns() if self._key_stores else _NEVER
+        _auditors.add(self)
 
     def new_exchange(
         self, kind: str, method: str, path: str, headers: Headers, **fields: object
@@ -174,3 +177,16 @@ class Auditor:
         self.submit(self.pipeline.lifecycle("audit.stopped", {}))
         # Resolvers (JWKS threads) stay open: a closed auditor restarts on the next request.
         self.delivery.close(timeout)
+
+
+_auditors: weakref.WeakSet[Auditor] = weakref.WeakSet()
+
+
+def _stop_all() -> None:
+    # WSGI servers (gunicorn workers) have no lifespan event: record audit.stopped at
+    # interpreter exit.  Registered after delivery's own handler, so it runs first.
+    for auditor in list(_auditors):
+        auditor.close()
+
+
+atexit.register(_stop_all)

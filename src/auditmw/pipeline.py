@@ -370,7 +370,7 @@ class Pipeline:
         peer, port = ex.client if ex.client else (None, None)
         ip = self.proxies.client_ip(peer, xff, forwarded)
         source: dict[str, Any] = {"ip": ip if ip is not None else "unknown"}
-        if port is not None and ip == peer:
+        if port and ip == peer:  # WSGI servers without REMOTE_PORT report 0
             source["port"] = port
         if agent:
             source["user_agent"] = self._cap(
@@ -402,6 +402,54 @@ class Pipeline:
                 redactions.append("/request/query/" + key.replace("~", "~0").replace("/", "~1"))
                 changed = True
         return "&".join(parts) if changed else query
+
+    # -- authentication events -----------------------------------------------------
+
+    def auth_event(
+        self,
+        exchange: Exchange,
+        operation: str,
+        actor: Actor,
+        *,
+        outcome: str = "success",
+        reason: str | None = None,
+    ) -> Event | None:
+        """Build a ``login``/``logout`` event (kind ``auth``) for the request in ``exchange``.
+
+        Framework adapters call this from their login signals.  Authentication events
+        are a policy floor: the level never drops them (a processor still may).  The
+        event has no ``response``: the signal fires before the response exists.
+
+        Args:
+            exchange: the request that logged in or out (``kind`` is forced to ``auth``).
+            operation: ``"login"`` or ``"logout"``.
+            actor: who logged in or out (an anonymous actor with ``auth.error`` for a
+                failed login).
+            outcome: ``success``, ``denied`` or ``failure``.
+            reason: the ``outcome_reason``, e.g. ``"authn_failed"``.
+
+        .. versionadded:: 0.1.0
+        """
+        exchange.kind = "auth"
+        decision = self.policy.decide(exchange)
+        event = self._build(exchange, decision, actor)
+        del event["response"]
+        event.pop("outcome_reason", None)
+        event.update(
+            action=f"auth.{operation}",
+            operation=operation,
+            outcome=outcome,
+            severity=SEVERITIES[outcome],
+            resource={"type": "auth"},
+        )
+        if reason is not None:
+            event["outcome_reason"] = reason
+        try:
+            for processor in self.processors:
+                event = processor(event)
+        except DropEvent:
+            return None
+        return event
 
     # -- lifecycle events ----------------------------------------------------------
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from auditmw import AuditConfig
+from auditmw.auditor import Auditor
 from auditmw.sinks import FileSink, MemorySink
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 
 @pytest.fixture(params=[pytest.param("asyncio", id="asyncio"), pytest.param("trio", id="trio")])
@@ -39,3 +44,20 @@ def audit_config(memory_sink: MemorySink, jsonl_path: Path) -> AuditConfig:
         sinks=[memory_sink, FileSink(jsonl_path)],
         delivery=DeliveryOptions(max_wait_ms=5),
     )
+
+
+@pytest.fixture
+def make_auditor() -> Iterator[Callable[..., Auditor]]:
+    """Build auditors with a memory sink (``service="test"``); close them at teardown."""
+    made: list[Auditor] = []
+
+    def make(**options: Any) -> Auditor:
+        options.setdefault("service", "test")
+        options.setdefault("sinks", [MemorySink()])
+        auditor = Auditor(AuditConfig(**options))
+        made.append(auditor)
+        return auditor
+
+    yield make
+    for auditor in made:
+        auditor.close(timeout=5)

@@ -7,6 +7,7 @@ from auditmw import (
     AuditConfig,
     AuditMiddleware,
     Auditor,
+    AuditWSGIMiddleware,
     AuthInfo,
     DeliveryOptions,
     DropEvent,
@@ -73,3 +74,16 @@ def check() -> None:
         del scope
     event: Event = assert_audited(events, actor__id="ada", outcome="success")
     del event
+
+
+def wsgi(app: object) -> object:
+    """The WSGI shell, Flask extension and Django settings, typed."""
+    from auditmw.contrib.django import AuditSettings
+    from auditmw.contrib.flask import Audit
+
+    config = AuditConfig(service="orders-api")
+    wrapped = AuditWSGIMiddleware(app, config)  # type: ignore[arg-type]
+    audit = Audit(config=config)
+    settings: AuditSettings = {"service": "orders-api"}
+    del audit, settings
+    return wrapped

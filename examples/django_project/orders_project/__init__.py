@@ -1,0 +1,1 @@
+"""An example Django project audited by auditmw."""

@@ -1,0 +1,124 @@
+"""Finishing the event of a Django streaming response when its stream ends.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from auditmw._context import _current
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+
+    from django.http import StreamingHttpResponse
+
+    from auditmw._body import BodyRecorder
+    from auditmw.auditor import Auditor
+    from auditmw.event import Exchange
+
+__all__ = ["StreamTracker"]
+
+
+class StreamTracker:
+    """Counts (and captures) a response's bytes and records its event once, at the end."""
+
+    __slots__ = ("_auditor", "_bodies", "_exchange", "_exhausted", "_recorded")
+
+    def __init__(self, auditor: Auditor, exchange: Exchange, bodies: BodyRecorder | None) -> None:
+        self._auditor = auditor
+        self._exchange = exchange
+        self._bodies = bodies
+        self._exhausted = False
+        self._recorded = False
+
+    def complete(self, content: bytes) -> None:
+        """Record a response whose whole body is ``content``."""
+        self._seen(content)
+        self._record()
+
+    def _seen(self, chunk: bytes) -> None:
+        self._exchange.response_bytes += len(chunk)
+        if self._bodies is not None:
+            self._bodies.response_chunk(chunk)
+
+    def watch(self, response: StreamingHttpResponse) -> None:
+        """Wrap ``response``'s content and finish the event when Django closes it."""
+        if getattr(response, "file_to_stream", None) is not None:
+            # A FileResponse may be handed to the server's wsgi.file_wrapper (sendfile),
+            # bypassing streaming_content: keep it intact and take the declared size.
+            length = response.get("Content-Length", "")
+            self._exchange.response_bytes = int(length) if length.isdigit() else 0
+            self._exhausted = True
+        elif response.is_async:
+            content = cast("AsyncIterable[bytes]", response.streaming_content)
+            response.streaming_content = self._awrap(content)
+        else:
+            response.streaming_content = self._wrap(
+                cast("Iterable[bytes]", response.streaming_content)
+            )
+        closers = getattr(response, "_resource_closers", None)
+        if closers is None:  # pragma: no cover - every supported Django version has it
+            self._record()
+        else:
+            closers.append(self.close)
+
+    def _wrap(self, content: Iterable[bytes]) -> Iterator[bytes]:
+        exchange = self._exchange
+        iterator = iter(content)
+        while True:
+            token = _current.set(exchange.context)
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                self._exhausted = True
+                break
+            except BaseException as exc:
+                self.fail(exc)
+                raise
+            finally:
+                _current.reset(token)
+            self._seen(chunk)
+            yield chunk
+        self._record()
+
+    async def _awrap(self, content: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        exchange = self._exchange
+        iterator = aiter(content)
+        while True:
+            token = _current.set(exchange.context)
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                self._exhausted = True
+                break
+            except BaseException as exc:
+                self.fail(exc)
+                raise
+            finally:
+                _current.reset(token)
+            self._seen(chunk)
+            yield chunk
+        self._record()
+
+    def fail(self, exc: BaseException) -> None:
+        """Record an exception (or, for a ``BaseException``, an abort)."""
+        if isinstance(exc, Exception):
+            self._exchange.exception = exc
+        else:  # cancelled: the client went away
+            self._exchange.aborted = True
+        self._record()
+
+    def close(self) -> None:
+        """Called by ``response.close()``: finish the event if the stream did not."""
+        if not self._exhausted:
+            self._exchange.aborted = True
+        self._record()
+
+    def _record(self) -> None:
+        if not self._recorded:
+            self._recorded = True
+            if self._bodies is not None:
+                self._bodies.finish()
+            self._auditor.record(self._exchange)

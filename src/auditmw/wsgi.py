@@ -1,0 +1,260 @@
+"""The WSGI audit middleware.
+
+It observes a request by wrapping ``start_response``, ``wsgi.input`` and the
+response iterable, and never buffers, delays or rewrites the body.  It adds one
+response header (``Audit-Id``, configurable or off).  The application's
+exceptions are recorded and re-raised unchanged, whether they come from the
+application call or from iterating its response.
+
+The event is finished when the response iterable is exhausted or closed by the
+server (like werkzeug's ``ClosingIterator``), whichever comes first, so a streamed
+response is measured to its last byte; an iterable closed before it was exhausted
+is recorded as ``aborted``.  A response that is the server's own
+``wsgi.file_wrapper`` object is returned as it is, so the server can still use
+``sendfile``: only its ``close`` is hooked, and its size is taken from
+``Content-Length`` (or the file's size); its body is not captured.
+
+At the ``request`` and ``request_response`` policy levels the bodies are copied
+(up to the policy's cap) as the app reads its input and as the server pulls the
+response, never read ahead or held back.
+
+Trust: the client address is ``REMOTE_ADDR``; ``X-Forwarded-For`` and
+``Forwarded`` are believed only from the configured ``trusted_proxies``
+(see :mod:`auditmw._net`).  Do not put another proxy-fixing middleware (such as
+werkzeug's ``ProxyFix``) *inside* this one unless you trust what it rewrites.
+
+Adapters (Flask, Django) find the in-flight :class:`~auditmw.event.Exchange` under
+the environ key ``"auditmw.exchange"`` and set ``route``, ``path_params`` and
+``user`` on it before it is finished.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Final
+
+from auditmw._body import raw_headers
+from auditmw._context import _current
+from auditmw._wsgi import CountingInput, body_recorder, new_environ_exchange
+from auditmw.auditor import Auditor
+from auditmw.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from types import TracebackType
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from auditmw._body import BodyRecorder
+    from auditmw.config import AuditConfig
+    from auditmw.event import Exchange
+
+__all__ = ["ENVIRON_KEY", "AuditWSGIMiddleware"]
+
+#: The environ key holding the in-flight :class:`~auditmw.event.Exchange`.
+ENVIRON_KEY: Final = "auditmw.exchange"
+
+_ExcInfo = tuple[type[BaseException], BaseException, "TracebackType"] | tuple[None, None, None]
+
+
+class AuditWSGIMiddleware:
+    """Record one audit event per request of a WSGI application.
+
+    Args:
+        app: the WSGI application.
+        config: the audit configuration (ignored when ``auditor`` is given).
+        auditor: an existing :class:`~auditmw.auditor.Auditor` to share.
+
+    Raises:
+        ConfigurationError: neither ``config`` nor ``auditor`` was given.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        config: AuditConfig | None = None,
+        *,
+        auditor: Auditor | None = None,
+    ) -> None:
+        if auditor is None:
+            if config is None:
+                raise ConfigurationError(
+                    "AuditWSGIMiddleware needs config=AuditConfig(service=...) "
+                    "or auditor=Auditor(...)",
+                    setting="config",
+                )
+            auditor = Auditor(config)
+        self.app = app
+        self.auditor = auditor
+        header = auditor.config.audit_id_header
+        self._audit_header = header
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        exchange = new_environ_exchange(self.auditor, environ)
+        bodies = body_recorder(self.auditor, exchange)
+        stream = environ.get("wsgi.input")
+        if stream is not None:
+            environ["wsgi.input"] = CountingInput(stream, exchange, bodies)
+        environ[ENVIRON_KEY] = exchange
+        cycle = _Cycle(self, exchange, bodies, start_response)
+        token = _current.set(exchange.context)
+        try:
+            result = self.app(environ, cycle.start_response)
+        except BaseException as exc:
+            cycle.fail(exc)
+            raise
+        finally:
+            _current.reset(token)
+        wrapper_type = environ.get("wsgi.file_wrapper")
+        if (
+            isinstance(wrapper_type, type)
+            and isinstance(result, wrapper_type)
+            and cycle.hook_file_wrapper(result)
+        ):
+            return result
+        cycle.iterable = result
+        return cycle
+
+
+def _status_code(status: str) -> int | None:
+    try:
+        return int(status[:3])
+    except ValueError:
+        return None
+
+
+class _Cycle:
+    """One request: wraps ``start_response``, then is the response iterable the server gets."""
+
+    __slots__ = (
+        "_bodies", "_exchange", "_exhausted", "_headers", "_iterator", "_recorded", "_shell",
+        "_start_response", "iterable",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        shell: AuditWSGIMiddleware,
+        exchange: Exchange,
+        bodies: BodyRecorder | None,
+        start_response: StartResponse,
+    ) -> None:
+        self._shell = shell
+        self._exchange = exchange
+        self._bodies = bodies
+        self._start_response = start_response
+        self._headers: list[tuple[str, str]] = []
+        self.iterable: Iterable[bytes] = ()
+        self._iterator: Iterator[bytes] | None = None
+        self._exhausted = self._recorded = False
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None, /
+    ) -> Callable[[bytes], object]:
+        exchange = self._exchange
+        exchange.status = _status_code(status)
+        header = self._shell._audit_header
+        if header is not None:
+            headers = [*headers, (header, exchange.event_id)]
+        self._headers = headers
+        if self._bodies is not None:
+            self._bodies.response_start(raw_headers(headers))
+        write = self._start_response(status, headers, exc_info)
+
+        def counted_write(data: bytes) -> object:
+            self._seen(data)
+            return write(data)
+
+        return counted_write
+
+    def _seen(self, chunk: bytes) -> None:
+        self._exchange.response_bytes += len(chunk)
+        if self._bodies is not None:
+            self._bodies.response_chunk(chunk)
+
+    def record(self) -> None:
+        if not self._recorded:
+            self._recorded = True
+            if self._bodies is not None:
+                self._bodies.finish()
+            self._shell.auditor.record(self._exchange)
+
+    def fail(self, exc: BaseException) -> None:
+        if isinstance(exc, Exception):
+            self._exchange.exception = exc
+        else:  # KeyboardInterrupt, SystemExit, a worker timeout: the request never completed
+            self._exchange.aborted = True
+        self.record()
+
+    def hook_file_wrapper(self, result: Any) -> bool:
+        """Finish the event when the server closes its own file wrapper, keeping its type."""
+        original = getattr(result, "close", None)
+
+        def close() -> None:
+            # Measured before closing: the server may have used sendfile, bypassing iteration.
+            self._exchange.response_bytes = self._file_size(result)
+            try:
+                if original is not None:
+                    original()
+            finally:
+                self.record()
+
+        try:
+            result.close = close
+        except AttributeError:  # a wrapper with __slots__: fall back to wrapping the iterable
+            return False
+        return True
+
+    def _file_size(self, result: Any) -> int:
+        for name, value in self._headers:
+            if name.lower() == "content-length" and value.isdigit():
+                return int(value)
+        try:
+            return os.fstat(result.filelike.fileno()).st_size
+        except (AttributeError, OSError, ValueError):
+            return 0
+
+    def __iter__(self) -> _Cycle:
+        return self
+
+    def __next__(self) -> bytes:
+        token = _current.set(self._exchange.context)
+        try:
+            if self._iterator is None:
+                self._iterator = iter(self.iterable)
+            chunk = next(self._iterator)
+        except StopIteration:
+            # Servers write each chunk before asking for the next one, so the last byte is
+            # out: finish now.  close() follows at once in servers, but some test clients
+            # (werkzeug's, unbuffered) never call it.
+            self._exhausted = True
+            self.record()
+            raise
+        except BaseException as exc:
+            if not self._recorded:
+                self.fail(exc)
+            raise
+        finally:
+            _current.reset(token)
+        self._seen(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Close the application's iterable, then finish the event."""
+        token = _current.set(self._exchange.context)
+        try:
+            close = getattr(self.iterable, "close", None)
+            if close is not None:
+                close()
+        except BaseException as exc:
+            if not self._recorded:
+                self.fail(exc)
+            raise
+        finally:
+            _current.reset(token)
+        if not self._exhausted:
+            self._exchange.aborted = True
+        self.record()
