@@ -546,10 +546,17 @@ class NatsStream:
     async def _fetch(self) -> list[Event]:
         import nats
 
+        import nats.js.errors
+
         nc = await nats.connect(NATS_URL)
         try:
             js = nc.jetstream()
-            info = await js.stream_info(self.name)
+            try:
+                info = await js.stream_info(self.name)
+            except nats.js.errors.NotFoundError:
+                return []  # not created yet: the sink creates it on its first connection
+            if info.state.messages == 0:
+                return []
             out = []
             for seq in range(info.state.first_seq, info.state.last_seq + 1):
                 msg = await js.get_msg(self.name, seq)
