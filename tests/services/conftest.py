@@ -545,7 +545,6 @@ class NatsStream:
 
     async def _fetch(self) -> list[Event]:
         import nats
-
         import nats.js.errors
 
         nc = await nats.connect(NATS_URL)
