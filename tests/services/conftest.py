@@ -528,7 +528,10 @@ def pg_rows(table: str) -> list[Event]:
     import psycopg
 
     with psycopg.connect(PG_DSN) as conn:
-        rows = conn.execute(f"SELECT line FROM {table} ORDER BY id").fetchall()  # noqa: S608
+        try:
+            rows = conn.execute(f"SELECT line FROM {table} ORDER BY id").fetchall()  # noqa: S608
+        except psycopg.errors.UndefinedTable:
+            return []  # not created yet: the sink creates it on its first connection
     return [orjson.loads(row[0]) for row in rows]
 
 
