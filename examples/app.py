@@ -5,14 +5,18 @@ Run it under uvicorn::
     AUDITMW_DEMO_LOG=audit.jsonl uvicorn app:app --app-dir examples
 
 Every request is audited to the JSONL file named by ``AUDITMW_DEMO_LOG``
-(default ``audit-demo.jsonl``).  ``examples/quickstart.py`` drives it.
+(default ``audit-demo.jsonl``), hash-chained, MAC'd and with Ed25519-signed
+checkpoints; the keys live in ``AUDITMW_DEMO_KEYS`` (default ``audit-demo-keys/``)
+and are created on first use.  ``examples/quickstart.py`` drives it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import StreamingResponse
@@ -21,9 +25,36 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 
 from auditmw import AuditConfig, AuditMiddleware, DeliveryOptions, annotate
+from auditmw.integrity import IntegrityOptions, generate_keypair
 from auditmw.sinks import FileSink
 
 LOG_PATH = os.environ.get("AUDITMW_DEMO_LOG", "audit-demo.jsonl")
+KEYS_DIR = Path(os.environ.get("AUDITMW_DEMO_KEYS", "audit-demo-keys"))
+
+
+def demo_keys(directory: Path) -> tuple[Path, Path, Path]:
+    """Create (once) the demo's signing key pair and MAC key; return their paths.
+
+    In production, create them with ``auditmw keygen`` and keep the public key and a
+    copy of the MAC key where the application host cannot write.
+    """
+    private, public, mac = (
+        directory / "auditmw.key",
+        directory / "auditmw.pub",
+        directory / "auditmw.mac",
+    )
+    if not private.exists():
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_pem, public_pem, _ = generate_keypair()
+        private.touch(mode=0o600)
+        private.write_bytes(private_pem)
+        public.write_bytes(public_pem)
+        mac.touch(mode=0o600)
+        mac.write_text(secrets.token_hex(32))
+    return private, public, mac
+
+
+_private, _public, _mac = demo_keys(KEYS_DIR)
 
 
 class DemoAuth(AuthenticationBackend):
@@ -41,6 +72,7 @@ config = AuditConfig(
     sinks=[FileSink(LOG_PATH)],
     trusted_proxies=["127.0.0.1"],
     delivery=DeliveryOptions(max_wait_ms=20),
+    integrity=IntegrityOptions(signing_key_file=str(_private), mac_key_file=str(_mac)),
 )
 
 app = FastAPI(title="auditmw demo")

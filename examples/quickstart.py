@@ -54,7 +54,7 @@ def _send_requests(base_url: str) -> None:
 
 def _show(log: Path) -> list[dict[str, object]]:
     events = [orjson.loads(line) for line in log.read_bytes().splitlines()]
-    print(f"\n{len(events)} audit events in {log}:")
+    print(f"\n{len(events)} records in {log} (events and signed checkpoints):")
     for e in events:
         actor = e["actor"]["id"] if isinstance(e.get("actor"), dict) else "-"
         print(f"  {e['kind']:<20} {e['action']:<22} {e['outcome']:<8} actor={actor}")
@@ -64,18 +64,28 @@ def _show(log: Path) -> list[dict[str, object]]:
     return events
 
 
-def _verify(log: Path) -> int:
-    try:
-        from auditmw.cli import main as cli
-    except ImportError:  # pragma: no cover - the CLI ships with the package
-        return 0
-    from auditmw.cli import build_parser
+def _verify(log: Path, keys: Path) -> int:
+    from auditmw.cli import main as cli
 
-    if "verify" not in build_parser()._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
-        print("\n(verification needs the integrity feature; skipped)")
-        return 0
-    print(f"\n$ auditmw verify {log}")
-    return cli(["verify", str(log)])
+    args = [
+        str(log),
+        "--keys",
+        str(keys / "auditmw.pub"),
+        "--mac-key-file",
+        str(keys / "auditmw.mac"),
+    ]
+    print(f"\n$ auditmw verify {' '.join(args)}")
+    clean = cli(["verify", *args])
+    # Show what tampering looks like: change one byte of a copy and verify again.
+    forged = log.with_name(log.stem + ".tampered.jsonl")
+    forged.write_bytes(
+        log.read_bytes().replace(b'"qty"', b'"qtY"', 1).replace(b"/orders/1", b"/orders/2", 1)
+    )
+    print(f"\nThe same log with one request's path edited ({forged.name}):")
+    print(f"$ auditmw verify {forged.name} ...")
+    detected = cli(["verify", str(forged), *args[1:]])
+    print("\nverified: the log is intact" if clean == 0 else "\nverification FAILED")
+    return 0 if clean == 0 and detected == 1 else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
     os.environ["AUDITMW_DEMO_LOG"] = str(log)
+    keys = log.parent / "keys"
+    os.environ["AUDITMW_DEMO_KEYS"] = str(keys)
     sys.path.insert(0, str(HERE))
     from app import app  # the demo app reads AUDITMW_DEMO_LOG at import
 
@@ -102,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     server.should_exit = True  # lifespan shutdown drains the audit log
     thread.join(15)
     _show(log)
-    return _verify(log)
+    return _verify(log, keys)
 
 
 if __name__ == "__main__":

@@ -48,12 +48,16 @@ class TestExamples:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-        kinds = [e["kind"] for e in events]
+        kinds = [e["kind"] for e in events if e["kind"] != "audit.checkpoint"]
         assert kinds[0] == "audit.started"
         assert kinds[-1] == "audit.stopped"
         outcomes = sorted(e["outcome"] for e in events if e["kind"] == "http")
         assert outcomes == ["denied", "error", "failure", "success", "success", "success"]
         assert "orders.update" in result.stdout
+        # The log verifies clean, and the tampered copy is caught.
+        assert "CLEAN: 0 tamper" in result.stdout
+        assert "TAMPER       modified_event" in result.stdout
+        assert all("integrity" in e for e in events if e["kind"] != "audit.checkpoint")
 
 
 class TestReadmeCode:

@@ -24,6 +24,7 @@ from auditmw.exceptions import (
     PolicyError,
     SinkError,
 )
+from auditmw.integrity import IntegrityOptions
 from auditmw.policy import Policy, config_from_policy, load_policy
 from auditmw.wsgi import AuditWSGIMiddleware
 
@@ -39,6 +40,7 @@ __all__ = [
     "DeliveryOptions",
     "DropEvent",
     "Exchange",
+    "IntegrityOptions",
     "Limits",
     "MissingDependencyError",
     "Policy",

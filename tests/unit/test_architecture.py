@@ -16,6 +16,7 @@ CORE = [
     "auditmw.pipeline",
     "auditmw.policy",
     "auditmw.processors",
+    "auditmw.integrity",
     "auditmw.formats.ocsf",
     "auditmw.formats.ecs",
     "auditmw.formats.otel",

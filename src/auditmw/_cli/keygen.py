@@ -1,0 +1,86 @@
+"""``auditmw keygen``: create a checkpoint signing key pair or a MAC key.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from auditmw._keys import generate_keypair
+
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``keygen`` sub-command."""
+    parser = subparsers.add_parser(
+        "keygen",
+        help="create an Ed25519 signing key pair (or a MAC key) for integrity",
+        description="Create NAME.key (private, mode 0600) and NAME.pub in --out, and print "
+        "the key id and a registry entry. With --mac, create NAME.mac (64 hex digits, 0600).",
+    )
+    parser.add_argument("--out", default=".", help="directory for the key files (default: .)")
+    parser.add_argument("--name", default="auditmw", help="file name stem (default: auditmw)")
+    parser.add_argument("--mac", action="store_true", help="create a MAC key instead")
+    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    parser.add_argument(
+        "--registry", metavar="FILE", help="also add the public key to this JSON key registry"
+    )
+    parser.set_defaults(func=run)
+
+
+def _write_private(path: Path, data: bytes, force: bool) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(path, 0o600)
+
+
+def _add_to_registry(path: Path, key_id: str, public: str) -> None:
+    document = json.loads(path.read_text()) if path.exists() else {"keys": []}
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    document["keys"].append({"key_id": key_id, "public_key": public, "created": stamp})
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Create the key files; return 0, or 2 when a file exists or cannot be written."""
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if args.mac:
+            path = out / f"{args.name}.mac"
+            _write_private(path, secrets.token_hex(32).encode() + b"\n", args.force)
+            print(f"MAC key written to {path} (mode 0600); use IntegrityOptions(mac_key_file=...)")
+            return 0
+        private, public, key_id = generate_keypair()
+        key_path, pub_path = out / f"{args.name}.key", out / f"{args.name}.pub"
+        _write_private(key_path, private, args.force)
+        pub_path.write_bytes(public)
+        if args.registry:
+            _add_to_registry(Path(args.registry), key_id, public.decode())
+    except FileExistsError as exc:
+        print(f"auditmw keygen: {exc.filename} exists; use --force to overwrite", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, KeyError) as exc:
+        if not isinstance(exc, OSError):
+            print(f"auditmw keygen: {args.registry} is not a key registry", file=sys.stderr)
+            return 2
+        print(f"auditmw keygen: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"key id: {key_id}")
+    print(f"private key: {key_path} (mode 0600)  public key: {pub_path}")
+    entry = {"key_id": key_id, "public_key": public.decode(), "not_before": None}
+    print("registry entry:", json.dumps({k: v for k, v in entry.items() if v is not None}))
+    return 0

@@ -1,0 +1,85 @@
+"""Checkpoints known from outside the log: expected heads and digest files.
+
+What it trusts: the heads the auditor kept where the application host cannot write.
+A log that ends before one of them was rolled back or truncated.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from auditmw._report import Finding, Location
+
+if TYPE_CHECKING:
+    from auditmw._verify import Reader
+
+__all__ = ["ExpectedHead", "check_expected"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedHead:
+    """A checkpoint known from outside the log (a digest file, a head kept elsewhere).
+
+    Args:
+        chain_id: its chain.
+        n: its checkpoint number.
+        hash: its ``seal.hash``.
+        location: where it was read, when from a file.
+
+    .. versionadded:: 0.1.0
+    """
+
+    chain_id: str
+    n: int
+    hash: str
+    location: Location | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ExpectedHead:
+        """Parse ``CHAIN_ID:N:HASH`` as printed in a report's chain ``head``.
+
+        Raises:
+            ValueError: the text is not in that form.
+        """
+        chain_id, n, digest = text.strip().rsplit(":", 2)
+        if len(bytes.fromhex(digest)) != 32:
+            raise ValueError("the checkpoint hash must have 64 hex digits")
+        return cls(chain_id, int(n), digest)
+
+
+def check_expected(reader: Reader, expected: list[ExpectedHead]) -> None:
+    """Report expected heads that the log lacks or contradicts."""
+    for head in expected:
+        chain = reader.chains.get(head.chain_id)
+        where = f" (expected head from {head.location})" if head.location else ""
+        numbers = {cp.n: cp for cp in chain.checkpoints if cp.intact} if chain else {}
+        known = numbers.get(head.n)
+        if known is not None and known.hash == head.hash:
+            continue
+        if known is not None:
+            reader.flag(
+                "checkpoint_forged",
+                f"checkpoint {head.n} differs from the one kept elsewhere{where}",
+                known.location,
+                chain,
+            )
+        elif chain is None or head.n > max(numbers, default=-1):
+            reader.report.add(
+                Finding(
+                    "rollback",
+                    f"the log ends before checkpoint {head.n}, "
+                    f"which was seen before{where}: rolled back or truncated",
+                    head.location,
+                    head.chain_id,
+                )
+            )
+        else:
+            reader.flag(
+                "checkpoint_deleted",
+                f"checkpoint {head.n}{where} is missing from the log",
+                head.location,
+                chain,
+            )
