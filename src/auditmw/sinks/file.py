@@ -5,7 +5,7 @@ Each batch is written with a single ``write`` on a descriptor opened with
 torn or interleaved lines.  The file is created with mode ``0600``.
 
 With rotation on, every batch is written under an exclusive ``flock`` on the
-sidecar ``<file>.lock``, so the processes sharing the file agree on when it
+hidden sidecar ``.<file>-lock``, so the processes sharing the file agree on when it
 rotates: a writer whose descriptor points to a file another process rotated away
 reopens the live one before writing.  Rotated files are named::
 
@@ -13,8 +13,9 @@ reopens the live one before writing.  Rotated files are named::
 
 e.g. ``audit.jsonl.20261130T034500Z.000001.gz``: sorting the names sorts the files
 in writing order (the sequence keeps increasing within one second), and the live
-file comes last.  A file is compressed through ``<name>.gz.tmp``, renamed when
-complete; readers ignore ``.tmp`` files.
+file comes last.  A file is compressed into a hidden partial file, renamed to its
+``.gz`` name when complete; neither helper file looks like a log to a reader
+(``auditmw verify`` on the directory skips them).
 
 .. versionadded:: 0.1.0
 """
@@ -130,7 +131,7 @@ class FileSink:
         self._keep = max_files
         self._max_age = None if max_age_days is None else max_age_days * 86_400
         self._rotating = rotate_bytes is not None or rotate_interval is not None
-        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock_path = self.path.with_name(f".{self.path.name}-lock")
         self._fd: int | None = None
         self._pid = 0
 
@@ -213,7 +214,7 @@ class FileSink:
 
     def _gzip(self, source: Path) -> None:
         final = source.with_name(source.name + ".gz")
-        partial = source.with_name(source.name + ".gz.tmp")
+        partial = source.with_name("." + source.name.replace(".", "_") + ".gz-partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, self._mode)
         with source.open("rb") as src, os.fdopen(fd, "wb") as raw:
             with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
