@@ -26,6 +26,9 @@ COMMANDS = (
     "keygen",
     "policy",
     "apikey",
+    "postgres",
+    "cat",
+    "retention",
 )
 
 

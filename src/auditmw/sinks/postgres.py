@@ -7,6 +7,9 @@ time, actor, action and outcome, the canonical event as JSONB, and ``line``, the
 exact stored bytes the integrity chain covers.  Triggers refuse ``UPDATE``,
 ``DELETE`` and ``TRUNCATE`` (only ``DROP TABLE`` by the owner remains, which no
 application role should hold).
+Run the sink under a writer role that may only ``INSERT`` (``auditmw postgres init``
+creates the table and such a role, see ``docs/protect.md``) with ``create=False``:
+creating the table needs ownership, which the writer must not have.
 Each batch is one transaction: when :meth:`PostgresSink.aemit` returns, the rows
 are committed.
 
@@ -29,7 +32,7 @@ from auditmw.sinks.base import require
 if TYPE_CHECKING:
     from auditmw.sinks.base import Batch
 
-__all__ = ["PostgresSink"]
+__all__ = ["PostgresSink", "check_table_name", "schema_sql"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -66,6 +69,55 @@ _INSERT = (
     "INSERT INTO {t} (event_id, time, kind, actor_id, action, outcome, chain_id, seq, event, line)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"
 )
+
+
+_OBJECTS = ("time_idx", "actor_idx", "action_idx", "outcome_idx", "no_change", "no_truncate")
+
+
+def check_table_name(table: str, *, setting: str = "table") -> list[str]:
+    """Split ``table`` (``name`` or ``schema.name``) into parts, refusing anything else.
+
+    Args:
+        table: the table name.
+        setting: the setting named in the error.
+
+    Raises:
+        ConfigurationError: the name is not one or two plain identifiers.
+
+    .. versionadded:: 0.1.0
+    """
+    parts = table.split(".")
+    if len(parts) > 2 or not all(_NAME.match(p) for p in parts):
+        raise ConfigurationError(
+            f"PostgreSQL table must be 'name' or 'schema.name' (letters, digits, _), got {table!r}",
+            setting=setting,
+        )
+    return parts
+
+
+def _compose(table: str, template: str) -> Any:
+    sql = require("psycopg", extra="postgres", feature="PostgresSink").sql
+    parts = check_table_name(table)
+    names = {key: sql.Identifier(f"{parts[-1]}_{key}") for key in _OBJECTS}
+    return sql.SQL(template).format(t=sql.Identifier(*parts), **names)
+
+
+def schema_sql(table: str) -> Any:
+    """Return the DDL creating ``table``, its indexes and its refuse-change triggers.
+
+    Shared by :class:`PostgresSink` (``create=True``) and ``auditmw postgres init``;
+    every statement is idempotent.
+
+    Args:
+        table: the table name (``name`` or ``schema.name``).
+
+    Raises:
+        ConfigurationError: the table name is not a plain identifier.
+        MissingDependencyError: psycopg is not installed.
+
+    .. versionadded:: 0.1.0
+    """
+    return _compose(table, _SCHEMA)
 
 
 def _row(event: dict[str, Any], line: bytes, jsonb: Any) -> tuple[Any, ...]:
@@ -113,13 +165,7 @@ class PostgresSink:
         delivery_mode: Literal["async", "durable"] | None = None,
     ) -> None:
         self._psycopg = require("psycopg", extra="postgres", feature="PostgresSink")
-        parts = table.split(".")
-        if len(parts) > 2 or not all(_NAME.match(p) for p in parts):
-            raise ConfigurationError(
-                f"PostgresSink table must be 'name' or 'schema.name' (letters, digits, _), "
-                f"got {table!r}",
-                setting="table",
-            )
+        check_table_name(table)
         self._dsn = dsn
         self.table = table
         self.format = format
@@ -128,22 +174,6 @@ class PostgresSink:
         self._timeout = timeout
         self._conn: Any = None
         self._ready = False
-
-    def _sql(self, template: str) -> Any:
-        sql = self._psycopg.sql
-        base = self.table.split(".")[-1]
-        names = {
-            key: sql.Identifier(f"{base}_{key}")
-            for key in (
-                "time_idx",
-                "actor_idx",
-                "action_idx",
-                "outcome_idx",
-                "no_change",
-                "no_truncate",
-            )
-        }
-        return sql.SQL(template).format(t=sql.Identifier(*self.table.split(".")), **names)
 
     async def aemit(self, batch: Batch) -> None:
         """Insert the batch in one transaction; returns once it is committed.
@@ -180,12 +210,12 @@ class PostgresSink:
             async with conn.transaction():
                 # Serialise creation across processes: CREATE ... IF NOT EXISTS can race.
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
-                await conn.execute(self._sql(_SCHEMA))
+                await conn.execute(schema_sql(self.table))
             self._ready = True
         jsonb = self._psycopg.types.json.Jsonb
         rows = [_row(e, line, jsonb) for e, line in zip(batch.events, batch.lines, strict=True)]
         async with conn.transaction(), conn.cursor() as cursor:
-            await cursor.executemany(self._sql(_INSERT), rows)
+            await cursor.executemany(_compose(self.table, _INSERT), rows)
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
