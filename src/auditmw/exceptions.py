@@ -125,5 +125,20 @@ class ChainBrokenError(ChainError):
         self.index = index
 
 
+class DecryptionError(AuditError):
+    """An encrypted audit file cannot be decrypted: missing or wrong key, or altered data.
+
+    Args:
+        message: what failed, naming the file and the key id, and the fix.
+        key_id: the key id involved, when known.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, message: str, *, key_id: str | None = None) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
 class DropEvent(BaseException):
     """Raised by a processor to discard the event; only the pipeline catches it."""
