@@ -2,7 +2,12 @@
 
 Each batch is written with a single ``write`` on a descriptor opened with
 ``O_APPEND``, so several processes (gunicorn workers) can share one file without
-torn or interleaved lines.  The file is created with mode ``0600``.
+torn or interleaved lines.  The file is created with mode ``0600`` (``0640`` with
+``group_read=True``), its directory ``0700`` when the sink creates it
+(``create_dir=True``), and rotated files are made read-only (``0400``/``0440``).
+A world-writable directory is refused: anyone could replace the log there.
+With ``encryption=`` (a :class:`~auditmw.crypto.KeyProvider`) every file is
+encrypted with its own data key; see :mod:`auditmw.crypto`.
 
 With rotation on, every batch is written under an exclusive ``flock`` on the
 hidden sidecar ``.<file>-lock``, so the processes sharing the file agree on when it
@@ -27,6 +32,7 @@ import gzip
 import os
 import re
 import shutil
+import stat
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from contextlib import AbstractContextManager
 
+    from auditmw.crypto import KeyProvider, SegmentKey
     from auditmw.sinks.base import Batch
 
 __all__ = ["FileSink", "rotated_files"]
@@ -62,6 +69,24 @@ def rotated_files(path: str | os.PathLike[str]) -> list[Path]:
     return [entry[2] for entry in sorted(found)]
 
 
+def _check_directory(directory: Path, *, create: bool, allow: bool) -> None:
+    if not directory.is_dir():
+        if not create:
+            raise ConfigurationError(
+                f"FileSink: directory {str(directory)!r} does not exist; create it first "
+                "or pass create_dir=True",
+                setting="path",
+            )
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not allow and directory.stat().st_mode & stat.S_IWOTH:
+        raise ConfigurationError(
+            f"FileSink: directory {str(directory)!r} is world-writable, so anyone could "
+            "replace or remove the audit log; use a directory only the service can write "
+            "(chmod o-w) or pass allow_world_writable=True",
+            setting="allow_world_writable",
+        )
+
+
 class FileSink:
     """Appends one JSON line per event to ``path``, rotating it by size or time.
 
@@ -71,6 +96,13 @@ class FileSink:
         fsync: ``"never"`` (the OS decides), ``"batch"`` (after each batch) or
             ``"always"`` (same as batch; every batch is one write).
         mode: permission bits for new files (also the lock file).
+        group_read: add group read (``0640``, rotated ``0440``) so a log-shipper
+            group can read the files.
+        create_dir: create the directory (mode ``0700``) when missing.
+        allow_world_writable: accept a world-writable directory (``o+w``), e.g. one
+            with the sticky bit you have reviewed; refused by default.
+        encryption: encrypt every file with a fresh data key wrapped by this key
+            provider (a :class:`~auditmw.crypto.Keyring`).
         rotate_bytes: rotate before a batch would grow the file beyond this size.
         rotate_interval: rotate at the first write in a new window of this many
             seconds (``3600`` rotates hourly, on the hour, UTC).
@@ -81,7 +113,8 @@ class FileSink:
             this sink; ``None`` follows ``DeliveryOptions.mode``.
 
     Raises:
-        ConfigurationError: an option is invalid or the directory does not exist.
+        ConfigurationError: an option is invalid, or the directory does not exist or
+            is world-writable.
 
     .. versionadded:: 0.1.0
     """
@@ -93,6 +126,10 @@ class FileSink:
         format: str = "auditmw",
         fsync: Fsync = "batch",
         mode: int = 0o600,
+        group_read: bool = False,
+        create_dir: bool = False,
+        allow_world_writable: bool = False,
+        encryption: KeyProvider | None = None,
         rotate_bytes: int | None = None,
         rotate_interval: float | None = None,
         compress: bool = True,
@@ -116,21 +153,22 @@ class FileSink:
                     f"FileSink {name} must be > 0 or None, got {value!r}", setting=name
                 )
         self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise ConfigurationError(
-                f"FileSink: directory {str(self.path.parent)!r} does not exist; create it first",
-                setting="path",
-            )
+        _check_directory(self.path.parent, create=create_dir, allow=allow_world_writable)
         self.format = format
         self.delivery_mode = delivery_mode
         self._fsync = fsync != "never"
-        self._mode = mode
+        self._mode = mode | 0o040 if group_read else mode
+        self._encryption = encryption
+        self._segment: SegmentKey | None = None  # the data key of the file ``_fd`` is open on
         self._rotate_bytes = rotate_bytes
         self._interval = rotate_interval
         self._compress = compress
         self._keep = max_files
         self._max_age = None if max_age_days is None else max_age_days * 86_400
         self._rotating = rotate_bytes is not None or rotate_interval is not None
+        # Encrypted writers share one data key per file and need the offset of each
+        # append, so they serialise under the lock even without rotation.
+        self._locking = self._rotating or encryption is not None
         self._lock_path = self.path.with_name(f".{self.path.name}-lock")
         self._fd: int | None = None
         self._pid = 0
@@ -156,6 +194,8 @@ class FileSink:
                 fd = self._open()
                 if self._rotating:
                     fd = self._maybe_rotate(fd, len(data))
+                if self._encryption is not None:
+                    data = self._encrypt(fd, data, self._encryption)
                 written = os.write(fd, data)
                 while written < len(data):  # short writes only happen on full disks or signals
                     written += os.write(fd, data[written:])
@@ -166,7 +206,7 @@ class FileSink:
             raise SinkUnavailableError(f"cannot append to {self.path}: {exc.strerror}") from exc
 
     def _locked(self) -> AbstractContextManager[None]:
-        return self._flock() if self._rotating else nullcontext()
+        return self._flock() if self._locking else nullcontext()
 
     @contextmanager
     def _flock(self) -> Iterator[None]:
@@ -209,10 +249,11 @@ class FileSink:
         os.rename(self.path, target)
         self._close_fd()
         if self._compress:
-            self._gzip(target)
+            target = self._gzip(target)
+        os.chmod(target, self._mode & 0o444)  # a rotated file is never written again
         self._retain()
 
-    def _gzip(self, source: Path) -> None:
+    def _gzip(self, source: Path) -> Path:
         final = source.with_name(source.name + ".gz")
         partial = source.with_name("." + source.name.replace(".", "_") + ".gz-partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, self._mode)
@@ -223,6 +264,22 @@ class FileSink:
             os.fsync(raw.fileno())
         os.rename(partial, final)
         source.unlink()
+        return final
+
+    def _encrypt(self, fd: int, data: bytes, provider: KeyProvider) -> bytes:
+        from auditmw.crypto import new_segment, open_segment
+
+        # The segment is tied to the open descriptor (reset whenever it is closed), not
+        # to an inode number: a rotated file's inode number can be reused at once.
+        if self._segment is None:
+            if os.fstat(fd).st_size == 0:
+                header, self._segment = new_segment(provider)
+                os.write(fd, header)
+            else:  # another process started this file; under the lock, path is our file
+                with open(self.path, "rb") as existing:
+                    self._segment = open_segment(existing.readline(), provider, str(self.path))
+        # Under the lock no one else appends: this is where the line will start.
+        return self._segment.encrypt(data, os.fstat(fd).st_size)
 
     def _retain(self) -> None:
         files = rotated_files(self.path)
@@ -234,6 +291,7 @@ class FileSink:
             path.unlink(missing_ok=True)
 
     def _close_fd(self) -> None:
+        self._segment = None
         if self._fd is not None and self._pid == os.getpid():
             try:
                 os.close(self._fd)

@@ -87,7 +87,7 @@ class TestRotation:
         rotated = rotated_files(path)
         assert len(rotated) > 5
         assert all(p.name.endswith(".gz") for p in rotated)
-        assert all(p.stat().st_size > 0 and p.stat().st_mode & 0o777 == 0o600 for p in rotated)
+        assert all(p.stat().st_size > 0 and p.stat().st_mode & 0o777 == 0o400 for p in rotated)
         assert read_stream(path) == list(range(200))
         assert all(len(gzip.decompress(p.read_bytes())) <= 1000 for p in rotated)
 
