@@ -1,5 +1,9 @@
 """Reading stored records for verification: JSONL files, gzipped or not, and directories.
 
+Files encrypted by :mod:`auditmw.crypto` are decrypted transparently with the key
+provider installed by :func:`use_keyring` (``auditmw verify --keyring``); a line
+that fails authentication is passed on unchanged, so the verifier reports it.
+
 Other stores (a PostgreSQL table, a JetStream stream) plug into the verifier by yielding
 ``(Location, bytes)`` pairs in storage order, as :func:`iter_file` does.
 
@@ -9,7 +13,9 @@ Other stores (a PostgreSQL table, a JetStream stream) plug into the verifier by 
 from __future__ import annotations
 
 import gzip
+import itertools
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -21,13 +27,45 @@ from auditmw._report import Location
 if TYPE_CHECKING:
     import os
 
-__all__ = ["expand_paths", "first_chain", "iter_file", "iter_files"]
+    from auditmw.crypto import KeyProvider
+
+__all__ = ["expand_paths", "first_chain", "iter_file", "iter_files", "use_keyring"]
 
 # NamedTuple's own __new__ is a Python function; this is the C constructor it wraps.
 new_location = tuple.__new__
+_ENCRYPTED = b'{"auditmw_encryption"'
 _SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
 #: Called with (bytes read so far, total bytes) while reading.
 Progress = Callable[[int, int], None]
+
+
+# Process-wide on purpose: ``verify --jobs`` workers are forked and inherit it.
+_keyring: KeyProvider | None = None
+
+
+@contextmanager
+def use_keyring(provider: KeyProvider | None) -> Iterator[None]:
+    """Decrypt encrypted files with ``provider`` while the block runs.
+
+    .. versionadded:: 0.1.0
+    """
+    global _keyring
+    previous, _keyring = _keyring, provider
+    try:
+        yield
+    finally:
+        _keyring = previous
+
+
+def _plain(stream: IO[bytes], path: Path, strict: bool = False) -> Iterator[bytes]:
+    """The lines of ``stream``, decrypted when it starts with an encryption header."""
+    first = stream.readline()
+    if first.startswith(_ENCRYPTED):
+        from auditmw.crypto import decrypt_lines, parse_header  # needs cryptography
+
+        if parse_header(first) is not None:
+            return decrypt_lines(first, stream, _keyring, str(path), strict=strict)
+    return itertools.chain((first,), stream)
 
 
 def _is_log(path: Path) -> bool:
@@ -64,7 +102,7 @@ def first_chain(path: Path) -> str:
 def _first_position(path: Path) -> tuple[str, float]:
     raw, stream = _open(path)
     with raw, stream:
-        for line in stream:
+        for line in _plain(stream, path):
             try:
                 found = _position(orjson.loads(line))
             except orjson.JSONDecodeError:
@@ -102,20 +140,22 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def iter_file(
-    path: Path, progress: Callable[[int], None] | None = None
+    path: Path, progress: Callable[[int], None] | None = None, *, strict: bool = False
 ) -> Iterator[tuple[Location, bytes]]:
     """Yield ``(Location, line)`` for every non-empty line of ``path`` (gzip detected).
 
     Args:
         path: the file.
         progress: called now and then with the raw bytes read so far.
+        strict: raise :class:`~auditmw.crypto.DecryptionError` on an encrypted line
+            that fails authentication, instead of yielding it unchanged.
 
     .. versionadded:: 0.1.0
     """
     source = str(path)
     raw, stream = _open(path)
     with raw, stream:
-        for number, raw_line in enumerate(stream, 1):
+        for number, raw_line in enumerate(_plain(stream, path, strict), 1):
             line = raw_line[:-1] if raw_line.endswith(b"\n") else raw_line
             if line:
                 yield new_location(Location, (source, number)), line

@@ -19,6 +19,8 @@ from auditmw._conclude import ExpectedHead
 from auditmw._keys import KeyRegistry, load_mac_key
 from auditmw._report import CATEGORIES, Report
 from auditmw._run import verify_files
+from auditmw._sources import use_keyring
+from auditmw.crypto import DecryptionError, Keyring
 from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -40,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
     parser.add_argument("--keys", metavar="REGISTRY", help="key registry (JSON/TOML) or PEM key")
     parser.add_argument("--mac-key-file", metavar="FILE", help="the writer's initial MAC key")
+    parser.add_argument(
+        "--keyring", metavar="FILE", help="keyring (0600 JSON) to decrypt encrypted files"
+    )
     parser.add_argument(
         "--expected-head",
         action="append",
@@ -113,7 +118,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = _options(args)
         show = args.progress or sys.stderr.isatty()
-        report = verify_files(args.paths, progress=_Bar() if show else None, **options)  # type: ignore[arg-type]
+        keyring = Keyring.from_file(args.keyring) if args.keyring else None
+        with use_keyring(keyring):
+            report = verify_files(args.paths, progress=_Bar() if show else None, **options)  # type: ignore[arg-type]
+    except DecryptionError as exc:
+        print(f"auditmw verify: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except ConfigurationError as exc:
         print(f"auditmw verify: {exc} (setting: {exc.setting})", file=sys.stderr)
         return EXIT_ERROR

@@ -1,0 +1,51 @@
+"""``auditmw cat``: print audit files as plain JSON lines, decrypting encrypted ones.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from auditmw._sources import expand_paths, iter_file, use_keyring
+from auditmw.crypto import DecryptionError, Keyring
+from auditmw.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``cat`` sub-command."""
+    parser = subparsers.add_parser(
+        "cat",
+        help="print audit logs (gzipped, encrypted, directories) as JSON lines",
+        description="Print the records of audit files in writing order; encrypted files "
+        "need --keyring.  Exit status: 0 ok, 1 a line fails authentication, 2 usage error.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
+    parser.add_argument("--keyring", metavar="FILE", help="keyring (0600 JSON) for encrypted files")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write every record to stdout; stop at a line that fails authentication."""
+    out = sys.stdout.buffer
+    try:
+        keyring = Keyring.from_file(args.keyring) if args.keyring else None
+        with use_keyring(keyring):
+            for path in expand_paths(args.paths):
+                for _, line in iter_file(path, strict=True):
+                    out.write(line + b"\n")
+    except DecryptionError as exc:
+        out.flush()
+        print(f"auditmw cat: {exc}", file=sys.stderr)
+        return 1 if "fails authentication" in str(exc) else 2
+    except (ConfigurationError, OSError) as exc:
+        print(f"auditmw cat: {exc}", file=sys.stderr)
+        return 2
+    out.flush()
+    return 0
