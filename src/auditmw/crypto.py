@@ -190,13 +190,17 @@ def decrypt_lines(
         provider: the key provider holding the file's KEK.
         source: the file name, for messages.
         strict: raise on a line that fails authentication; otherwise yield it
-            unchanged, so a verifier reports it as a malformed record.
+            unchanged, so a verifier reports it as a malformed record (and yield
+            nothing for a shredded file).
 
     Raises:
         DecryptionError: the key is missing or wrong, or (``strict``) a line fails.
 
     .. versionadded:: 0.1.0
     """
+    parsed = parse_header(header)
+    if not strict and parsed is not None and parsed.get("wrapped_key") is None:
+        return  # crypto-shredded: nothing to read; a verifier sees the events as missing
     key = open_segment(header, provider, source)
     offset = len(header)
     for raw in lines:

@@ -253,7 +253,7 @@ class TestShred:
         """Shredding one rotated file makes exactly that file unreadable."""
         keyring = Keyring.generate("k1")
         live = tmp_path / "audit.jsonl"
-        sink = FileSink(live, rotate_bytes=1500, encryption=keyring)
+        sink = FileSink(live, rotate_bytes=700, encryption=keyring)
         for i in range(0, 40, 4):
             sink.emit(batch(i, 4))
         sink.close()
