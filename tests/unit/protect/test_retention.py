@@ -1,0 +1,228 @@
+"""Retention as code: plan and apply over rotated files with a fake clock."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import pytest
+
+from auditmw._sources import iter_file, use_keyring
+from auditmw.cli import main
+from auditmw.config import AuditConfig, DeliveryOptions
+from auditmw.crypto import Keyring
+from auditmw.delivery import Delivery
+from auditmw.exceptions import PolicyError
+from auditmw.integrity import IntegrityOptions
+from auditmw.pipeline import Pipeline
+from auditmw.retention import RetentionRule, plan
+from auditmw.sinks.file import FileSink, rotated_files
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+AGES = [500, 450, 100, 5, 4, 3, 2, 1]  # days, oldest file first
+
+
+def write_log(live: Path, integrity: IntegrityOptions | None, count: int = 120) -> None:
+    sink = FileSink(live, rotate_bytes=2500)
+    pipeline = Pipeline(AuditConfig("svc"))
+    options = DeliveryOptions(max_wait_ms=5)
+    delivery = Delivery([sink], options, integrity=integrity, lifecycle=pipeline.lifecycle)
+    for n in range(count):
+        delivery.submit(pipeline.lifecycle("audit.policy_loaded", {"n": n}))
+        if n % 5 == 0:
+            delivery.flush(5)
+    delivery.close(10)
+
+
+def age_files(live: Path) -> list[Path]:
+    """Rename the rotated files so their stamps say they are AGES days old at NOW."""
+    files = rotated_files(live)
+    assert len(files) >= len(AGES)
+    renamed = []
+    for i, (path, age) in enumerate(zip(files, AGES, strict=False)):
+        stamp = (NOW - timedelta(days=age)).strftime("%Y%m%dT%H%M%SZ")
+        suffix = ".gz" if path.name.endswith(".gz") else ""
+        target = path.with_name(f"{live.name}.{stamp}.{i + 1:06d}{suffix}")
+        path.rename(target)
+        renamed.append(target)
+    for path in files[len(AGES) :]:  # the newest ones: younger than a day
+        stamp = (NOW - timedelta(hours=1)).strftime("%Y%m%dT%H%M%SZ")
+        path.rename(path.with_name(path.name.replace(path.name.split(".")[2], stamp)))
+    return renamed
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> dict[str, Any]:
+    keys = tmp_path / "keys"
+    assert main(["keygen", "--out", str(keys), "--registry", str(keys / "registry.json")]) == 0
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    live = logs / "audit.jsonl"
+    integrity: dict[str, Any] = {
+        "signing_key_file": str(keys / "auditmw.key"),
+        "checkpoint_every": 10,
+    }
+    write_log(live, IntegrityOptions(**integrity))
+    policy = tmp_path / "policy.json"
+    document = {
+        "service": {"name": "svc"},
+        "sinks": [{"type": "file", "path": str(live)}],
+        "integrity": integrity,
+        "retention": {
+            "hot_days": 30,
+            "min_days": 365,
+            "delete_after_days": 400,
+            "archive": str(tmp_path / "archive"),
+        },
+    }
+    policy.write_bytes(orjson.dumps(document))
+    return {
+        "live": live,
+        "files": age_files(live),
+        "policy": policy,
+        "registry": keys / "registry.json",
+        "archive": tmp_path / "archive",
+        "document": document,
+    }
+
+
+def retention_events(live: Path) -> list[dict[str, Any]]:
+    out = []
+    for part in [*rotated_files(live), live]:
+        for _, line in iter_file(part):
+            doc = orjson.loads(line)
+            if doc.get("kind") == "audit.retention":
+                out.append(doc)
+    return out
+
+
+class TestPlan:
+    def test_plan_output(self, setup: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+        """plan prints delete/archive/keep with the reason, and changes nothing."""
+        before = sorted(p.name for p in setup["live"].parent.iterdir())
+        code = main(
+            ["retention", "plan", "--policy", str(setup["policy"]), "--now", NOW.isoformat()]
+        )
+        out = capsys.readouterr().out.splitlines()
+        assert code == 0
+        first, second, third, fourth = setup["files"][:4]
+        assert any(
+            ln.startswith("delete") and first.name in ln and "delete_after_days=400" in ln
+            for ln in out
+        )
+        assert any(ln.startswith("delete") and second.name in ln for ln in out)
+        assert any(
+            ln.startswith("archive") and third.name in ln and "hot_days=30" in ln for ln in out
+        )
+        assert any(ln.startswith("keep") and fourth.name in ln for ln in out)
+        assert sorted(p.name for p in setup["live"].parent.iterdir()) == before
+
+    def test_min_days_guard(self) -> None:
+        """A rule that would delete before min_days is refused as a policy error."""
+        with pytest.raises(PolicyError, match="min_days"):
+            RetentionRule(delete_after_days=100, min_days=365)
+
+    def test_nothing_young_is_deleted(self, setup: dict[str, Any]) -> None:
+        """With the clock one day later, files under min_days are still kept or archived."""
+        rule = RetentionRule.from_policy(setup["document"])
+        actions = plan([setup["live"]], rule, NOW + timedelta(days=1))
+        assert all(a.age_days >= 365 for a in actions if a.kind == "delete")
+
+
+class TestApply:
+    def test_apply_moves_deletes_and_records(self, setup: dict[str, Any]) -> None:
+        """apply deletes old covered files, archives warm ones read-only, records each step."""
+        args = ["retention", "apply", "--policy", str(setup["policy"]), "--now", NOW.isoformat()]
+        assert main([*args, "--keys", str(setup["registry"])]) == 0
+        first, second, third, fourth = setup["files"][:4]
+        assert not first.exists()
+        assert not second.exists()
+        assert not third.exists()
+        assert fourth.exists()
+        archived = setup["archive"] / third.name
+        assert archived.stat().st_mode & 0o777 == 0o400
+        assert b'"audit.policy_loaded"' in gzip.decompress(archived.read_bytes())
+        events = retention_events(setup["live"])
+        got = {(e["details"]["action"], e["details"]["file"]) for e in events}
+        assert got == {("delete", first.name), ("delete", second.name), ("archive", third.name)}
+        assert all(e["integrity"]["seq"] >= 1 for e in events)  # chained like any event
+
+    def test_without_keys_nothing_is_deleted(
+        self, setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without keys to verify checkpoints, deletions are refused (and recorded); exit 1."""
+        args = ["retention", "apply", "--policy", str(setup["policy"]), "--now", NOW.isoformat()]
+        assert main(args) == 1
+        assert "refused" in capsys.readouterr().out
+        assert setup["files"][0].exists()
+        refused = [
+            e for e in retention_events(setup["live"]) if e["details"]["action"] == "refused"
+        ]
+        assert len(refused) == 2
+        assert {e["outcome"] for e in refused} == {"failure"}
+        assert "--keys" in refused[0]["details"]["reason"]
+
+    def test_tampered_log_blocks_deletion(self, setup: dict[str, Any]) -> None:
+        """A log with a tampered event is never pruned."""
+        victim = setup["files"][3]
+        data = gzip.decompress(victim.read_bytes()).replace(b'"n":', b'"m":', 1)
+        victim.chmod(0o600)
+        victim.write_bytes(gzip.compress(data))
+        args = ["retention", "apply", "--policy", str(setup["policy"]), "--now", NOW.isoformat()]
+        assert main([*args, "--keys", str(setup["registry"])]) == 1
+        assert setup["files"][0].exists()
+        reasons = {
+            e["details"]["reason"]
+            for e in retention_events(setup["live"])
+            if e["details"]["action"] == "refused"
+        }
+        assert any("does not verify" in r for r in reasons)
+
+    def test_unchained_files_are_kept(self, tmp_path: Path) -> None:
+        """Files without hash-chained events (integrity off) are never deleted."""
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        live = logs / "audit.jsonl"
+        write_log(live, None)
+        files = age_files(live)
+        keys = tmp_path / "keys"
+        assert main(["keygen", "--out", str(keys), "--registry", str(keys / "registry.json")]) == 0
+        policy = tmp_path / "policy.json"
+        document = {
+            "service": {"name": "svc"},
+            "sinks": [{"type": "file", "path": str(live)}],
+            "retention": {"delete_after_days": 400},
+        }
+        policy.write_bytes(orjson.dumps(document))
+        args = ["retention", "apply", "--policy", str(policy), "--now", NOW.isoformat()]
+        assert main([*args, "--keys", str(keys / "registry.json")]) == 1
+        assert files[0].exists()
+        reasons = {
+            e["details"]["reason"]
+            for e in retention_events(live)
+            if e["details"]["action"] == "refused"
+        }
+        assert len(reasons) == 1
+        assert "unverified findings" in reasons.pop()  # unchained events cannot be verified
+
+    def test_archive_encrypts(self, setup: dict[str, Any], tmp_path: Path) -> None:
+        """With archive_encrypt, archived plaintext files are encrypted with the keyring."""
+        setup["document"]["retention"]["archive_encrypt"] = True
+        setup["policy"].write_bytes(orjson.dumps(setup["document"]))
+        ring = tmp_path / "ring.json"
+        keyring = Keyring.generate("cold-2026")
+        keyring.save(ring)
+        args = ["retention", "apply", "--policy", str(setup["policy"]), "--now", NOW.isoformat()]
+        assert main([*args, "--keys", str(setup["registry"]), "--keyring", str(ring)]) == 0
+        archived = setup["archive"] / setup["files"][2].name
+        data = gzip.decompress(archived.read_bytes())
+        assert data.startswith(b'{"auditmw_encryption"')
+        assert b"policy_loaded" not in data
+        with use_keyring(keyring):
+            docs = [orjson.loads(line) for _, line in iter_file(archived, strict=True)]
+        assert any(d.get("kind") == "audit.policy_loaded" for d in docs)
