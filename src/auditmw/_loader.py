@@ -257,6 +257,7 @@ def _sinks(document: Mapping[str, Any]) -> list[AnySink]:
             for key, name in RETENTION_KWARGS.items():
                 if retention and key in retention:
                     options.setdefault(name, retention[key])
+            _file_keyring(options, f"/sinks/{i}")
         cls = lookup("auditmw.sinks", SINK_CLASSES[entry["type"]])
         sinks.append(_build(f"/sinks/{i}", cls, options))
     if retention and not has_file:
@@ -266,6 +267,21 @@ def _sinks(document: Mapping[str, Any]) -> list[AnySink]:
             path="/retention",
         )
     return sinks
+
+
+def _file_keyring(options: dict[str, Any], where: str) -> None:
+    """Turn a file sink's ``keyring`` (0600 file) or ``keyring_env`` into ``encryption``."""
+    if "keyring" not in options and "keyring_env" not in options:
+        return
+    from auditmw.crypto import Keyring
+
+    try:
+        if "keyring" in options:
+            options["encryption"] = Keyring.from_file(options.pop("keyring"))
+        else:
+            options["encryption"] = Keyring.from_env(options.pop("keyring_env"))
+    except ConfigurationError as exc:
+        raise PolicyError(f"policy {where}: {exc}", path=where) from exc
 
 
 def identity_options(identity: Mapping[str, Any]) -> dict[str, Any]:

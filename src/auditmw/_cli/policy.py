@@ -26,6 +26,7 @@ __all__ = ["lint", "register"]
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _AUTH_WORDS = ("login", "logout", "signin", "signup", "token", "oauth", "password", "auth")
 _BODY_LEVELS = frozenset({"request", "request_response"})
+_YEAR = 365
 
 
 def register(subparsers: Any) -> None:
@@ -96,7 +97,37 @@ def lint(policy: Policy) -> list[str]:
         )
     if "integrity" not in doc:
         warnings.append("/integrity: missing; events will not be hash-chained or signed")
-    return warnings + _unavailable(doc)
+    return warnings + _protection(policy) + _unavailable(doc)
+
+
+def _protection(policy: Policy) -> list[str]:
+    """Retention shorter than PCI DSS 10.5.1's year, and bodies stored in clear."""
+    doc = policy.document
+    out = []
+    retention = doc.get("retention") or {}
+    for key in ("max_age_days", "delete_after_days"):
+        days = retention.get(key)
+        if isinstance(days, int | float) and days < _YEAR:
+            out.append(
+                f"/retention/{key}: logs are kept {days} days; PCI DSS 10.5.1 requires at "
+                f"least {_YEAR} (the last 3 months immediately available)"
+            )
+    if "max_files" in retention:
+        out.append(
+            "/retention/max_files: deletes by count whatever the files' age; a traffic "
+            f"spike can leave less than {_YEAR} days (prefer max_age_days/delete_after_days)"
+        )
+    bodies = policy.default_level in _BODY_LEVELS or any(
+        rule.decision.level in _BODY_LEVELS for rule in policy.rules
+    )
+    for i, sink in enumerate(doc.get("sinks", ())):
+        clear = sink.get("type") == "file" and not ({"keyring", "keyring_env"} & sink.keys())
+        if bodies and clear:
+            out.append(
+                f"/sinks/{i}: request bodies are captured and this file sink stores them "
+                "unencrypted; set keyring = '<0600 keyring file>' (see docs/protect.md)"
+            )
+    return out
 
 
 def _unavailable(doc: dict[str, Any]) -> list[str]:
