@@ -87,7 +87,7 @@ class SegmentKey:
         """Return the line (with ``\\n``) that stores ``payload`` at byte ``offset``."""
         nonce = os.urandom(_NONCE)
         sealed = self._aead.encrypt(nonce, payload, self._aad(offset))
-        return base64.b64encode(nonce + sealed) + b"\n"
+        return binascii.b2a_base64(nonce + sealed)  # ends with the line's "\n"
 
     def decrypt(self, line: bytes, offset: int) -> bytes:
         """Return the payload of ``line`` (without its ``\\n``) stored at ``offset``.
@@ -96,7 +96,7 @@ class SegmentKey:
             DecryptionError: the line was altered, moved or comes from another file.
         """
         try:
-            blob = base64.b64decode(line, validate=True)
+            blob = binascii.a2b_base64(line, strict_mode=True)
             return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], self._aad(offset))
         except (InvalidTag, binascii.Error, ValueError) as exc:
             raise DecryptionError(
