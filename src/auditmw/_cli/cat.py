@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
         out.flush()
         print(f"auditmw cat: {exc}", file=sys.stderr)
         return 1 if "fails authentication" in str(exc) else 2
+    except BrokenPipeError:
+        # The reader (``| head``) went away: not an error; silence the final flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ConfigurationError, OSError) as exc:
         print(f"auditmw cat: {exc}", file=sys.stderr)
         return 2

@@ -241,9 +241,11 @@ class FileSink:
         return False
 
     def _rotate(self) -> None:
-        existing = rotated_files(self.path)
-        last = _ROTATED.search(existing[-1].name) if existing else None
-        seq = int(last.group(2)) + 1 if last else 1
+        # The highest sequence, not the last name: after a clock step back (or files
+        # renamed by hand) name order and writing order differ, and a reused name
+        # would make the rename below overwrite a rotated file.
+        seqs = [_ROTATED.search(p.name) for p in rotated_files(self.path)]
+        seq = max((int(m.group(2)) for m in seqs if m), default=0) + 1
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         target = self.path.with_name(f"{self.path.name}.{stamp}.{seq:06d}")
         os.rename(self.path, target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from typing import TYPE_CHECKING
 
@@ -88,3 +89,20 @@ class TestWorldWritable:
         shared.chmod(0o1777)
         emit(FileSink(shared / "audit.jsonl", allow_world_writable=True), 1)
         assert (shared / "audit.jsonl").read_bytes().count(b"\n") == 1
+
+
+class TestRotationNames:
+    def test_never_overwrites_after_clock_step_back(self, tmp_path: Path) -> None:
+        """A rotated file whose name sorts last (future stamp) is never overwritten."""
+        path = tmp_path / "audit.jsonl"
+        emit(FileSink(path, rotate_bytes=600), 4)
+        first, *_ = rotated_files(path)
+        future = first.with_name(f"{path.name}.29991231T000000Z.000001.gz")
+        first.rename(future)
+        emit(FileSink(path, rotate_bytes=600), 8)
+        files = [*rotated_files(path), path]
+        assert future in files
+        data = b"".join(
+            gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in files
+        )
+        assert data.count(b"\n") == 12  # nothing overwritten
