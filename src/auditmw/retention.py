@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import orjson
 
 from auditmw._layout import find_integrity
-from auditmw._sources import iter_file, use_keyring
+from auditmw._sources import expand_paths, iter_file, use_keyring
 from auditmw.exceptions import PolicyError
 from auditmw.sinks.file import rotated_files
 
@@ -220,16 +220,33 @@ def _coverage(files: list[Path]) -> dict[str, float]:
 
 def _uncovered(path: Path, covered: Mapping[str, float]) -> str | None:
     """Why ``path`` holds events no checkpoint covers, or ``None`` when all are covered."""
-    chained = 0
     for _, line in iter_file(path):
         doc = orjson.loads(line)
-        integrity = find_integrity(doc) if isinstance(doc, dict) else None
-        if isinstance(integrity, dict) and "seq" in integrity:
-            chained += 1
-            chain, seq = str(integrity.get("chain_id")), float(integrity["seq"])
-            if seq > covered.get(chain, -1):
-                return f"event seq {int(seq)} of chain {chain} is after its last checkpoint"
-    return None if chained else "holds no hash-chained events (integrity off)"
+        if not isinstance(doc, dict) or "checkpoint" in doc:
+            continue  # a checkpoint-only file covers others; it holds no event of its own
+        integrity = find_integrity(doc)
+        if not isinstance(integrity, dict) or "seq" not in integrity:
+            return "holds events that are not hash-chained (integrity off)"
+        chain, seq = str(integrity.get("chain_id")), float(integrity["seq"])
+        if seq > covered.get(chain, -1):
+            return f"event seq {int(seq)} of chain {chain} is after its last checkpoint"
+    return None
+
+
+def _out_of_order(order: list[Path], doomed: set[Path]) -> dict[Path, str]:
+    """Deletions that would leave an older file: only a prefix of the stream may go.
+
+    A checkpoint covers the events written before it, so it sits in a later file;
+    deleting oldest first never removes the checkpoint of a file that stays.
+    """
+    out: dict[Path, str] = {}
+    kept: Path | None = None
+    for path in order:
+        if path not in doomed:
+            kept = kept or path
+        elif kept is not None:
+            out[path] = f"{kept.name} was written earlier and is kept; delete oldest first"
+    return out
 
 
 def apply(
@@ -263,23 +280,26 @@ def apply(
         doomed = [a for a in actions if a.kind == "delete"]
         gate: str | None = None
         covered: dict[str, float] = {}
+        blocked: dict[Path, str] = {}
         if doomed:
-            every = sorted(
-                {a.path for a in actions} | {p.parent for p in (a.path for a in actions)}
-            )
-            report = verify_files([p for p in every if p.is_dir()], keys=keys)
+            # Every file of the directories involved, live files included: the
+            # checkpoint covering a rotated file is often in a later file.
+            dirs = sorted({a.path.parent for a in actions})
+            report = verify_files(dirs, keys=keys)
             bad = [f for f in report.findings if f.category in ("tamper", "unverified")]
             if keys is None:
                 gate = "no signing keys given to verify checkpoints (pass --keys)"
             elif bad:
                 gate = f"the log does not verify ({len(bad)} tamper/unverified findings)"
-            covered = _coverage([a.path for a in actions])
+            order = expand_paths(dirs)
+            covered = _coverage(order)
+            blocked = _out_of_order(order, {a.path for a in doomed})
         for planned in actions:
             action = planned
             if action.kind == "archive" and target is not None:
                 _archive(action.path, target, keyring if encrypt else None)
             elif action.kind == "delete":
-                why = gate or _uncovered(action.path, covered)
+                why = gate or blocked.get(action.path) or _uncovered(action.path, covered)
                 if why is not None:
                     action = Action("refused", action.path, action.age_days, why, action.archived)
                 elif action.archived and target is not None:

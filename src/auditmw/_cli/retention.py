@@ -91,9 +91,14 @@ def _apply(args: argparse.Namespace) -> int:
     except (AuditError, ValueError, OSError) as exc:
         print(f"auditmw retention: {exc}", file=sys.stderr)
         return 2
-    auditor.start()
+    started: list[bool] = []
 
     def record(action: Action) -> None:
+        # Started at the first record, after apply() verified the log: the auditor
+        # appends to (and may rotate) the very files being verified.
+        if not started:
+            auditor.start()
+            started.append(True)
         event = auditor.pipeline.lifecycle("audit.retention", action.details())
         if action.kind == "refused":
             event["outcome"] = "failure"
@@ -113,7 +118,8 @@ def _apply(args: argparse.Namespace) -> int:
         print(f"auditmw retention: {exc}", file=sys.stderr)
         return 2
     finally:
-        auditor.close()
+        if started:
+            auditor.close()
     _print(done)
     return 1 if any(a.kind == "refused" for a in done) else 0
 

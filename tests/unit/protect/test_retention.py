@@ -183,6 +183,26 @@ class TestApply:
         }
         assert any("does not verify" in r for r in reasons)
 
+    def test_deletes_oldest_first(self, setup: dict[str, Any]) -> None:
+        """A file is not deleted while an older one stays (its checkpoint may be needed)."""
+        from auditmw._keys import KeyRegistry
+        from auditmw.retention import Action, apply
+
+        actions = plan([setup["live"]], RetentionRule.from_policy(setup["document"]), NOW)
+        first, second = setup["files"][:2]
+        actions = [
+            Action("keep", a.path, a.age_days, "held") if a.path == first else a for a in actions
+        ]
+        recorded: list[Action] = []
+        done = apply(actions, keys=KeyRegistry.from_file(setup["registry"]), record=recorded.append)
+        (refused,) = [a for a in done if a.path == second]
+        assert refused.kind == "refused"
+        assert (
+            refused.reason == f"{first.name} was written earlier and is kept; delete oldest first"
+        )
+        assert second.exists()
+        assert recorded == done
+
     def test_unchained_files_are_kept(self, tmp_path: Path) -> None:
         """Files without hash-chained events (integrity off) are never deleted."""
         logs = tmp_path / "logs"
