@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         keyring = Keyring.from_file(args.keyring) if args.keyring else None
         with use_keyring(keyring):
-            for path in expand_paths(args.paths):
+            # Files print in the order given; a directory's files in writing order.
+            files = [f for arg in args.paths for f in expand_paths([arg])]
+            for path in files:
                 for _, line in iter_file(path, strict=True):
                     out.write(line + b"\n")
     except DecryptionError as exc:

@@ -193,7 +193,9 @@ class FileSink:
             with self._locked():
                 fd = self._open()
                 if self._rotating:
-                    fd = self._maybe_rotate(fd, len(data))
+                    # Encrypted, a batch is stored as base64 (4/3) plus nonce and tag.
+                    grow = len(data) if self._encryption is None else len(data) * 4 // 3 + 40
+                    fd = self._maybe_rotate(fd, grow)
                 if self._encryption is not None:
                     data = self._encrypt(fd, data, self._encryption)
                 written = os.write(fd, data)
