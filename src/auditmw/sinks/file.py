@@ -178,6 +178,7 @@ class FileSink:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
             self._fd = os.open(self.path, flags, self._mode)
             self._pid = os.getpid()
+            self._segment = None  # a forked child may open another file than its parent
         return self._fd
 
     def emit(self, batch: Batch) -> None:

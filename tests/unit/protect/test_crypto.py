@@ -339,3 +339,36 @@ class TestReaders:
             stored.append(key.encrypt(line, offset))
             offset += len(stored[-1])
         assert list(decrypt_lines(header, stored, keyring, "mem")) == lines
+
+
+WRITER = """
+import os, sys, orjson
+from auditmw.crypto import Keyring
+from auditmw.sinks.base import Batch
+from auditmw.sinks.file import FileSink
+path, worker = sys.argv[1], int(sys.argv[2])
+sink = FileSink(path, rotate_bytes=6_000, fsync="never", encryption=Keyring.from_env("RING"))
+for i in range(60):
+    events = [{"w": worker, "i": i, "k": k} for k in range(3)]
+    sink.emit(Batch(events, [orjson.dumps(e) for e in events]))
+"""
+
+
+class TestMultiProcess:
+    def test_concurrent_encrypted_writers(self, tmp_path: Path) -> None:
+        """Three processes share and rotate one encrypted file: every line decrypts, none lost."""
+        import os
+        import subprocess
+        import sys
+
+        keyring = Keyring.generate("mp")
+        env = {**os.environ, "RING": keyring.to_json().decode()}
+        path = tmp_path / "audit.jsonl"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(w)], env=env)
+            for w in range(3)
+        ]
+        assert [p.wait(60) for p in procs] == [0, 0, 0]
+        assert len(rotated_files(path)) >= 3
+        seen = sorted((e["w"], e["i"], e["k"]) for e in stream(path, keyring))
+        assert seen == sorted((w, i, k) for w in range(3) for i in range(60) for k in range(3))
