@@ -26,6 +26,10 @@ COMMANDS = (
     "keygen",
     "policy",
     "apikey",
+    "simulate",
+    "query",
+    "report",
+    "audit_ready",
 )
 
 
