@@ -112,7 +112,9 @@ class TestOutput:
 
 
 class TestQueryCommand:
-    def test_filters_the_demo_log(self, demo_log: DemoLog, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_filters_the_demo_log(
+        self, demo_log: DemoLog, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """--outcome denied finds exactly mallory's delete, as stored bytes."""
         code = main(["query", str(demo_log.log), "--outcome", "denied", "--format", "jsonl"])
         lines = capsys.readouterr().out.splitlines()
@@ -122,7 +124,9 @@ class TestQueryCommand:
         assert (event["actor"]["id"], event["action"]) == ("mallory", "orders.delete")
         assert lines[0].encode() in demo_log.log.read_bytes()
 
-    def test_table_and_no_match(self, demo_log: DemoLog, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_table_and_no_match(
+        self, demo_log: DemoLog, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """The table lists the requests; a filter matching nothing exits 1."""
         assert main(["query", str(demo_log.log), "--kind", "http"]) == 0
         table = capsys.readouterr().out.splitlines()

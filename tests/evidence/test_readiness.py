@@ -53,6 +53,7 @@ class TestAuditReady:
         demo_log: DemoLog,
         tmp_path: Path,
         capsys: pytest.CaptureFixture[str],
+        *,
         profile: str,
         days: int | None,
         passed: bool,

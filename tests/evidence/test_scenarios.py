@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
@@ -112,7 +112,7 @@ class TestWSGI:
 
 
 class TestDiff:
-    EVENT: dict[str, Any] = {"actor": {"id": "u1", "roles": ["a"]}, "outcome": "success"}
+    EVENT: ClassVar[dict[str, Any]] = {"actor": {"id": "u1", "roles": ["a"]}, "outcome": "success"}
 
     @pytest.mark.parametrize(
         ("expected", "problems"),
@@ -120,8 +120,12 @@ class TestDiff:
             pytest.param({"actor": {"id": "u1"}}, [], id="nested-match"),
             pytest.param({"actor.roles": ["a"]}, [], id="dotted-list"),
             pytest.param({"actor__id": "u2"}, ["actor.id: expected 'u2', got 'u1'"], id="dunder"),
-            pytest.param({"resource.id": "1"}, ["resource.id: expected '1', got nothing"], id="missing"),
-            pytest.param({"outcome": "<absent>"}, ["outcome: expected absent, got 'success'"], id="absent"),
+            pytest.param(
+                {"resource.id": "1"}, ["resource.id: expected '1', got nothing"], id="missing"
+            ),
+            pytest.param(
+                {"outcome": "<absent>"}, ["outcome: expected absent, got 'success'"], id="absent"
+            ),
         ],
     )
     def test_diff_event(self, expected: dict[str, Any], problems: list[str]) -> None:

@@ -29,7 +29,7 @@ VALID: dict[str, Any] = {
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:
-    event = json.loads(json.dumps(VALID))
+    event: dict[str, Any] = json.loads(json.dumps(VALID))
     *parents, last = path.split(".")
     holder = event
     for part in parents:

@@ -151,13 +151,22 @@ def _dummy_keys(path: str | os.PathLike[str]) -> dict[str, bytes]:
 def _bars(per_minute: dict[str, int]) -> dict[str, Any]:
     if not per_minute:
         return {"bars": [], "bucket": "", "max": 0}
-    stamps = {k: datetime.fromisoformat(k + ":00+00:00") for k in per_minute}
+    stamps = {}
+    for key in per_minute:
+        try:
+            stamps[key] = datetime.fromisoformat(key + ":00+00:00")
+        except ValueError:
+            continue  # "2026-13-45T99:99": well-formed digits, impossible date
+    if not stamps:
+        return {"bars": [], "bucket": "", "max": 0}
     first, last = min(stamps.values()), max(stamps.values())
     span = int((last - first).total_seconds() // 60) + 1
     width = next((b for b in _BUCKETS_MIN if span / b <= _MAX_BARS), _BUCKETS_MIN[-1])
     start = int(first.timestamp() // 60 // width * width)
     counts: dict[int, int] = {}
     for key, count in per_minute.items():
+        if key not in stamps:
+            continue
         slot = (int(stamps[key].timestamp() // 60) - start) // width
         counts[slot] = counts.get(slot, 0) + count
     slots = max(counts) + 1
@@ -275,8 +284,10 @@ def _retention(
 ) -> dict[str, Any]:
     oldest_days = None
     if summary.first_time:
-        oldest = datetime.fromisoformat(summary.first_time)
-        oldest_days = (now - oldest).days
+        try:
+            oldest_days = (now - datetime.fromisoformat(summary.first_time)).days
+        except ValueError:
+            oldest_days = None
     days = policy.retention_days if policy else None
     return {
         "declared": policy is not None,

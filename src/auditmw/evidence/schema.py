@@ -1,8 +1,9 @@
 """A light structural check of canonical events against ``schema/event.schema.json``.
 
 ``jsonschema`` is not a runtime dependency, so the rules of the published schema are
-restated here as tables; the test suite checks that both agree on real and broken
-events.  Unknown top-level members are allowed (extensions), as in the JSON Schema.
+restated here as a tree of checks; the test suite checks that both agree on real and
+broken events.  Unknown members are allowed (extensions), as in the JSON Schema.
+The check walks only the members an event has, so it costs a few microseconds.
 
 .. versionadded:: 0.1.0
 """
@@ -10,9 +11,10 @@ events.  Unknown top-level members are allowed (extensions), as in the JSON Sche
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["KINDS", "validate_event"]
+__all__ = ["KINDS", "TIME", "validate_event"]
 
 KINDS: Final = frozenset(
     {
@@ -20,91 +22,118 @@ KINDS: Final = frozenset(
         "audit.events_dropped", "audit.sink_failed", "audit.sink_recovered", "audit.checkpoint",
     }
 )  # fmt: skip
-_ENUMS: Final[dict[str, frozenset[str]]] = {
-    "kind": KINDS,
-    "operation": frozenset({"create", "read", "update", "delete", "login", "logout", "other"}),
-    "outcome": frozenset({"success", "denied", "failure", "error", "aborted"}),
-    "severity": frozenset({"info", "low", "medium", "high"}),
-    "actor.type": frozenset({"user", "service", "api_key", "anonymous"}),
-    "actor.auth.method": frozenset({"jwt", "api_key", "session", "basic", "none"}),
-}
+TIME: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+#: A check returns an error message, or None when the value is fine.
+Checker = Callable[[Any], str | None]
+
+
+def _string(value: Any) -> str | None:
+    return None if isinstance(value, str) else "not a string"
+
+
+def _nonempty(value: Any) -> str | None:
+    return None if isinstance(value, str) and value else "not a non-empty string"
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> Checker:
+    def check(value: Any) -> str | None:
+        return None if isinstance(value, str) and regex.match(value) else f"not {what}"
+
+    return check
+
+
+def _enum(*allowed: str) -> Checker:
+    options = frozenset(allowed)
+
+    def check(value: Any) -> str | None:
+        return None if value in options else f"{value!r} is not one of {sorted(options)}"
+
+    return check
+
+
+def _integer(low: int, high: int | None = None) -> Checker:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "not an integer"
+        if value < low or (high is not None and value > high):
+            return f"{value} out of range"
+        return None
+
+    return check
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "not a boolean"
+
+
+def _object(value: Any) -> str | None:
+    return None if isinstance(value, dict) else "not an object"
+
+
+def _strings(value: Any) -> str | None:
+    ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return None if ok else "not a list of strings"
+
+
+def _string_map(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "not an object"
+    return None if all(isinstance(v, str) for v in value.values()) else "values must be strings"
+
+
+def _const(expected: str) -> Checker:
+    return lambda value: None if value == expected else f"must be {expected!r}"
+
+
+_S = _string
+_SPEC: Final[dict[str, Any]] = {
+    "schema_version": _const("1.0"),
+    "event_id": _pattern(_UUID, "a UUID"),
+    "time": _pattern(TIME, "an RFC 3339 time"),
+    "end_time": _pattern(TIME, "an RFC 3339 time"),
+    "duration_us": _integer(0),
+    "kind": _enum(*KINDS),
+    "action": _nonempty,
+    "operation": _enum("create", "read", "update", "delete", "login", "logout", "other"),
+    "outcome": _enum("success", "denied", "failure", "error", "aborted"),
+    "outcome_reason": _S,
+    "severity": _enum("info", "low", "medium", "high"),
+    "actor": {
+        "id": _S, "type": _enum("user", "service", "api_key", "anonymous"), "name": _S,
+        "email": _S, "roles": _strings, "scopes": _strings, "tenant_id": _S, "client_id": _S,
+        "session_id": _S,
+        "auth": {
+            "method": _enum("jwt", "api_key", "session", "basic", "none"),
+            "verified": _boolean, "issuer": _S, "key_id": _S, "error": _S,
+        },
+    },
+    "source": {"ip": _S, "port": _integer(0, 65535), "user_agent": _S, "forwarded_for": _S},
+    "request": {
+        "id": _S, "method": _S, "path": _S, "route": _S, "query": _S, "scheme": _S, "host": _S,
+        "protocol": _S, "bytes": _integer(0), "headers": _string_map, "body": _object,
+    },
+    "response": {
+        "status_code": _integer(100, 599), "bytes": _integer(0), "headers": _string_map,
+        "body": _object,
+    },
+    "resource": {"type": _S, "id": _S, "route_params": _string_map},
+    "service": {"name": _S},
+    "trace": _object,
+    "policy": {"id": _S, "hash": _S, "rule": _S},
+    "redactions": _strings,
+    "truncated": _strings,
+    "annotations": _object,
+    "details": _object,
+    "websocket": _object,
+    "integrity": _object,
+}  # fmt: skip
 _REQUIRED: Final = {
     "": ("schema_version", "event_id", "time", "kind", "action", "operation", "outcome", "actor"),
-    "actor": ("id", "type"),
-    "actor.auth": ("method", "verified"),
+    "/actor": ("id", "type"),
+    "/actor/auth": ("method", "verified"),
 }
-_STRINGS: Final = [
-    "event_id",
-    "action",
-    "outcome_reason",
-    "actor.id",
-    "actor.name",
-    "actor.email",
-    "actor.tenant_id",
-    "actor.client_id",
-    "actor.session_id",
-    "actor.auth.issuer",
-    "actor.auth.key_id",
-    "actor.auth.error",
-    "source.ip",
-    "source.user_agent",
-    "source.forwarded_for",
-    "request.id",
-    "request.method",
-    "request.path",
-    "request.route",
-    "request.query",
-    "request.scheme",
-    "request.host",
-    "request.protocol",
-    "resource.type",
-    "resource.id",
-    "service.name",
-    "policy.id",
-    "policy.hash",
-    "policy.rule",
-]
-_OBJECTS: Final = [
-    "actor",
-    "actor.auth",
-    "source",
-    "request",
-    "response",
-    "resource",
-    "service",
-    "trace",
-    "policy",
-    "annotations",
-    "details",
-    "websocket",
-    "integrity",
-    "request.headers",
-    "request.body",
-    "response.headers",
-    "response.body",
-    "resource.route_params",
-]
-_INTS: Final = {  # path: (minimum, maximum)
-    "duration_us": (0, None),
-    "source.port": (0, 65535),
-    "request.bytes": (0, None),
-    "response.bytes": (0, None),
-    "response.status_code": (100, 599),
-}
-_STRING_LISTS: Final = ("actor.roles", "actor.scopes", "redactions", "truncated")
-_STRING_MAPS: Final = ("request.headers", "response.headers", "resource.route_params")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
-_ABSENT = object()
-
-
-def _at(event: Any, path: str) -> Any:
-    value = event
-    for part in path.split(".") if path else ():
-        if not isinstance(value, dict) or part not in value:
-            return _ABSENT
-        value = value[part]
-    return value
 
 
 def validate_event(event: Any) -> list[str]:
@@ -118,62 +147,25 @@ def validate_event(event: Any) -> list[str]:
     if not isinstance(event, dict):
         return ["/: not an object"]
     errors: list[str] = []
-    for path in _OBJECTS:
-        value = _at(event, path)
-        if value is not _ABSENT and not isinstance(value, dict):
-            errors.append(f"/{path.replace('.', '/')}: not an object")
-    for parent, names in _REQUIRED.items():
-        holder = _at(event, parent)
-        if isinstance(holder, dict):
-            errors.extend(
-                f"/{(parent + '.' + n).strip('.').replace('.', '/')}: required"
-                for n in names
-                if n not in holder
-            )
-    if event.get("schema_version", "1.0") != "1.0":
-        errors.append("/schema_version: must be '1.0'")
-    errors.extend(_check_values(event))
+    _walk(event, _SPEC, "", errors)
     return errors
 
 
-def _check_values(event: dict[str, Any]) -> list[str]:
-    errors: list[str] = []
-    for path in _STRINGS:
-        value = _at(event, path)
-        if value is not _ABSENT and not isinstance(value, str):
-            errors.append(f"/{path.replace('.', '/')}: not a string")
-    if isinstance(event.get("action"), str) and not event["action"]:
-        errors.append("/action: empty")
-    for path, allowed in _ENUMS.items():
-        value = _at(event, path)
-        if value is not _ABSENT and value not in allowed:
-            errors.append(f"/{path.replace('.', '/')}: {value!r} is not one of {sorted(allowed)}")
-    for path, (low, high) in _INTS.items():
-        value = _at(event, path)
-        if value is _ABSENT:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool):
-            errors.append(f"/{path.replace('.', '/')}: not an integer")
-        elif value < low or (high is not None and value > high):
-            errors.append(f"/{path.replace('.', '/')}: {value} out of range")
-    for path in _STRING_LISTS:
-        value = _at(event, path)
-        if value is not _ABSENT and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            errors.append(f"/{path.replace('.', '/')}: not a list of strings")
-    for path in _STRING_MAPS:
-        value = _at(event, path)
-        if isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
-            errors.append(f"/{path.replace('.', '/')}: values must be strings")
-    verified = _at(event, "actor.auth.verified")
-    if verified is not _ABSENT and not isinstance(verified, bool):
-        errors.append("/actor/auth/verified: not a boolean")
-    event_id = event.get("event_id")
-    if isinstance(event_id, str) and not _UUID.match(event_id):
-        errors.append("/event_id: not a UUID")
-    for name in ("time", "end_time"):
-        value = event.get(name, _ABSENT)
-        if value is not _ABSENT and not (isinstance(value, str) and _TIME.match(value)):
-            errors.append(f"/{name}: not an RFC 3339 time")
-    return errors
+def _walk(value: dict[str, Any], spec: dict[str, Any], where: str, errors: list[str]) -> None:
+    required = _REQUIRED.get(where)
+    if required:
+        errors.extend(f"{where}/{name}: required" for name in required if name not in value)
+    get = spec.get
+    for key, member in value.items():
+        check = get(key)
+        if check is None:
+            continue  # an extension member, or a free-form object's content
+        if check.__class__ is dict:
+            if isinstance(member, dict):
+                _walk(member, check, f"{where}/{key}", errors)
+            else:
+                errors.append(f"{where}/{key}: not an object")
+        else:
+            problem = check(member)
+            if problem is not None:
+                errors.append(f"{where}/{key}: {problem}")
