@@ -19,6 +19,7 @@ is a screenshot of one made with --events 5000).
 from __future__ import annotations
 
 import argparse
+import math
 import secrets
 import statistics
 import tempfile
@@ -69,8 +70,8 @@ def make_log(directory: Path, events: int) -> tuple[Path, KeyRegistry, bytes]:
     )
     auditor = Auditor(config)
     auditor.start()
-    start = time.time_ns() - 8 * 3600 * 10**9
-    step = 8 * 3600 * 10**9 // events
+    span = 8 * 3600 * 10**9
+    start = time.time_ns() - span
     for i in range(events):
         method, route, status = ROUTES[(i * 7) % len(ROUTES) if i % 5 else 0]
         order = str(i % 97)
@@ -78,9 +79,9 @@ def make_log(directory: Path, events: int) -> tuple[Path, KeyRegistry, bytes]:
             "http", method, route.replace("{order_id}", order), Headers([]),
             route=route, path_params={"order_id": order}, client=("203.0.113.7", 50000),
         )  # fmt: skip
-        # Bursty traffic: busier in the middle of the period.
-        jitter = int(step * (0.5 + abs((i / events) - 0.5)))
-        exchange.start_ns = start + i * step + jitter
+        # Traffic in waves: times bunch up where the sine's slope is low.
+        share = i / events
+        exchange.start_ns = start + int(span * (share + math.sin(6 * math.pi * share) / 25))
         exchange.end_ns = exchange.start_ns + 2_000_000
         exchange.status = status
         name = USERS[i % len(USERS)]

@@ -187,6 +187,7 @@ def _bars(per_minute: dict[str, int]) -> dict[str, Any]:
                 "count": count,
                 "label": label.strftime("%Y-%m-%d %H:%M"),
                 "tick": slot in (0, slots - 1) or (slots > 4 and slot == slots // 2),
+                "anchor": "start" if slot == 0 else "end" if slot == slots - 1 else "middle",
             }
         )
     bucket = f"{width} min" if width < 60 else f"{width // 60} h"
