@@ -128,7 +128,8 @@ def query_events(
     """Yield ``(stored line, event)`` for every matching event, streaming.
 
     Args:
-        paths: files and directories (rotated and gzipped files are read in order).
+        paths: files and directories (rotated and gzipped files are read in order),
+            and ``postgresql://…?table=NAME`` tables (read first, in insertion order).
         where: the filter.
         follow_seconds: after the stored events, keep reading lines appended to the
             newest file for this long (``None``: forever; ``0``: do not follow).
@@ -140,8 +141,15 @@ def query_events(
     .. versionadded:: 0.1.0
     """
     from auditmw._sources import expand_paths
+    from auditmw.evidence.sources import is_url, iter_postgres
 
-    files = expand_paths(paths)
+    items = [str(p) if is_url(str(p)) else p for p in paths]
+    for url in (i for i in items if isinstance(i, str) and is_url(i)):
+        for line in iter_postgres(url, since=where.since, until=where.until):
+            event = _parse(line)
+            if event is not None and where.matches(event):
+                yield line, event
+    files = expand_paths(i for i in items if not (isinstance(i, str) and is_url(i)))
     for _, line, event in iter_records(files):
         if event is not None and where.matches(event):
             yield line, event
@@ -149,12 +157,17 @@ def query_events(
         return
     newest = max(files, key=lambda p: p.stat().st_mtime)
     for line in _tail(newest, follow_seconds, poll_s):
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(event, dict) and where.matches(event):
+        event = _parse(line)
+        if event is not None and where.matches(event):
             yield line, event
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None
 
 
 def _tail(path: Path, seconds: float | None, poll_s: float) -> Iterator[bytes]:
