@@ -7,6 +7,7 @@ Exit codes: 0 at least one event matched, 1 none matched, 2 usage or I/O error.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"auditmw query: {exc} (setting: {exc.setting})", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `auditmw query … | head`: the reader has what it wanted; stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         print(f"auditmw query: {exc}", file=sys.stderr)
         return 2
