@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditmw.cli import main
 from auditmw.evidence import render_report
@@ -17,8 +21,6 @@ from auditmw.integrity import KeyRegistry
 from tests.evidence.conftest import write_policy
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.evidence.conftest import DemoLog
 
 
@@ -81,7 +83,7 @@ class TestRenderReport:
             "request": {"path": payload}, "resource": {"type": payload},
         }  # fmt: skip
         lifecycle = {"kind": "audit.sink_failed", "time": payload, "details": {"m": payload}}
-        impossible = {"kind": "http", "time": "2026-13-45T99:99:00.000000Z"}
+        impossible = {"kind": "http", "time": "2026-13-45T99:99:00.000000Z", "operation": []}
         log.write_bytes(
             b"\n".join(map(orjson.dumps, (event, lifecycle, impossible))) + b"\n[1]\nnot json\n"
         )
@@ -127,3 +129,30 @@ class TestReportCommand:
         """A missing input is an I/O error (exit 2)."""
         assert main(["report", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "r")]) == 2
         assert "nope.jsonl" in capsys.readouterr().err
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_KEYS = st.sampled_from(
+    ["kind", "time", "actor", "outcome", "operation", "action", "request", "response",
+     "resource", "source", "details", "event_id"]
+)  # fmt: skip
+
+
+class TestHostileInput:
+    @given(events=st.lists(st.dictionaries(_KEYS, _JSON, max_size=8), max_size=6))
+    @settings(max_examples=40, deadline=None)
+    def test_any_json_objects_render(self, events: list[dict[str, Any]]) -> None:
+        """Any JSON objects at all are summarized and rendered without an exception."""
+        events = [{**e, "kind": "http"} if len(e) % 2 else e for e in events]
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "any.jsonl"
+            log.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+            report = render_report([log])
+        assert report.summary.events == len(events)
+        assert report.html.rstrip().endswith("</html>")

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditmw.evidence import iter_events, validate_event
 
@@ -81,3 +83,46 @@ class TestValidateEvent:
         """Each broken event is rejected by the JSON Schema and by the validator."""
         assert not jsonschema.Draft202012Validator(SCHEMA).is_valid(event)
         assert validate_event(event) != []
+
+
+_PATHS = [
+    "schema_version", "event_id", "time", "end_time", "duration_us", "kind", "action",
+    "operation", "outcome", "severity", "actor", "actor.id", "actor.type", "actor.roles",
+    "actor.auth", "actor.auth.method", "actor.auth.verified", "source.ip", "source.port",
+    "request.headers", "request.bytes", "response.status_code", "resource.route_params",
+    "redactions", "details", "integrity", "extension",
+]  # fmt: skip
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-10, max_value=70000)
+    | st.floats(allow_nan=False).filter(lambda f: not f.is_integer())
+    | st.sampled_from(["", "1.0", "http", "user", "jwt", "success", "2026-11-30T03:59:00Z"])
+    | st.text(max_size=5)
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+
+
+class TestAgreement:
+    @given(changes=st.lists(st.tuples(st.sampled_from(_PATHS), _VALUES), min_size=1, max_size=3))
+    @settings(max_examples=300, deadline=None)
+    def test_validator_agrees_with_json_schema(self, changes: list[tuple[str, Any]]) -> None:
+        """On random edits of a valid event, both accept or both reject."""
+        event: dict[str, Any] = json.loads(json.dumps(VALID))
+        for path, value in changes:
+            *parents, last = path.split(".")
+            holder = event
+            for part in parents:
+                child = holder.get(part)
+                if not isinstance(child, dict):
+                    child = holder[part] = {}
+                holder = child
+            holder[last] = value
+        schema_ok = jsonschema.Draft202012Validator(SCHEMA).is_valid(event)
+        assert (validate_event(event) == []) is schema_ok

@@ -48,7 +48,9 @@ def _enum(*allowed: str) -> Checker:
     options = frozenset(allowed)
 
     def check(value: Any) -> str | None:
-        return None if value in options else f"{value!r} is not one of {sorted(options)}"
+        if isinstance(value, str) and value in options:
+            return None
+        return f"{value!r} is not one of {sorted(options)}"
 
     return check
 

@@ -114,7 +114,8 @@ class EvidenceSummary:
             self.denied_count += 1
             if len(self.denied) < SAMPLE:
                 self.denied.append(event)
-        if event.get("operation") in WRITES:
+        operation = event.get("operation")
+        if isinstance(operation, str) and operation in WRITES:
             self.write_count += 1
             roles = actor.get("roles")
             admin = isinstance(roles, list) and bool(_ADMIN_ROLES.intersection(map(str, roles)))
