@@ -182,3 +182,24 @@ class TestQueryCommand:
         writer.join()
         assert got == ["a", "b", "c"]
         assert time.monotonic() - started < 5
+
+
+class TestFollowCommand:
+    def test_follow_seconds_bounds_the_run(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--follow --follow-seconds prints stored lines, new ones, then returns."""
+        log = tmp_path / "audit.jsonl"
+        log.write_bytes(orjson.dumps({**EVENT, "event_id": "first"}) + b"\n")
+
+        def append() -> None:
+            with log.open("ab") as handle:
+                handle.write(orjson.dumps({**EVENT, "event_id": "later"}) + b"\n")
+
+        timer = threading.Timer(0.3, append)
+        timer.start()
+        args = ["query", str(log), "--format", "jsonl", "--follow", "--follow-seconds", "1"]
+        assert main(args) == 0
+        timer.join()
+        ids = [orjson.loads(line)["event_id"] for line in capsys.readouterr().out.splitlines()]
+        assert ids == ["first", "later"]

@@ -89,15 +89,17 @@ class TestWSGI:
             'absent = ["{{ token.t }}"]\n'
             '[[scenario]]\nname = "missing"\nrequest = { path = "/missing" }\n'
             'expect = { outcome = "success" }\n'
+            '[[scenario]]\nname = "claims no event"\nrequest = { path = "/x" }\naudited = false\n'
         )
         os.environ["EVIDENCE_TEST_SECRET"] = "wsgi-scenario-secret-0123456789abcdef"
         try:
             results = run_scenarios(scenarios, app=app)
         finally:
             del os.environ["EVIDENCE_TEST_SECRET"]
-        assert [r.passed for r in results] == [True, False]
+        assert [r.passed for r in results] == [True, False, False]
         assert results[1].status == 404
         assert results[1].problems == ["outcome: expected 'success', got 'failure'"]
+        assert results[2].problems == ["expected no audit event, got 'unmatched.read'"]
 
     def test_missing_env_secret(self, tmp_path: Path) -> None:
         """A token secret read from an unset variable names the setting."""
