@@ -86,6 +86,9 @@ def format_bound(stamp: datetime) -> str:
     Event times are always ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC, a fixed-width
     format in which string order is time order.
 
+    Args:
+        stamp: an aware datetime.
+
     .. versionadded:: 0.1.0
     """
     return stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -100,6 +103,10 @@ def iter_records(
 
     Files are expanded and ordered like the verifier does (rotated and gzipped files
     oldest first); lines are read one at a time.  Unparsable lines yield ``None``.
+
+    Args:
+        paths: JSONL files (gzipped or not) and directories.
+        progress: called with (bytes read, total bytes).
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -139,11 +146,3 @@ def iter_events(
         if not checkpoints and event.get("kind") == CHECKPOINT_KIND:
             continue
         yield event
-
-
-def since_epoch(text: str) -> float | None:
-    """Return the POSIX time of a stored event time, or ``None`` if it is not one."""
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except (TypeError, ValueError):
-        return None

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from auditmw.exceptions import ConfigurationError
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["add_verification_options", "progress_for", "verification_options"]
+__all__ = ["ProgressBar", "add_verification_options", "progress_for", "verification_options"]
 
 
 def add_verification_options(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +55,29 @@ def verification_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def progress_for(args: argparse.Namespace, label: str) -> Any:
     """Return a stderr progress bar when asked for or when stderr is a terminal."""
-    from auditmw.evidence.report import ProgressBar
-
     return ProgressBar(label) if args.progress or sys.stderr.isatty() else None
+
+
+class ProgressBar:
+    """A progress bar on stderr: ``label [#####-----]  50%``.
+
+    Args:
+        label: shown before the bar.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        """Redraw, at most five times a second."""
+        now = time.monotonic()
+        if now - self.last < 0.2 and done < total:
+            return
+        self.last = now
+        share = min(done / total, 1.0) if total else 1.0
+        bar = "#" * int(share * 30) + "-" * (30 - int(share * 30))
+        sys.stderr.write(f"\r{self.label} [{bar}] {share:4.0%}")
+        sys.stderr.flush()

@@ -78,7 +78,11 @@ class EventFilter:
     checkpoints: bool = False
 
     def matches(self, event: dict[str, Any]) -> bool:
-        """Return whether ``event`` passes every criterion."""
+        """Return whether ``event`` passes every criterion.
+
+        Args:
+            event: a parsed stored event (any JSON object: values are type-checked).
+        """
         if event.get("kind") == CHECKPOINT_KIND and not self.checkpoints:
             return False
         stamp = event.get("time")
@@ -211,6 +215,9 @@ def _cell(event: dict[str, Any], path: str) -> str:
 def row(event: dict[str, Any]) -> list[str]:
     """Return the table/CSV cells of ``event`` (see :data:`COLUMNS`).
 
+    Args:
+        event: a stored event.
+
     .. versionadded:: 0.1.0
     """
     return [_cell(event, path) for _, path in COLUMNS]
@@ -225,6 +232,11 @@ def write_table(events: Iterable[dict[str, Any]], out: IO[str], *, batch: int = 
     """Write events as aligned plain text; columns are sized per batch of rows.
 
     Sizing per batch keeps memory bounded on huge inputs.  Returns the row count.
+
+    Args:
+        events: the events to show.
+        out: where to write.
+        batch: rows per aligned block (and header only before the first).
 
     .. versionadded:: 0.1.0
     """
@@ -251,6 +263,13 @@ def _flush(headers: list[str], rows: list[list[str]], out: IO[str], *, first: bo
 
 def write_csv(events: Iterable[dict[str, Any]], out: IO[str]) -> int:
     """Write events as CSV with a header row; returns the row count.
+
+    Cells starting with ``=``, ``+``, ``-`` or ``@`` get a leading ``'`` so that a
+    spreadsheet does not evaluate a formula planted in an event.
+
+    Args:
+        events: the events to write.
+        out: a text stream opened with ``newline=""`` (or ``sys.stdout``).
 
     .. versionadded:: 0.1.0
     """

@@ -40,6 +40,12 @@ _GAPS: Final = frozenset({"deleted_events", "truncated_tail", "checkpoint_delete
 class Check:
     """One item of the checklist.
 
+    Args:
+        name: ``completeness``, ``consistency``, ``integrity``, ``traceability`` or
+            ``retention``.
+        passed: whether it passed.
+        detail: what was found, for people.
+
     .. versionadded:: 0.1.0
     """
 
@@ -51,6 +57,10 @@ class Check:
 @dataclass(slots=True)
 class Readiness:
     """The checklist's result.
+
+    Args:
+        profile: the profile the checks were run for.
+        checks: the checks, in a fixed order.
 
     .. versionadded:: 0.1.0
     """

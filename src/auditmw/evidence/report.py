@@ -11,7 +11,6 @@ template is rendered with autoescaping on, and nothing in it fetches from the ne
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditmw import __version__
 from auditmw._report import CATEGORIES
+from auditmw.evidence._chart import activity_bars
 from auditmw.evidence._events import iter_events
 from auditmw.evidence.summary import EvidenceSummary
 from auditmw.integrity import verify_files
@@ -36,15 +36,11 @@ if TYPE_CHECKING:
 __all__ = [
     "EvidenceReport",
     "PolicyInfo",
-    "ProgressBar",
     "Verdict",
     "render_report",
     "summarize",
     "verdict",
 ]
-
-_BUCKETS_MIN = (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080)
-_MAX_BARS = 60
 
 
 def summarize(
@@ -53,6 +49,10 @@ def summarize(
     progress: Callable[[int, int], None] | None = None,
 ) -> EvidenceSummary:
     """Read every stored event of ``paths`` once and summarize it.
+
+    Args:
+        paths: JSONL files (gzipped or not) and directories.
+        progress: called with (bytes read, total bytes).
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -69,6 +69,12 @@ def summarize(
 class Verdict:
     """The headline of a report: ``VERIFIED``, ``TAMPERING DETECTED`` or ``NOT VERIFIED``.
 
+    Args:
+        title: the headline.
+        css: ``good``, ``bad`` or ``warn`` (the banner's colour).
+        explanation: one sentence on what the headline means.
+        counts: findings per category.
+
     .. versionadded:: 0.1.0
     """
 
@@ -80,6 +86,9 @@ class Verdict:
 
 def verdict(report: Report) -> Verdict:
     """Turn a verification report into the report's headline.
+
+    Args:
+        report: what :func:`~auditmw.integrity.verify_files` returned.
 
     .. versionadded:: 0.1.0
     """
@@ -113,6 +122,12 @@ def verdict(report: Report) -> Verdict:
 class PolicyInfo:
     """The policy in force, as given with ``--policy``.
 
+    Args:
+        id: the policy id.
+        hash: ``sha256:…`` of its canonical form, as stamped on events.
+        text: the file as written (shown in the report).
+        retention_days: ``[retention] max_age_days``, if set.
+
     .. versionadded:: 0.1.0
     """
 
@@ -124,6 +139,9 @@ class PolicyInfo:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> PolicyInfo:
         """Load and validate the policy file at ``path``.
+
+        Args:
+            path: a TOML, YAML or JSON policy file.
 
         Raises:
             PolicyError: the document is invalid.
@@ -146,52 +164,6 @@ def _dummy_keys(path: str | os.PathLike[str]) -> dict[str, bytes]:
     redaction = read_document(path).get("redaction") or {}
     key_id = redaction.get("hmac_key_id")
     return {str(key_id): b"\0" * 32} if key_id else {}
-
-
-def _bars(per_minute: dict[str, int]) -> dict[str, Any]:
-    if not per_minute:
-        return {"bars": [], "bucket": "", "max": 0}
-    stamps = {}
-    for key in per_minute:
-        try:
-            stamps[key] = datetime.fromisoformat(key + ":00+00:00")
-        except ValueError:
-            continue  # "2026-13-45T99:99": well-formed digits, impossible date
-    if not stamps:
-        return {"bars": [], "bucket": "", "max": 0}
-    first, last = min(stamps.values()), max(stamps.values())
-    span = int((last - first).total_seconds() // 60) + 1
-    width = next((b for b in _BUCKETS_MIN if span / b <= _MAX_BARS), _BUCKETS_MIN[-1])
-    start = int(first.timestamp() // 60 // width * width)
-    counts: dict[int, int] = {}
-    for key, count in per_minute.items():
-        if key not in stamps:
-            continue
-        slot = (int(stamps[key].timestamp() // 60) - start) // width
-        counts[slot] = counts.get(slot, 0) + count
-    slots = max(counts) + 1
-    top = max(counts.values())
-    plot_w, plot_h, left = 860, 160, 40
-    step = plot_w / max(slots, 1)
-    bars = []
-    for slot in range(slots):
-        count = counts.get(slot, 0)
-        height = round(plot_h * count / top, 1) if top else 0
-        label = datetime.fromtimestamp((start + slot * width) * 60, UTC)
-        bars.append(
-            {
-                "x": round(left + slot * step + step * 0.1, 1),
-                "y": round(10 + plot_h - height, 1),
-                "w": round(min(max(step * 0.8, 1), 40), 1),
-                "h": height,
-                "count": count,
-                "label": label.strftime("%Y-%m-%d %H:%M"),
-                "tick": slot in (0, slots - 1) or (slots > 4 and slot == slots // 2),
-                "anchor": "start" if slot == 0 else "end" if slot == slots - 1 else "middle",
-            }
-        )
-    bucket = f"{width} min" if width < 60 else f"{width // 60} h"
-    return {"bars": bars, "bucket": bucket, "max": top}
 
 
 def render_report(
@@ -242,7 +214,7 @@ def render_report(
             keys_given=keys is not None,
             mac_given=mac_key is not None,
             s=summary,
-            chart=_bars(summary.per_minute),
+            chart=activity_bars(summary.per_minute),
             top_actors=summary.actors.most_common(10),
             policy=policy,
             retention=_retention(summary, policy, now),
@@ -296,25 +268,3 @@ def _retention(
         "oldest_days": oldest_days,
         "meets_pci": days is None or days >= 365,
     }
-
-
-class ProgressBar:
-    """A progress bar on stderr: ``[#####-----]  50%``.
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        """Redraw, at most five times a second."""
-        now = time.monotonic()
-        if now - self.last < 0.2 and done < total:
-            return
-        self.last = now
-        share = min(done / total, 1.0) if total else 1.0
-        bar = "#" * int(share * 30) + "-" * (30 - int(share * 30))
-        sys.stderr.write(f"\r{self.label} [{bar}] {share:4.0%}")
-        sys.stderr.flush()

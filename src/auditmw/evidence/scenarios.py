@@ -71,6 +71,10 @@ class ScenarioResult:
 def flatten(expected: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Turn nested tables into dotted paths: ``{"actor": {"id": "u1"}}`` → ``{"actor.id": "u1"}``.
 
+    Args:
+        expected: nested tables; ``__`` in a key is read as ``.``.
+        prefix: the path so far (for recursion).
+
     .. versionadded:: 0.1.0
     """
     flat: dict[str, Any] = {}
@@ -150,6 +154,9 @@ def _fill(text: str, minted: dict[str, str]) -> str:
 def load_scenarios(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a scenarios file.
 
+    Args:
+        path: the TOML file.
+
     Raises:
         ConfigurationError: the file cannot be read or has no ``[[scenario]]``.
 
@@ -170,6 +177,10 @@ def load_scenarios(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_app(spec: str, app_dir: str | os.PathLike[str] | None = None) -> Any:
     """Import ``module:attribute`` (from ``app_dir`` first, when given).
+
+    Args:
+        spec: ``module:attribute``.
+        app_dir: a directory put first on ``sys.path``.
 
     Raises:
         ConfigurationError: the spec is malformed or cannot be imported.
@@ -195,6 +206,9 @@ def load_app(spec: str, app_dir: str | os.PathLike[str] | None = None) -> Any:
 
 def is_asgi(app: Any) -> bool:
     """Whether ``app`` is an ASGI application (a coroutine function, or one's ``__call__``).
+
+    Args:
+        app: an ASGI or WSGI application.
 
     .. versionadded:: 0.1.0
     """

@@ -68,7 +68,11 @@ class EvidenceSummary:
     invalid_count: int = 0
 
     def add(self, event: dict[str, Any]) -> None:
-        """Account for one stored event (checkpoint records excluded by the caller)."""
+        """Account for one stored event (checkpoint records excluded by the caller).
+
+        Args:
+            event: any JSON object read from the log: values are type-checked.
+        """
         self.events += 1
         kind = str(event.get("kind", "?"))
         self.kinds[kind] += 1
