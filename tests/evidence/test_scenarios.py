@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from auditmw import AuditConfig
+from auditmw import AuditConfig, AuditMiddleware
 from auditmw.evidence.scenarios import diff_event, flatten, is_asgi, run_scenarios
 from auditmw.exceptions import ConfigurationError
 from auditmw.sinks import MemorySink
@@ -19,6 +19,8 @@ from tests.evidence.conftest import EXAMPLES
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
+
+    from auditmw.types import Receive, Scope, Send
 
 
 def _simulate(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -137,3 +139,52 @@ class TestDiff:
     def test_flatten(self) -> None:
         """Nested tables become dotted paths."""
         assert flatten({"a": {"b": {"c": 1}}, "d": 2}) == {"a.b.c": 1, "d": 2}
+
+
+class TestLifespan:
+    def _scenarios(self, tmp_path: Path) -> Path:
+        path = tmp_path / "lifespan.toml"
+        path.write_text(
+            '[[scenario]]\nname = "state from startup"\nrequest = { path = "/db" }\n'
+            'status = 200\nexpect = { outcome = "success" }\n'
+        )
+        return path
+
+    def test_startup_state_reaches_requests_and_shutdown_runs(self, tmp_path: Path) -> None:
+        """Startup runs before the first request, its state reaches it, shutdown runs last."""
+        from contextlib import asynccontextmanager
+
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import PlainTextResponse
+        from starlette.routing import Route
+
+        calls: list[str] = []
+
+        @asynccontextmanager
+        async def lifespan(app: Starlette) -> Any:
+            calls.append("startup")
+            yield {"db": "connected"}
+            calls.append("shutdown")
+
+        async def db(request: Request) -> PlainTextResponse:
+            return PlainTextResponse(request.state.db)
+
+        app = Starlette(routes=[Route("/db", db)], lifespan=lifespan)
+        app.add_middleware(AuditMiddleware, config=AuditConfig(service="l", sinks=[MemorySink()]))
+        results = run_scenarios(self._scenarios(tmp_path), app=app)
+        assert [r.passed for r in results] == [True], results[0].problems
+        assert calls == ["startup", "shutdown"]
+
+    def test_app_without_lifespan(self, tmp_path: Path) -> None:
+        """A bare ASGI app that ignores lifespan is driven without waiting."""
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        wrapped = AuditMiddleware(app, AuditConfig(service="b", sinks=[MemorySink()]))
+        results = run_scenarios(self._scenarios(tmp_path), app=wrapped)
+        assert [r.passed for r in results] == [True], results[0].problems

@@ -26,7 +26,6 @@ Only use it with test secrets: tokens are minted with the secret in the file.
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 import re
 import sys
@@ -36,12 +35,21 @@ from pathlib import Path
 from typing import Any
 
 from auditmw.canonical import dumps
+from auditmw.evidence._driver import Driver, is_asgi
 from auditmw.evidence._events import MISSING, get_path
 from auditmw.exceptions import ConfigurationError
 from auditmw.sinks.base import require
 from auditmw.testing import capture_events
 
-__all__ = ["ScenarioResult", "diff_event", "flatten", "load_app", "load_scenarios", "run_scenarios"]
+__all__ = [
+    "ScenarioResult",
+    "diff_event",
+    "flatten",
+    "is_asgi",
+    "load_app",
+    "load_scenarios",
+    "run_scenarios",
+]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*token\.([A-Za-z0-9_-]+)\s*\}\}")
 _REQUEST_KINDS = ("http", "websocket", "auth")
@@ -192,7 +200,7 @@ def load_app(spec: str, app_dir: str | os.PathLike[str] | None = None) -> Any:
         raise ConfigurationError(
             f"--app must look like module:attribute, got {spec!r}", setting="--app"
         )
-    if app_dir is not None:
+    if app_dir is not None and str(Path(app_dir).resolve()) not in sys.path:
         sys.path.insert(0, str(Path(app_dir).resolve()))
     try:
         module = importlib.import_module(module_name)
@@ -202,18 +210,6 @@ def load_app(spec: str, app_dir: str | os.PathLike[str] | None = None) -> Any:
         return getattr(module, attribute)
     except AttributeError as exc:
         raise ConfigurationError(f"{module_name} has no {attribute!r}", setting="--app") from exc
-
-
-def is_asgi(app: Any) -> bool:
-    """Whether ``app`` is an ASGI application (a coroutine function, or one's ``__call__``).
-
-    Args:
-        app: an ASGI or WSGI application.
-
-    .. versionadded:: 0.1.0
-    """
-    call = app if inspect.isfunction(app) else getattr(app, "__call__", None)  # noqa: B004
-    return inspect.iscoroutinefunction(call)
 
 
 def run_scenarios(
@@ -248,44 +244,11 @@ def run_scenarios(
         directory = app_dir if app_dir is not None else base / document.get("app_dir", ".")
         app = load_app(str(spec), directory)
     minted = _mint(document.get("tokens", {}))
-    transport = (
-        httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        if is_asgi(app)
-        else httpx.WSGITransport(app=app, raise_app_exceptions=False)
-    )
-    client_type = httpx.AsyncClient if is_asgi(app) else httpx.Client
-    with _Driver(client_type, transport) as driver:
+    with Driver(httpx, app) as driver:
         return [_run_one(driver, scenario, minted) for scenario in document["scenario"]]
 
 
-class _Driver:
-    """Sends requests through a sync or async httpx client from synchronous code."""
-
-    def __init__(self, client_type: Any, transport: Any) -> None:
-        import asyncio
-
-        self.asyncio = asyncio
-        self.is_async = client_type.__name__ == "AsyncClient"
-        self.loop = asyncio.new_event_loop() if self.is_async else None
-        self.client = client_type(transport=transport, base_url="http://testserver")
-
-    def __enter__(self) -> _Driver:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.loop is not None:
-            self.loop.run_until_complete(self.client.aclose())
-            self.loop.close()
-        else:
-            self.client.close()
-
-    def send(self, method: str, url: str, **kwargs: Any) -> Any:
-        if self.loop is not None:
-            return self.loop.run_until_complete(self.client.request(method, url, **kwargs))
-        return self.client.request(method, url, **kwargs)
-
-
-def _run_one(driver: _Driver, scenario: dict[str, Any], minted: dict[str, str]) -> ScenarioResult:
+def _run_one(driver: Driver, scenario: dict[str, Any], minted: dict[str, str]) -> ScenarioResult:
     name = str(scenario.get("name", "?"))
     request = scenario.get("request", {})
     headers = {k: _fill(str(v), minted) for k, v in request.get("headers", {}).items()}
