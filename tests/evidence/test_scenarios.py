@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pytest
 
 from auditmw import AuditConfig, AuditMiddleware
+from auditmw.cli import main
 from auditmw.evidence.scenarios import diff_event, flatten, is_asgi, run_scenarios
 from auditmw.exceptions import ConfigurationError
 from auditmw.sinks import MemorySink
@@ -46,6 +47,10 @@ class TestExampleScenarios:
         done = _simulate(tmp_path, str(EXAMPLES / "scenarios.toml"))
         assert done.returncode == 0, done.stdout + done.stderr
         assert "5 passed, 0 failed" in done.stdout
+        # The lifespan shutdown closed the app's chained log: it verifies clean.
+        keys = tmp_path / "keys"
+        args = ["--keys", str(keys / "auditmw.pub"), "--mac-key-file", str(keys / "auditmw.mac")]
+        assert main(["verify", str(tmp_path / "scenarios.jsonl"), *args]) == 0
 
     def test_wrong_expectations_fail_with_a_diff(self, tmp_path: Path) -> None:
         """A wrong expectation fails with expected-vs-actual lines and exit status 1."""
