@@ -102,6 +102,19 @@ class TestRenderReport:
         assert "max_age_days = 90" in section
         assert "shorter than PCI DSS 10.5.1" in _section(html, "retention")
 
+    def test_policy_matching_the_log(self, tmp_path: Path) -> None:
+        """A policy whose hash the log's audit.policy_loaded names is shown as matching."""
+        policy = PolicyInfo.from_file(write_policy(tmp_path / "p.toml", retention_days=400))
+        loaded = {
+            "kind": "audit.policy_loaded", "time": "2026-11-30T03:59:00.000000Z",
+            "details": {"policy_id": policy.id, "policy_hash": policy.hash},
+        }  # fmt: skip
+        log = tmp_path / "audit.jsonl"
+        log.write_bytes(orjson.dumps(loaded) + b"\n")
+        html = render_report([log], policy=policy).html
+        assert "matches the log's audit.policy_loaded" in _section(html, "policy")
+        assert "meets PCI DSS 10.5.1" in _section(html, "retention")
+
     def test_missing_jinja2(self, demo_log: DemoLog, monkeypatch: pytest.MonkeyPatch) -> None:
         """Without Jinja2 the error names the extra to install."""
         monkeypatch.setitem(sys.modules, "jinja2", None)
