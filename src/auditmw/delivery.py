@@ -106,6 +106,9 @@ class Delivery:
         self._pid = os.getpid()
         self._channels: list[Channel] = []
         self._pending: list[DurableWaiter] = []
+        # Lifecycle records raised while delivering (sink failed, events lost): written
+        # on the next pass, never from inside a send, so a failing sink cannot recurse.
+        self._notices: list[Event] = []
         self._group = 0  # waiters released by the last durable commit
 
     def _is_durable(self, sink: AnySink) -> bool:
@@ -304,6 +307,9 @@ class Delivery:
             drops = self._take_drops()
             if drops is not None:
                 events.append(drops)
+            if self._notices:
+                events.extend(self._notices)
+                self._notices = []
             if self._waiting:
                 with self._space:
                     self._space.notify_all()
@@ -329,8 +335,7 @@ class Delivery:
             due = channel.failing and now >= channel.retry_at
             if (due or force) and not channel.idle:
                 self._send(channel, Batch(), notices)
-        if notices:
-            self._deliver(notices)
+        self._notices.extend(notices)
         self._settle()
 
     def _take_drops(self) -> Event | None:
@@ -357,10 +362,9 @@ class Delivery:
     def _deliver(self, events: list[Event]) -> None:
         notices: list[Event] = []
         for channel in self._channels:
-            batch = channel.encoder.encode(events)
-            self._send(channel, batch, notices)
-        if notices:
-            self._deliver(notices)
+            self._lost(channel, channel.enqueue_events(events), "spool_full", notices)
+            self._send(channel, Batch(), notices)
+        self._notices.extend(notices)
 
     def _tick(self) -> None:
         now = time.time_ns()
@@ -369,10 +373,18 @@ class Delivery:
             if channel.rejected:
                 notices.append(self._dropped(channel.rejected, "sink_rejected", channel.name))
                 channel.rejected = 0
+            if channel.lost:
+                notices.append(self._dropped(channel.lost, channel.lost_reason, channel.name))
+                channel.lost = 0
+            if channel.failing:
+                # No heartbeat checkpoints while the sink is down: they could not be
+                # delivered, and encoding the backlog for them would pin it in memory.
+                self._send(channel, Batch(), notices)
+                continue
+            channel.encode_backlog()  # the checkpoint must follow the events it covers
             extra = channel.encoder.tick(now)
             self._send(channel, extra or Batch(), notices)
-        if notices:
-            self._deliver(notices)
+        self._notices.extend(notices)
 
     def _send(self, channel: Channel, batch: Batch, notices: list[Event]) -> None:
         if batch:
@@ -441,22 +453,28 @@ class Delivery:
         if channel.spool is not None:
             self._lost(channel, channel.spool_backlog(), "spool_full", notices)
             return
-        dropped = 0
-        while channel.backlog_events > self.options.max_queue and len(channel.backlog) > 1:
-            lost = channel.backlog.popleft()
-            channel.backlog_events -= len(lost)
-            dropped += len(lost)
-        self._lost(channel, dropped, "sink_backlog_full", notices)
+        self._lost(channel, channel.trim(self.options.max_queue), "sink_backlog_full", notices)
 
     def _lost(self, channel: Channel, count: int, reason: str, notices: list[Event]) -> None:
+        # Counted here, recorded as one audit.events_dropped per tick (see _tick).
+        del notices
         if count:
             logger.error("auditmw sink %s lost %d events: %s", channel.name, count, reason)
-            notices.append(self._dropped(count, reason, channel.name))
+            channel.lost += count
+            channel.lost_reason = reason
             if channel.durable:
                 self._settle(ok=False)  # those requests must not report success
 
     def _finish(self) -> None:
+        pending, self._notices = self._notices, []
+        if pending:
+            self._deliver(pending)
         for channel in self._channels:
+            if channel.lost:
+                notice = self._dropped(channel.lost, channel.lost_reason, channel.name)
+                channel.enqueue_events([notice])
+                channel.lost = 0
+            channel.encode_backlog()  # the closing checkpoint must follow every event
             closing = channel.encoder.finish()
             if closing:
                 channel.enqueue(closing)

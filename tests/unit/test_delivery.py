@@ -132,9 +132,10 @@ class TestDurable:
         assert not waiter.done
         sink.error = None
         assert waiter.wait(5)
+        # Lifecycle notices are written on the delivery thread's next pass.
+        eventually(lambda: "audit.sink_recovered" in sink.kinds())
         kinds = sink.kinds()
         assert kinds.index("audit.sink_failed") > kinds.index("http")
-        assert "audit.sink_recovered" in kinds
 
     def test_async_sinks_are_not_waited_for(self, make_delivery: Callable[..., Delivery]) -> None:
         """A sink that opts out with ``delivery_mode="async"`` does not hold durable requests."""
@@ -349,3 +350,45 @@ class TestSpoolAcrossProcesses:
         assert [n for n in numbers if n is not None] == [0, 1, 2, 3, 4, 99]
         delivery.close(5)
         assert list(spool.glob("*.spool")) == []  # adopted, replayed, removed
+
+
+class TestOutageWithChain:
+    def test_long_outage_with_tiny_backlog_keeps_the_chain_whole(self, tmp_path: Path) -> None:
+        """A sink down longer than its backlog: no recursion, every drop counted, chain intact.
+
+        Backlog trimming drops only events never encoded, so the integrity chain has no
+        hole, and lifecycle records (sink failed, events dropped) are never trimmed.
+        """
+        from auditmw import AuditConfig, Auditor, DeliveryOptions, IntegrityOptions
+        from auditmw.event import Headers
+        from auditmw.integrity import Location, generate_keypair, verify_records
+
+        sink = Switchable()
+        sink.error = SinkUnavailableError("down")
+        options = DeliveryOptions(max_queue=5, max_batch=2, max_wait_ms=5)
+        integrity = IntegrityOptions(signing_key=generate_keypair()[0])
+        auditor = Auditor(
+            AuditConfig(service="s", sinks=[sink], delivery=options, integrity=integrity)
+        )
+        for _ in range(60):
+            exchange = auditor.new_exchange(
+                "http", "GET", "/x", Headers([]), client=("10.0.0.1", 1)
+            )
+            exchange.status = 200
+            auditor.record(exchange)
+            time.sleep(0.002)
+        sink.error = None
+        eventually(lambda: "audit.sink_recovered" in sink.kinds())
+        auditor.close()
+        assert auditor.delivery.is_running is False
+        events = [orjson.loads(line) for line in sink.lines]
+        stored = sum(e["kind"] == "http" for e in events)
+        dropped = sum(e["details"]["count"] for e in events if e["kind"] == "audit.events_dropped")
+        assert stored + dropped == 60
+        assert dropped > 0
+        assert "audit.sink_failed" in [e["kind"] for e in events]
+        report = verify_records(
+            (Location("memory", i + 1), line) for i, line in enumerate(sink.lines)
+        )
+        tamper = [f for f in report.findings if f.category == "tamper"]
+        assert tamper == []
