@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from auditmw.evidence.report import summarize
-from auditmw.integrity import verify_files
+from auditmw.evidence.sources import verify_sources
 
 if TYPE_CHECKING:
     import os
@@ -87,7 +87,8 @@ def check_readiness(
     """Run the checklist over stored logs.
 
     Args:
-        paths: JSONL files (gzipped or not) and directories.
+        paths: JSONL files (gzipped or not) and directories, or one
+            ``postgresql://…?table=`` URL.
         policy: the policy in force (needed for the retention check).
         profile: ``pci-dss``, ``soc2`` or ``iso27001``.
         keys: the trusted checkpoint keys.
@@ -104,7 +105,7 @@ def check_readiness(
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
     files = list(paths)
-    report = verify_files(files, keys=keys, mac_key=mac_key, progress=progress)
+    report = verify_sources(files, keys=keys, mac_key=mac_key, progress=progress)
     summary = summarize(files)
     result = Readiness(profile)
     result.checks.append(_completeness(summary, report))

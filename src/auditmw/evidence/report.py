@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
 from auditmw import __version__
 from auditmw._report import CATEGORIES
 from auditmw.evidence._chart import activity_bars
-from auditmw.evidence._events import iter_events
+from auditmw.evidence.sources import is_url, read_events, verify_sources
 from auditmw.evidence.summary import EvidenceSummary
-from auditmw.integrity import verify_files
 from auditmw.sinks.base import require
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ def summarize(
     """Read every stored event of ``paths`` once and summarize it.
 
     Args:
-        paths: JSONL files (gzipped or not) and directories.
+        paths: JSONL files (gzipped or not) and directories, or one
+            ``postgresql://…?table=`` URL.
         progress: called with (bytes read, total bytes).
 
     Raises:
@@ -60,7 +61,7 @@ def summarize(
     .. versionadded:: 0.1.0
     """
     summary = EvidenceSummary()
-    for event in iter_events(paths, progress=progress):
+    for event in read_events(paths, progress=progress):
         summary.add(event)
     return summary
 
@@ -177,7 +178,8 @@ def render_report(
     """Verify and summarize ``paths``; return the report (one HTML document) and verdict.
 
     Args:
-        paths: JSONL files (gzipped or not) and directories.
+        paths: JSONL files (gzipped or not) and directories, or one
+            ``postgresql://…?table=`` URL.
         keys: the trusted checkpoint keys (without them the log is "NOT VERIFIED").
         mac_key: the writer's initial MAC key.
         policy: the policy in force, shown with its hash and retention.
@@ -190,10 +192,10 @@ def render_report(
     .. versionadded:: 0.1.0
     """
     jinja2 = require("jinja2", extra="report", feature="auditmw report")
-    files = [Path(p) for p in paths]
+    files = list(paths)
     started = time.perf_counter()
     halves = _halves(progress)
-    result = verify_files(files, keys=keys, mac_key=mac_key, progress=halves[0])
+    result = verify_sources(files, keys=keys, mac_key=mac_key, progress=halves[0])
     summary = summarize(files, progress=halves[1])
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("auditmw.evidence", "templates"),
@@ -207,7 +209,7 @@ def render_report(
         template.render(
             generated=now.strftime("%Y-%m-%d %H:%M:%S UTC"),
             version=__version__,
-            sources=[str(f) for f in files],
+            sources=[_label(f) for f in files],
             verdict=headline,
             result=result,
             findings=sorted(result.findings, key=lambda f: CATEGORIES.index(f.category))[:500],
@@ -241,6 +243,16 @@ class EvidenceReport:
     verdict: Verdict
     summary: EvidenceSummary
     verification: Report
+
+
+def _label(source: str | os.PathLike[str]) -> str:
+    text = str(source)
+    if is_url(text):
+        # Never print a DSN (it may hold a password): the host, database and table only.
+        parts = urlsplit(text)
+        table = dict(parse_qsl(parts.query)).get("table", "audit_events")
+        return f"{parts.scheme}://{parts.hostname or ''}{parts.path}?table={table}"
+    return text
 
 
 def _halves(

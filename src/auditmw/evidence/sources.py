@@ -4,7 +4,8 @@
 ``line`` column of a table written by :class:`~auditmw.sinks.PostgresSink`, in
 insertion (``id``) order, through a server-side cursor, so the table is streamed.
 The time bounds are pushed down to SQL (the ``time`` column is indexed); every other
-criterion is applied to the stored line, exactly as for files.
+criterion is applied to the stored line, exactly as for files.  ``auditmw report`` and
+``auditmw audit-ready`` verify such a table from its ``line`` column, in ``id`` order.
 
 Trust: rows are read as stored; the table's triggers make it append-only, but only
 ``auditmw verify`` over the lines proves nothing was changed.
@@ -22,9 +23,13 @@ from auditmw.exceptions import ConfigurationError
 from auditmw.sinks.base import require
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import os
+    from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["is_url", "iter_postgres"]
+    from auditmw._keys import KeyRegistry
+    from auditmw._report import Report
+
+__all__ = ["is_url", "iter_postgres", "read_events", "verify_sources"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SCHEMES = ("postgres://", "postgresql://")
@@ -93,3 +98,87 @@ def iter_postgres(
             f"cannot read table {table!r}: {type(exc).__name__}: {exc.diag.message_primary or ''}",
             setting="PATH",
         ) from exc
+
+
+def _split_sources(
+    sources: Iterable[str | os.PathLike[str]],
+) -> tuple[list[str], list[str | os.PathLike[str]]]:
+    items = list(sources)
+    urls = [str(s) for s in items if is_url(str(s))]
+    files = [s for s in items if not is_url(str(s))]
+    if urls and (files or len(urls) > 1):
+        raise ConfigurationError(
+            "give either log files and directories, or one postgresql:// table, not both "
+            "(each is verified as one store)",
+            setting="PATH",
+        )
+    return urls, files
+
+
+def verify_sources(
+    sources: Iterable[str | os.PathLike[str]],
+    *,
+    keys: KeyRegistry | None = None,
+    mac_key: bytes | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Verify log files (like ``auditmw verify``) or one PostgreSQL table.
+
+    Args:
+        sources: files and directories, or a single ``postgresql://…?table=`` URL.
+        keys: the trusted checkpoint keys.
+        mac_key: the writer's initial MAC key.
+        progress: called with (bytes read, total bytes) for files.
+
+    Raises:
+        ConfigurationError: files and a table mixed, or the table cannot be read.
+        FileNotFoundError: a path does not exist.
+
+    .. versionadded:: 0.1.0
+    """
+    from auditmw._report import Location
+    from auditmw.integrity import verify_files, verify_records
+
+    urls, files = _split_sources(sources)
+    if not urls:
+        return verify_files(files, keys=keys, mac_key=mac_key, progress=progress)
+    _, table = _split(urls[0])
+    records = (
+        (Location(table, number), line) for number, line in enumerate(iter_postgres(urls[0]), 1)
+    )
+    return verify_records(records, keys=keys, mac_key=mac_key)
+
+
+def read_events(
+    sources: Iterable[str | os.PathLike[str]],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield the stored events (checkpoints skipped) of files or one PostgreSQL table.
+
+    Args:
+        sources: files and directories, or a single ``postgresql://…?table=`` URL.
+        progress: called with (bytes read, total bytes) for files.
+
+    Raises:
+        ConfigurationError: files and a table mixed, or the table cannot be read.
+        FileNotFoundError: a path does not exist.
+
+    .. versionadded:: 0.1.0
+    """
+    import orjson
+
+    from auditmw._layout import CHECKPOINT_KIND
+    from auditmw.evidence._events import iter_events
+
+    urls, files = _split_sources(sources)
+    if not urls:
+        yield from iter_events(files, progress=progress)
+        return
+    for line in iter_postgres(urls[0]):
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and event.get("kind") != CHECKPOINT_KIND:
+            yield event
