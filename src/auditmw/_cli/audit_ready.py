@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run the audit-readiness checklist over stored logs. Exit status: 0 all "
         "checks pass, 1 some fail, 2 error.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="log files, directories or postgresql://…?table=T"
+    )
     parser.add_argument("--profile", choices=("pci-dss", "soc2", "iso27001"), default="pci-dss")
     parser.add_argument(
         "--min-traceability",

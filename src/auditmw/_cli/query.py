@@ -37,11 +37,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``query`` sub-command."""
     parser = subparsers.add_parser(
         "query",
-        help="filter stored audit events (files, rotated and gzipped)",
+        help="filter stored audit events (files, rotated and gzipped; PostgreSQL tables)",
         description="Stream stored audit events through filters (all must hold). "
         "Exit status: 0 matches, 1 no match, 2 error.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="log files, directories or postgresql://…?table=T"
+    )
     parser.add_argument("--since", help="RFC 3339 time or a duration ago: 90s, 15m, 1h, 7d")
     parser.add_argument("--until", help="RFC 3339 time or a duration ago (exclusive)")
     for flag, text in _FILTERS:

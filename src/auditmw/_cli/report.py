@@ -34,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "PCI DSS 10.2.2 coverage, activity, actors, denials, writes, lifecycle, retention. "
         "Exit status: 0 verified, 1 findings, 2 error.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="log files, directories or postgresql://…?table=T"
+    )
     parser.add_argument("-o", "--output", default="report.html", metavar="FILE")
     add_verification_options(parser)
     parser.set_defaults(func=run)
