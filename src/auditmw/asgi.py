@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from auditmw._body import BodyRecorder
 from auditmw._context import _current
-from auditmw.auditor import Auditor
+from auditmw.auditor import Auditor, auditor_for
 from auditmw.event import Exchange, Headers
-from auditmw.exceptions import ConfigurationError, DeliveryTimeoutError
+from auditmw.exceptions import DeliveryTimeoutError
 
 if TYPE_CHECKING:
     from auditmw.config import AuditConfig
@@ -67,13 +67,7 @@ class AuditMiddleware:
     def __init__(
         self, app: ASGIApp, config: AuditConfig | None = None, *, auditor: Auditor | None = None
     ) -> None:
-        if auditor is None:
-            if config is None:
-                raise ConfigurationError(
-                    "AuditMiddleware needs config=AuditConfig(service=...) or auditor=Auditor(...)",
-                    setting="config",
-                )
-            auditor = Auditor(config)
+        auditor = auditor_for("AuditMiddleware", config, auditor)
         self.app = app
         self.auditor = auditor
         header = auditor.config.audit_id_header

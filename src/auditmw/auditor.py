@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from auditmw.config import AuditConfig
     from auditmw.types import Event
 
-__all__ = ["Auditor"]
+__all__ = ["Auditor", "auditor_for"]
 
 logger = logging.getLogger("auditmw")
 _NEVER = 2**63
@@ -190,3 +190,23 @@ def _stop_all() -> None:
 
 
 atexit.register(_stop_all)
+
+
+def auditor_for(shell: str, config: AuditConfig | None, auditor: Auditor | None) -> Auditor:
+    """Return ``auditor``, or a new one built from ``config``, for the shell named ``shell``.
+
+    Raises:
+        ConfigurationError: neither was given.
+
+    .. versionadded:: 0.1.0
+    """
+    if auditor is not None:
+        return auditor
+    if config is None:
+        from auditmw.exceptions import ConfigurationError
+
+        raise ConfigurationError(
+            f"{shell} needs config=AuditConfig(service=...) or auditor=Auditor(...)",
+            setting="config",
+        )
+    return Auditor(config)

@@ -4,7 +4,9 @@
 * :class:`~auditmw.sinks.memory.MemorySink` stores what a real sink would store;
 * :func:`make_scope` / :func:`make_environ` build realistic ASGI scopes and WSGI
   environs for unit tests;
-* :func:`assert_audited` checks that a matching event was recorded.
+* :func:`assert_audited` checks that a matching event was recorded,
+  :func:`assert_not_audited` that none was, and :func:`assert_absent` that a secret
+  appears in no event.
 
 The pytest plugin (:mod:`auditmw.pytest_plugin`) exposes ``audit_events`` and
 ``audit_sink`` fixtures built on these.
@@ -25,7 +27,15 @@ from auditmw.sinks.memory import MemorySink
 if TYPE_CHECKING:
     from auditmw.types import Event, Scope
 
-__all__ = ["MemorySink", "assert_audited", "capture_events", "make_environ", "make_scope"]
+__all__ = [
+    "MemorySink",
+    "assert_absent",
+    "assert_audited",
+    "assert_not_audited",
+    "capture_events",
+    "make_environ",
+    "make_scope",
+]
 
 
 @contextmanager
@@ -84,6 +94,50 @@ def assert_audited(events: Sequence[Event], **expected: Any) -> Event:
         if event.get("kind") in ("http", "websocket")
     ]
     raise AssertionError(f"no audit event matches {wanted!r}; recorded: {summary!r}")
+
+
+def assert_not_audited(events: Sequence[Event], **expected: Any) -> None:
+    """Assert that no event of ``events`` matches every expectation.
+
+    Keys are dotted paths with ``__`` or ``.`` separators, as for :func:`assert_audited`.
+
+    Raises:
+        AssertionError: an event matches; the message names it by id and action.
+
+    .. versionadded:: 0.1.0
+    """
+    wanted = {key.replace("__", "."): value for key, value in expected.items()}
+    for event in events:
+        if all(_get(event, key) == value for key, value in wanted.items()):
+            raise AssertionError(
+                f"audit event {event.get('event_id')!r} ({event.get('action')!r}) "
+                f"matches {wanted!r}"
+            )
+
+
+def assert_absent(events: Sequence[Event], *secrets: str | bytes) -> None:
+    """Assert that none of ``secrets`` appears anywhere in the serialized ``events``.
+
+    Events are serialized as stored (canonical JSON), so a secret hidden in a header,
+    a query string or a body is found.  The failure message does not repeat the secret.
+
+    Raises:
+        AssertionError: a secret appears; the message names the event and the secret's
+            position in ``secrets``.
+
+    .. versionadded:: 0.1.0
+    """
+    from auditmw.canonical import dumps
+
+    needles = [s.encode() if isinstance(s, str) else s for s in secrets]
+    for event in events:
+        data = dumps(event)
+        for index, needle in enumerate(needles):
+            if needle and needle in data:
+                raise AssertionError(
+                    f"secret #{index} (of {len(needles)}) appears in audit event "
+                    f"{event.get('event_id')!r} ({event.get('action')!r})"
+                )
 
 
 def make_scope(

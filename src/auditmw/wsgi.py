@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, Any, Final
 from auditmw._body import raw_headers
 from auditmw._context import _current
 from auditmw._wsgi import CountingInput, body_recorder, new_environ_exchange
-from auditmw.auditor import Auditor
-from auditmw.exceptions import ConfigurationError, DeliveryTimeoutError
+from auditmw.auditor import Auditor, auditor_for
+from auditmw.exceptions import DeliveryTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -89,14 +89,7 @@ class AuditWSGIMiddleware:
         *,
         auditor: Auditor | None = None,
     ) -> None:
-        if auditor is None:
-            if config is None:
-                raise ConfigurationError(
-                    "AuditWSGIMiddleware needs config=AuditConfig(service=...) "
-                    "or auditor=Auditor(...)",
-                    setting="config",
-                )
-            auditor = Auditor(config)
+        auditor = auditor_for("AuditWSGIMiddleware", config, auditor)
         self.app = app
         self.auditor = auditor
         header = auditor.config.audit_id_header
