@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
 __all__ = [
+    "AlteredLineError",
     "DecryptionError",
     "KeyProvider",
     "Keyring",
@@ -65,6 +66,13 @@ HEADER_KEY = "auditmw_encryption"
 _HEADER_PREFIX = b'{"' + HEADER_KEY.encode() + b'"'
 _ALG = "AES-256-GCM"
 _NONCE = 12
+
+
+class AlteredLineError(DecryptionError):
+    """An encrypted line fails authentication: altered, moved, or from another file.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 class SegmentKey:
@@ -93,13 +101,13 @@ class SegmentKey:
         """Return the payload of ``line`` (without its ``\\n``) stored at ``offset``.
 
         Raises:
-            DecryptionError: the line was altered, moved or comes from another file.
+            AlteredLineError: the line was altered, moved or comes from another file.
         """
         try:
             blob = binascii.a2b_base64(line, strict_mode=True)
             return self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], self._aad(offset))
         except (InvalidTag, binascii.Error, ValueError) as exc:
-            raise DecryptionError(
+            raise AlteredLineError(
                 f"encrypted line at byte {offset} fails authentication (altered, moved or "
                 "from another file)",
                 key_id=self.key_id,
@@ -208,9 +216,9 @@ def decrypt_lines(
         if line:
             try:
                 payload = key.decrypt(line, offset)
-            except DecryptionError as exc:
+            except AlteredLineError as exc:
                 if strict:
-                    raise DecryptionError(f"{source}: {exc}", key_id=key.key_id) from exc
+                    raise AlteredLineError(f"{source}: {exc}", key_id=key.key_id) from exc
                 yield line + b"\n"
             else:
                 for record in payload.split(b"\n"):

@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from auditmw._sources import expand_paths, iter_file, use_keyring
-from auditmw.crypto import DecryptionError, Keyring
+from auditmw.crypto import AlteredLineError, DecryptionError, Keyring
 from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     except DecryptionError as exc:
         out.flush()
         print(f"auditmw cat: {exc}", file=sys.stderr)
-        return 1 if "fails authentication" in str(exc) else 2
+        return 1 if isinstance(exc, AlteredLineError) else 2
     except BrokenPipeError:
         # The reader (``| head``) went away: not an error; silence the final flush.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

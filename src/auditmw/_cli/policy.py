@@ -112,6 +112,12 @@ def _protection(policy: Policy) -> list[str]:
                 f"/retention/{key}: logs are kept {days} days; PCI DSS 10.5.1 requires at "
                 f"least {_YEAR} (the last 3 months immediately available)"
             )
+    try:
+        from auditmw.retention import RetentionRule
+
+        RetentionRule.from_policy(doc)
+    except PolicyError as exc:
+        out.append(str(exc).removeprefix("policy "))
     if "max_files" in retention:
         out.append(
             "/retention/max_files: deletes by count whatever the files' age; a traffic "

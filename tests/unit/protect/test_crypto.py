@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from auditmw._sources import iter_file, use_keyring
 from auditmw.cli import main
 from auditmw.config import AuditConfig, DeliveryOptions
-from auditmw.crypto import DecryptionError, KeyProvider, Keyring, decrypt_lines, new_segment
+from auditmw.crypto import (
+    AlteredLineError,
+    DecryptionError,
+    KeyProvider,
+    Keyring,
+    decrypt_lines,
+    new_segment,
+)
 from auditmw.delivery import Delivery
 from auditmw.exceptions import ConfigurationError
 from auditmw.integrity import IntegrityOptions, verify_files
@@ -202,7 +209,7 @@ class TestTamper:
             lines[1], lines[2] = lines[2], lines[1]
         else:
             lines[1] = b.read_bytes().split(b"\n")[1]
-        with pytest.raises(DecryptionError, match="fails authentication"):
+        with pytest.raises(AlteredLineError, match="fails authentication"):
             list(
                 decrypt_lines(lines[0] + b"\n", [line + b"\n" for line in lines[1:]], keyring, "a")
             )

@@ -43,6 +43,11 @@ class TestLint:
                 id="bodies-in-clear",
             ),
             pytest.param({}, "/integrity: missing", id="integrity-off"),
+            pytest.param(
+                {"retention": {"delete_after_days": 400, "min_days": 500}},
+                "/retention: delete_after_days (400) is below min_days (500)",
+                id="delete-before-min",
+            ),
         ],
     )
     def test_warns(self, document: dict[str, Any], warning: str) -> None:
