@@ -50,6 +50,7 @@ LIFECYCLE_KINDS: Final = frozenset(
         "audit.sink_recovered",
         "audit.keys_unavailable",
         "audit.keys_recovered",
+        "audit.retention",
     }
 )
 
