@@ -155,7 +155,7 @@ def make_round(app: Any, flush: Flush | None = None, *, post: bool = False) -> C
 TARGET = "auditmw (metadata, JWT cached, chain, file)"
 
 
-def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Callable[[], None]]]:
+def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Callable[..., object]]]:
     """The GET group: every alternative and auditmw variant; returns rounds and closers."""
     otel, otel_flush = otel_app()
     target, target_flush = audited(tmp, "target")
@@ -181,7 +181,7 @@ def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Calla
     return variants, closers
 
 
-def post_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Callable[[], None]]]:
+def post_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Callable[..., object]]]:
     """The POST group: a small JSON body read by the app, at metadata and request level."""
     metadata, metadata_flush = audited(tmp, "post-metadata")
     request, request_flush = audited(tmp, "post-request", policy={"default_level": "request"})
