@@ -172,9 +172,14 @@ def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Calla
         "auditmw, no identity": make_round(no_identity, no_identity_flush),
         "auditmw, JWT verified every request (cache off)": make_round(uncached, uncached_flush),
     }
-    closers = [target.auditor.close, no_identity.auditor.close, uncached.auditor.close]
+    closers: list[Callable[..., object]] = [
+        target.auditor.close,
+        no_identity.auditor.close,
+        uncached.auditor.close,
+    ]
     if DURABLE:
-        delivery = DeliveryOptions(max_queue=100_000, mode="durable")  # type: ignore[call-arg]
+        durable_options: dict[str, Any] = {"max_queue": 100_000, "mode": "durable"}
+        delivery = DeliveryOptions(**durable_options)
         durable, durable_flush = audited(tmp, "durable", delivery=delivery)
         variants["auditmw, durable delivery (1 client)"] = make_round(durable, durable_flush)
         closers.append(durable.auditor.close)
