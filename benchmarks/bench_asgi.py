@@ -14,7 +14,7 @@ floor); a no-op Starlette ``BaseHTTPMiddleware``; ``asgi-correlation-id``;
 OpenTelemetry ASGI instrumentation (SDK, in-memory exporter); auditmw in the
 DESIGN §11 target configuration (metadata level, verified and cached JWT,
 integrity chain, file sink, async delivery) and variants of it (no identity,
-uncached JWT, durable delivery when available).  A second group sends a POST with
+uncached JWT, file sink without ``fsync``, durable delivery when available).  A second group sends a POST with
 a small JSON body that the app reads, to price the ``request`` level.
 """
 
@@ -162,6 +162,9 @@ def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Calla
     no_identity, no_identity_flush = audited(tmp, "noid", resolvers=[])
     uncached_jwt = JWTResolver(algorithms=["HS256"], secret=SECRET, cache_size=0)
     uncached, uncached_flush = audited(tmp, "uncached", resolvers=[uncached_jwt])
+    nosync, nosync_flush = audited(
+        tmp, "nosync", sinks=[FileSink(tmp / "nosync.jsonl", fsync="never")]
+    )
     variants = {
         "bare": make_round(bare_app()),
         "no-op pure-ASGI middleware": make_round(NoOpMiddleware(bare_app())),
@@ -169,6 +172,7 @@ def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Calla
         "asgi-correlation-id": make_round(correlation_id_app()),
         "OpenTelemetry ASGI (in-memory exporter)": make_round(otel, otel_flush),
         TARGET: make_round(target, target_flush),
+        "auditmw, file sink without fsync": make_round(nosync, nosync_flush),
         "auditmw, no identity": make_round(no_identity, no_identity_flush),
         "auditmw, JWT verified every request (cache off)": make_round(uncached, uncached_flush),
     }
@@ -202,7 +206,7 @@ def post_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Call
 
 def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Section:
     """Measure both groups in interleaved rounds and return the report section."""
-    n = n or (500 if quick else 2000)
+    n = n or (2000 if quick else 5000)
     rounds = rounds or (5 if quick else 11)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)

@@ -224,8 +224,8 @@ def run(
 ) -> Section:
     """Serve each variant, drive them in interleaved rounds, return the report section."""
     names = list(QUICK if quick else VARIANTS)
-    seconds = seconds or (3.0 if quick else 5.0)
-    rounds = rounds or (2 if quick else 3)
+    seconds = seconds or (2.5 if quick else 5.0)
+    rounds = rounds or (3 if quick else 5)
     generator = "wrk" if shutil.which("wrk") else "python"
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     servers = start_servers(names)
@@ -296,7 +296,7 @@ def _section(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 variants, 2 rounds of 3 s")
+    parser.add_argument("--quick", action="store_true", help="3 variants, 3 rounds of 2.5 s")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--load", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)

@@ -119,7 +119,7 @@ def otel_app() -> tuple[WSGIApp, Callable[[], object]]:
 
 def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Section:
     """Measure every variant in interleaved rounds and return the report section."""
-    n = n or (500 if quick else 2000)
+    n = n or (2000 if quick else 4000)
     rounds = rounds or (5 if quick else 11)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
