@@ -41,24 +41,39 @@ class Result:
     def cpu_median(self) -> float:
         return statistics.median(self.cpu_per_op_ns)
 
+    @property
+    def best(self) -> float:
+        """The fastest round: noise on a shared machine only ever adds time."""
+        return min(self.per_op_ns)
+
 
 def interleave(
-    variants: dict[str, Round], *, n: int, rounds: int, warmup: int = 1
+    variants: dict[str, Round], *, n: int, rounds: int, warmup: int = 1, slices: int = 1
 ) -> dict[str, Result]:
-    """Run every variant once per round, in rotating order (ABC, BCA, ...), after warm-up."""
+    """Run every variant once per round, in rotating order (ABC, BCA, ...), after warm-up.
+
+    With ``slices > 1`` each round runs every variant ``slices`` times on ``n // slices``
+    operations, alternating (ABCABC...), so that the variants compared within a round
+    ran within milliseconds of each other and share the machine's state.
+    """
     names = list(variants)
     for _ in range(warmup):
         for name in names:
             variants[name](n)
     results = {name: Result(name) for name in names}
+    part = max(1, n // slices)
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            cpu = time.process_time_ns()
-            elapsed = variants[name](n)
-            cpu = time.process_time_ns() - cpu
-            results[name].per_op_ns.append(elapsed / n)
-            results[name].cpu_per_op_ns.append(cpu / n)
+        wall = dict.fromkeys(names, 0)
+        cpu = dict.fromkeys(names, 0)
+        for _ in range(slices):
+            for name in order:
+                started = time.process_time_ns()
+                wall[name] += variants[name](part)
+                cpu[name] += time.process_time_ns() - started
+        for name in names:
+            results[name].per_op_ns.append(wall[name] / (part * slices))
+            results[name].cpu_per_op_ns.append(cpu[name] / (part * slices))
     return results
 
 
@@ -114,13 +129,15 @@ def full_table(results: dict[str, Result], baseline: str, unit: str = "request")
     """A Markdown table of wall and CPU medians per operation, with per-round ratios."""
     wall, cpu = ratios(results, baseline), cpu_ratios(results, baseline)
     rows = [
-        f"| variant | µs/{unit} | x {baseline} (median, min-max) | CPU µs/{unit} | CPU x {baseline} |",
-        "|---|---:|---:|---:|---:|",
+        f"| variant | µs/{unit} | x {baseline} (median, min-max) | x {baseline}, best rounds "
+        f"| CPU µs/{unit} | CPU x {baseline} |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, result in results.items():
         median, low, high = wall[name]
         rows.append(
             f"| {name} | {result.median / 1000:.2f} | **{median:.2f}** ({low:.2f}-{high:.2f}) "
+            f"| {result.best / results[baseline].best:.2f} "
             f"| {result.cpu_median / 1000:.2f} | {cpu[name][0]:.2f} |"
         )
     return "\n".join(rows)
@@ -139,6 +156,8 @@ def results_data(results: dict[str, Result], baseline: str) -> dict[str, Any]:
                 "ratio_min": wall[name][1],
                 "ratio_max": wall[name][2],
                 "cpu_ratio": cpu[name][0],
+                "best_ns": result.best,
+                "best_ratio": result.best / results[baseline].best,
                 "per_op_ns": result.per_op_ns,
             }
             for name, result in results.items()

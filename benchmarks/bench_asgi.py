@@ -208,18 +208,20 @@ def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Sect
     """Measure both groups in interleaved rounds and return the report section."""
     n = n or (2000 if quick else 5000)
     rounds = rounds or (5 if quick else 11)
+    slices = 2 if quick else 5
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         get, close_get = get_variants(tmp)
         post, close_post = post_variants(tmp)
         try:
-            get_results = interleave(get, n=n, rounds=rounds)
-            post_results = interleave(post, n=n, rounds=rounds)
+            get_results = interleave(get, n=n, rounds=rounds, slices=slices)
+            post_results = interleave(post, n=n, rounds=rounds, slices=slices)
         finally:
             for close in close_get + close_post:
                 close()
     markdown = (
-        f"{rounds} interleaved rounds of {n} requests per variant, after one warm-up round; "
+        f"{rounds} rounds of {n} requests per variant, each round alternating variants "
+        f"in slices of {n // slices} (ABCABC...), after one warm-up round; "
         "wall time includes draining the delivery thread at the end of each round.\n\n"
         f"{full_table(get_results, 'bare')}\n\n"
         f"POST with a {len(BODY)}-byte JSON body read by the app:\n\n"

@@ -121,6 +121,7 @@ def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Sect
     """Measure every variant in interleaved rounds and return the report section."""
     n = n or (2000 if quick else 4000)
     rounds = rounds or (5 if quick else 11)
+    slices = 2 if quick else 5
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         shell = AuditWSGIMiddleware(bare_app(), config(tmp, "shell"))
@@ -142,12 +143,13 @@ def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Sect
             ),
         }
         try:
-            results = interleave(variants, n=n, rounds=rounds)
+            results = interleave(variants, n=n, rounds=rounds, slices=slices)
         finally:
             for auditor in (shell.auditor, flask_auditor, target_auditor):
                 auditor.close()
     markdown = (
-        f"{rounds} interleaved rounds of {n} requests per variant, after one warm-up round; "
+        f"{rounds} rounds of {n} requests per variant, each round alternating variants "
+        f"in slices of {n // slices} (ABCABC...), after one warm-up round; "
         "the first two auditmw rows write plain events without identity, the last one is "
         "the DESIGN §11 target configuration.\n\n"
         f"{full_table(results, 'bare Flask')}\n"

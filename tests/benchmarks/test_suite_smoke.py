@@ -55,7 +55,7 @@ class TestSuiteSmoke:
         found = variants(out, group)
         assert len(found) >= 3
         for name, figures in found.items():
-            for key in ("ratio", "ratio_min", "ratio_max", "cpu_ratio", "median_ns"):
+            for key in ("ratio", "ratio_min", "ratio_max", "cpu_ratio", "best_ratio", "median_ns"):
                 value = figures[key]
                 assert isinstance(value, float), (name, key, value)
                 assert math.isfinite(value), (name, key, value)
