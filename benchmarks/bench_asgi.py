@@ -14,8 +14,10 @@ floor); a no-op Starlette ``BaseHTTPMiddleware``; ``asgi-correlation-id``;
 OpenTelemetry ASGI instrumentation (SDK, in-memory exporter); auditmw in the
 DESIGN §11 target configuration (metadata level, verified and cached JWT,
 integrity chain, file sink, async delivery) and variants of it (no identity,
-uncached JWT, file sink without ``fsync``, durable delivery when available).  A second group sends a POST with
-a small JSON body that the app reads, to price the ``request`` level.
+uncached JWT, file sink without ``fsync``).  A second group sends a POST with
+a small JSON body that the app reads, to price the ``request`` level.  When this
+auditmw has durable delivery (``DeliveryOptions(mode="durable")``), a third group
+compares it with async delivery at 64 concurrent requests (group commit).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ HEADERS = {
 }
 BODY = b'{"qty": 2, "items": [1, 2, 3], "note": "leave at the door"}'
 DURABLE = "mode" in {f.name for f in fields(DeliveryOptions)}
+CLIENTS = 64
 Flush = Callable[[], object]
 
 
@@ -181,12 +184,6 @@ def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Calla
         no_identity.auditor.close,
         uncached.auditor.close,
     ]
-    if DURABLE:
-        durable_options: dict[str, Any] = {"max_queue": 100_000, "mode": "durable"}
-        delivery = DeliveryOptions(**durable_options)
-        durable, durable_flush = audited(tmp, "durable", delivery=delivery)
-        variants["auditmw, durable delivery (1 client)"] = make_round(durable, durable_flush)
-        closers.append(durable.auditor.close)
     return variants, closers
 
 
@@ -204,6 +201,53 @@ def post_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Call
     return variants, [metadata.auditor.close, request.auditor.close]
 
 
+def make_concurrent_round(app: Any, flush: Flush, clients: int) -> Callable[[int], int]:
+    """A timed round: ``n`` requests, ``clients`` at a time (concurrent on one event loop)."""
+    scope = make_scope("/orders/42", headers=HEADERS)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def serve(n: int) -> None:
+        for _ in range(max(1, n // clients)):
+            await asyncio.gather(
+                *(app(dict(scope, state={}), receive, send) for _ in range(clients))
+            )
+
+    loop = asyncio.new_event_loop()
+
+    def run(n: int) -> int:
+        start = timer()
+        loop.run_until_complete(serve(n))
+        flush()
+        return timer() - start
+
+    return run
+
+
+def durable_variants(
+    tmp: Path, clients: int
+) -> tuple[dict[str, Callable[[int], int]], list[Callable[..., object]]]:
+    """Async against durable delivery (group commit) with ``clients`` concurrent requests."""
+    durable_options: dict[str, Any] = {"max_queue": 100_000, "mode": "durable"}
+    async_app, async_flush = audited(tmp, "group-async")
+    durable_app, durable_flush = audited(
+        tmp, "group-durable", delivery=DeliveryOptions(**durable_options)
+    )
+    variants = {
+        f"auditmw async delivery, {clients} concurrent": make_concurrent_round(
+            async_app, async_flush, clients
+        ),
+        f"auditmw durable delivery, {clients} concurrent": make_concurrent_round(
+            durable_app, durable_flush, clients
+        ),
+    }
+    return variants, [async_app.auditor.close, durable_app.auditor.close]
+
+
 def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Section:
     """Measure both groups in interleaved rounds and return the report section."""
     n = n or (2000 if quick else 5000)
@@ -213,11 +257,15 @@ def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Sect
         tmp = Path(name)
         get, close_get = get_variants(tmp)
         post, close_post = post_variants(tmp)
+        group, close_group = durable_variants(tmp, CLIENTS) if DURABLE else ({}, [])
         try:
             get_results = interleave(get, n=n, rounds=rounds, slices=slices)
             post_results = interleave(post, n=n, rounds=rounds, slices=slices)
+            # Durable requests wait for an fsync: fewer of them, so the part stays short.
+            group_n = max(CLIENTS, n // 4)
+            group_results = interleave(group, n=group_n, rounds=rounds) if group else {}
         finally:
-            for close in close_get + close_post:
+            for close in close_get + close_post + close_group:
                 close()
     markdown = (
         f"{rounds} rounds of {n} requests per variant, each round alternating variants "
@@ -227,6 +275,13 @@ def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Sect
         f"POST with a {len(BODY)}-byte JSON body read by the app:\n\n"
         f"{full_table(post_results, 'bare (POST JSON)')}\n"
     )
+    if group_results:
+        base = next(iter(group_results))
+        markdown += (
+            f"\nDurable delivery (group commit) against async delivery, {CLIENTS} concurrent "
+            f"requests on one event loop, {group_n} requests per round:\n\n"
+            f"{full_table(group_results, base)}\n"
+        )
     section = Section("asgi", "In-process ASGI (Starlette)", markdown)
     section.data = {
         "n": n,
@@ -234,6 +289,8 @@ def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Sect
         "get": results_data(get_results, "bare"),
         "post": results_data(post_results, "bare (POST JSON)"),
     }
+    if group_results:
+        section.data["durable"] = results_data(group_results, next(iter(group_results)))
     if not DURABLE:
         section.notes.append(
             "durable delivery skipped: this auditmw's DeliveryOptions has no `mode` "

@@ -131,7 +131,9 @@ def run_wrk(port: int, connections: int, seconds: float) -> dict[str, float]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    requests = re.search(r"(\d+) requests in", output)
     return {
+        "requests": float(requests.group(1)) if requests else 0.0,
         "rps": rps,
         "p50_ms": _ms(latency["50"]),
         "p99_ms": _ms(latency["99"]),
@@ -172,6 +174,7 @@ def python_load(port: int, connections: int, seconds: float, limit: int) -> dict
         thread.join(seconds + 30)
     elapsed = time.perf_counter() - started
     return {
+        "requests": float(len(latencies)),
         "rps": len(latencies) / elapsed,
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
@@ -189,6 +192,25 @@ def load(port: int, connections: int, seconds: float, generator: str) -> dict[st
         command, capture_output=True, text=True, check=True, timeout=seconds + 60
     ).stdout
     result: dict[str, float] = json.loads(output)
+    return result
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``; ``None`` elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(port: int, pid: int, connections: int, seconds: float, generator: str) -> Any:
+    """One load run, plus the server's CPU time per request (robust to a noisy machine)."""
+    before = cpu_seconds(pid)
+    result = load(port, connections, seconds, generator)
+    after = cpu_seconds(pid)
+    if before is not None and after is not None and result["requests"]:
+        result["server_cpu_us"] = (after - before) / result["requests"] * 1e6
     return result
 
 
@@ -236,7 +258,8 @@ def run(
             load(servers[name][0], connections, 1.0, generator)
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
-                samples[name].append(load(servers[name][0], connections, seconds, generator))
+                port, process = servers[name]
+                samples[name].append(measured(port, process.pid, connections, seconds, generator))
     finally:
         for _port, process in servers.values():
             stop(process)
@@ -245,6 +268,18 @@ def run(
 
 def _per_round(samples: dict[str, list[dict[str, float]]], name: str, key: str) -> list[float]:
     return [s[key] / b[key] for s, b in zip(samples[name], samples["bare"], strict=True)]
+
+
+def _cpu_ratio(samples: dict[str, list[dict[str, float]]], name: str) -> tuple[float, float] | None:
+    """Median server CPU µs per request and its median per-round ratio to bare."""
+    pairs = [
+        (s["server_cpu_us"], b["server_cpu_us"])
+        for s, b in zip(samples[name], samples["bare"], strict=True)
+        if "server_cpu_us" in s and "server_cpu_us" in b
+    ]
+    if not pairs:
+        return None
+    return statistics.median(p[0] for p in pairs), statistics.median(p[0] / p[1] for p in pairs)
 
 
 def _section(
@@ -256,8 +291,9 @@ def _section(
 ) -> Section:
     rows = [
         "| variant | requests/s | x bare throughput (median, min-max) | best rounds "
-        "| p50 ms | p99 ms | x bare p99 (median) | best rounds |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| p50 ms | p99 ms | x bare p99 (median) | best rounds | server CPU µs/request "
+        "| x bare |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     data: dict[str, Any] = {}
     for name, runs in samples.items():
@@ -266,6 +302,7 @@ def _section(
         # Best rounds: noise on a shared machine only lowers throughput and raises latency.
         best_rps = max(r["rps"] for r in runs) / max(r["rps"] for r in samples["bare"])
         best_p99 = min(r["p99_ms"] for r in runs) / min(r["p99_ms"] for r in samples["bare"])
+        cpu = _cpu_ratio(samples, name)
         data[name] = {
             **figures,
             "rps_ratio": statistics.median(rps),
@@ -274,12 +311,14 @@ def _section(
             "p99_ratio": statistics.median(p99),
             "best_rps_ratio": best_rps,
             "best_p99_ratio": best_p99,
+            "server_cpu_ratio": cpu[1] if cpu else None,
             "runs": runs,
         }
         rows.append(
             f"| {name} | {figures['rps']:.0f} | **{statistics.median(rps):.2f}** "
             f"({min(rps):.2f}-{max(rps):.2f}) | {best_rps:.2f} | {figures['p50_ms']:.2f} | "
-            f"{figures['p99_ms']:.2f} | **{statistics.median(p99):.2f}** | {best_p99:.2f} |"
+            f"{figures['p99_ms']:.2f} | **{statistics.median(p99):.2f}** | {best_p99:.2f} | "
+            + (f"{cpu[0]:.0f} | **{cpu[1]:.2f}** |" if cpu else "n/a | n/a |")
         )
     how = (
         "wrk (1 thread)"
@@ -289,9 +328,10 @@ def _section(
     )
     markdown = (
         f"uvicorn, 1 worker, loopback; load from {how}, {connections} connections, "
-        f"{rounds} interleaved rounds of {seconds:g} s per variant after a 1 s warm-up.\n\n"
-        + "\n".join(rows)
-        + "\n"
+        f"{rounds} interleaved rounds of {seconds:g} s per variant after a 1 s warm-up.  "
+        "Server CPU per request (from `/proc`, user + system, the delivery thread included) "
+        "is the steadiest figure on a shared machine: throughput and latency move with "
+        "whatever else runs.\n\n" + "\n".join(rows) + "\n"
     )
     section = Section("e2e", "End to end (uvicorn)", markdown)
     section.data = {"generator": generator, "connections": connections, "variants": data}
