@@ -10,6 +10,12 @@ The event is recorded when the last body message has been sent (so background
 tasks run after it), or when the app raises, or when it returns without finishing
 its response.  WebSocket sessions are recorded when the app returns.
 
+In durable mode (``DeliveryOptions(mode="durable")``) the middleware holds back the
+response start and the final body message until the event is stored.  If storage
+fails within ``durable_timeout``, a response not yet started becomes a 503; a
+streamed response already under way is aborted (an exception ends the connection)
+rather than completed unaudited.
+
 .. versionadded:: 0.1.0
 """
 
@@ -19,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from auditmw._body import BodyRecorder
 from auditmw._context import _current
-from auditmw.auditor import Auditor
+from auditmw.auditor import Auditor, auditor_for
 from auditmw.event import Exchange, Headers
-from auditmw.exceptions import ConfigurationError
+from auditmw.exceptions import DeliveryTimeoutError
 
 if TYPE_CHECKING:
     from auditmw.config import AuditConfig
@@ -61,13 +67,7 @@ class AuditMiddleware:
     def __init__(
         self, app: ASGIApp, config: AuditConfig | None = None, *, auditor: Auditor | None = None
     ) -> None:
-        if auditor is None:
-            if config is None:
-                raise ConfigurationError(
-                    "AuditMiddleware needs config=AuditConfig(service=...) or auditor=Auditor(...)",
-                    setting="config",
-                )
-            auditor = Auditor(config)
+        auditor = auditor_for("AuditMiddleware", config, auditor)
         self.app = app
         self.auditor = auditor
         header = auditor.config.audit_id_header
@@ -108,11 +108,14 @@ class AuditMiddleware:
 
         return BodyRecorder(self.auditor.pipeline.policy, exchange, locate)
 
-    def _finish(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
+    def _prepare(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
         exchange.route = _route_template(scope, root_path)
         exchange.path_params = scope.get("path_params")
         if "user" in scope:
             exchange.user = scope["user"]
+
+    def _finish(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
+        self._prepare(exchange, scope, root_path)
         self.auditor.record(exchange)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -130,6 +133,8 @@ class AuditMiddleware:
             raise
         finally:
             _current.reset(token)
+        if cycle.held is not None:  # the app never finished its body: behave as without us
+            await cycle.release()
         if not cycle.recorded:
             # The app returned without completing its response (e.g. a stream cut short).
             if cycle.started:
@@ -204,8 +209,8 @@ class _HTTPCycle:
     """Observes one HTTP request/response cycle through ``receive`` and ``send``."""
 
     __slots__ = (
-        "_receive", "_send", "bodies", "done", "exchange", "middleware", "recorded", "root_path",
-        "scope", "send_failed", "started",
+        "_receive", "_send", "bodies", "done", "durable", "exchange", "held", "middleware",
+        "recorded", "root_path", "scope", "send_failed", "started",
     )  # fmt: skip
 
     def __init__(self, middleware: AuditMiddleware, scope: Scope, receive: Receive, send: Send):
@@ -217,6 +222,8 @@ class _HTTPCycle:
         self._send = send
         self.started = self.done = self.recorded = self.send_failed = False
         self.bodies = middleware._bodies(self.exchange, scope, self.root_path)
+        self.durable = middleware.auditor.durable
+        self.held: Message | None = None  # durable mode: the response start, until the commit
 
     def finish(self) -> None:
         self.recorded = True
@@ -248,18 +255,50 @@ class _HTTPCycle:
                 headers = list(message.get("headers", ()))
                 headers.append((header, exchange.event_id.encode("ascii")))
                 message = {**message, "headers": headers}
+            if self.durable:
+                self.held = message
+                return
         elif mtype == "http.response.body":
             exchange.response_bytes += len(message.get("body", b""))
             if self.bodies is not None:
                 self.bodies.response_chunk(message.get("body", b""))
             if not message.get("more_body", False):
+                if self.durable:
+                    await self._commit(message)
+                    return
                 await self._forward(message)
                 # The response is complete: record now, before background tasks run.
                 self.done = True
                 exchange.aborted = False
                 self.finish()
                 return
+            if self.held is not None:
+                await self.release()
         await self._forward(message)
+
+    async def release(self) -> None:
+        held, self.held = self.held, None
+        if held is not None:
+            await self._forward(held)
+
+    async def _commit(self, final: Message) -> None:
+        """Durable mode: send the end of the response only once the event is stored."""
+        self.done = self.recorded = True
+        self.exchange.aborted = False
+        if self.bodies is not None:
+            self.bodies.finish()
+        auditor = self.middleware.auditor
+        self.middleware._prepare(self.exchange, self.scope, self.root_path)
+        waiter = auditor.commit(self.exchange)
+        if waiter is None or await waiter.await_async(auditor.config.delivery.durable_timeout):
+            await self.release()
+            await self._forward(final)
+        elif self.held is not None:  # nothing reached the client yet: fail closed
+            self.held = None
+            await self._forward(_UNAVAILABLE_START)
+            await self._forward(_UNAVAILABLE_BODY)
+        else:
+            raise DeliveryTimeoutError("durable audit commit failed; aborting the response")
 
     async def _forward(self, message: Message) -> None:
         try:
@@ -270,6 +309,14 @@ class _HTTPCycle:
             self.exchange.aborted = True
             self.send_failed = True
             raise
+
+
+_UNAVAILABLE_START: Message = {
+    "type": "http.response.start",
+    "status": 503,
+    "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")],
+}
+_UNAVAILABLE_BODY: Message = {"type": "http.response.body", "body": b"audit storage unavailable\n"}
 
 
 def _frame_size(message: Message) -> int:

@@ -25,10 +25,11 @@ from auditmw.event import Exchange, Headers, is_lifecycle
 from auditmw.pipeline import Pipeline
 
 if TYPE_CHECKING:
+    from auditmw._durable import DurableWaiter
     from auditmw.config import AuditConfig
     from auditmw.types import Event
 
-__all__ = ["Auditor"]
+__all__ = ["Auditor", "auditor_for"]
 
 logger = logging.getLogger("auditmw")
 _NEVER = 2**63
@@ -99,8 +100,30 @@ class Auditor:
                 )
             )
 
+    @property
+    def durable(self) -> bool:
+        """Whether a sink runs in durable mode (shells then hold the response end)."""
+        return self.delivery.is_durable
+
+    def commit(self, exchange: Exchange) -> DurableWaiter | None:
+        """Finish ``exchange`` in durable mode: return a waiter for its storage.
+
+        ``None`` when the policy recorded no event (nothing to wait for).
+        """
+        event = self._build(exchange)
+        if event is None:
+            return None
+        self._capture(event)
+        return self.delivery.submit_durable(event)
+
     def record(self, exchange: Exchange) -> Event | None:
         """Finish ``exchange``: build its event and queue it; returns the event (or ``None``)."""
+        event = self._build(exchange)
+        if event is not None:
+            self.submit(event)
+        return event
+
+    def _build(self, exchange: Exchange) -> Event | None:
         if exchange.end_ns == 0:
             exchange.end_ns = time.time_ns()
             exchange.end_mono = time.perf_counter_ns()
@@ -110,10 +133,7 @@ class Auditor:
             self.start()
         if exchange.end_mono >= self._health_due:
             self._check_key_stores(exchange.end_mono)
-        event = self.pipeline.process(exchange)
-        if event is not None:
-            self.submit(event)
-        return event
+        return self.pipeline.process(exchange)
 
     def _check_key_stores(self, now: int) -> None:
         """Record JWKS outages and recoveries as lifecycle events (identity is evidence too)."""
@@ -135,10 +155,14 @@ class Auditor:
 
     def submit(self, event: Event) -> None:
         """Hand a built event to delivery (and to active test captures)."""
+        self._capture(event)
+        self.delivery.submit(event, force=event["kind"] != "http" and is_lifecycle(event))
+
+    @staticmethod
+    def _capture(event: Event) -> None:
         if _capture.active:
             for captured in _capture.active:
                 captured.append(event)
-        self.delivery.submit(event, force=event["kind"] != "http" and is_lifecycle(event))
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every recorded event was handed to the sinks."""
@@ -166,3 +190,23 @@ def _stop_all() -> None:
 
 
 atexit.register(_stop_all)
+
+
+def auditor_for(shell: str, config: AuditConfig | None, auditor: Auditor | None) -> Auditor:
+    """Return ``auditor``, or a new one built from ``config``, for the shell named ``shell``.
+
+    Raises:
+        ConfigurationError: neither was given.
+
+    .. versionadded:: 0.1.0
+    """
+    if auditor is not None:
+        return auditor
+    if config is None:
+        from auditmw.exceptions import ConfigurationError
+
+        raise ConfigurationError(
+            f"{shell} needs config=AuditConfig(service=...) or auditor=Auditor(...)",
+            setting="config",
+        )
+    return Auditor(config)

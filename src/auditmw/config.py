@@ -26,6 +26,7 @@ __all__ = ["AuditConfig", "DeliveryOptions", "Limits", "ServiceInfo"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Overflow = Literal["block", "drop_and_record"]
+Mode = Literal["async", "durable"]
 
 
 def _positive(value: float, setting: str) -> None:
@@ -70,6 +71,16 @@ class DeliveryOptions:
         max_batch: events written per sink call.
         max_wait_ms: longest time an event waits in the buffer before being written.
         shutdown_timeout: seconds ``close()`` waits for the buffer to drain.
+        mode: ``"async"`` (the request never waits for a sink) or ``"durable"`` (the
+            response is held until every durable sink stored the event; a sink may
+            override this with its own ``delivery_mode`` attribute).
+        durable_timeout: seconds a durable request waits for its commit before it
+            fails closed (503, or an aborted connection once the response started).
+        spool_dir: directory of the on-disk spool used while a sink is down;
+            ``None`` keeps the backlog in memory only (bounded by ``max_queue``).
+        spool_max_bytes: size cap of each sink stream's spool file.
+        retry_initial: first retry delay in seconds; doubles per failure, with jitter.
+        retry_max: longest retry delay in seconds.
 
     .. versionadded:: 0.1.0
     """
@@ -80,6 +91,12 @@ class DeliveryOptions:
     max_batch: int = 512
     max_wait_ms: int = 50
     shutdown_timeout: float = 5.0
+    mode: Mode = "async"
+    durable_timeout: float = 5.0
+    spool_dir: str | Path | None = None
+    spool_max_bytes: int = 256 * 1024 * 1024
+    retry_initial: float = 0.1
+    retry_max: float = 30.0
 
     def __post_init__(self) -> None:
         if self.overflow not in ("block", "drop_and_record"):
@@ -87,7 +104,22 @@ class DeliveryOptions:
                 f"delivery.overflow must be 'block' or 'drop_and_record', got {self.overflow!r}",
                 setting="delivery.overflow",
             )
-        for name in ("max_queue", "block_timeout", "max_batch", "max_wait_ms", "shutdown_timeout"):
+        if self.mode not in ("async", "durable"):
+            raise ConfigurationError(
+                f"delivery.mode must be 'async' or 'durable', got {self.mode!r}",
+                setting="delivery.mode",
+            )
+        for name in (
+            "max_queue",
+            "block_timeout",
+            "max_batch",
+            "max_wait_ms",
+            "shutdown_timeout",
+            "durable_timeout",
+            "spool_max_bytes",
+            "retry_initial",
+            "retry_max",
+        ):
             _positive(getattr(self, name), f"delivery.{name}")
 
 

@@ -8,8 +8,13 @@ thread's own event loop, so every sink serves WSGI and ASGI apps alike.
 
 Nothing is dropped silently: when the buffer is full the overflow policy applies
 and the count is written as an ``audit.events_dropped`` event; a failing sink keeps
-its backlog (bounded) and is retried with exponential backoff and jitter, and the
-episode is recorded as ``audit.sink_failed`` / ``audit.sink_recovered``.
+its backlog (in memory, or in an on-disk spool when ``spool_dir`` is set) and is
+retried with exponential backoff and jitter, and the episode is recorded as
+``audit.sink_failed`` / ``audit.sink_recovered``.
+
+In durable mode, :meth:`Delivery.submit_durable` returns a
+:class:`~auditmw._durable.DurableWaiter` that the delivery thread resolves once every
+durable sink stored the event; events drained together share one write (group commit).
 
 .. versionadded:: 0.1.0
 """
@@ -28,22 +33,25 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from auditmw._channel import Channel
+from auditmw._durable import DurableWaiter, resolve_all
+from auditmw._spool import Spool
 from auditmw.canonical import format_time
 from auditmw.exceptions import SinkError
-from auditmw.sinks.base import Batch, Encoder, PlainEncoder
+from auditmw.sinks.base import Batch, PlainEncoder
 
 if TYPE_CHECKING:
     from auditmw.config import DeliveryOptions
     from auditmw.sinks.base import EncoderFactory
     from auditmw.types import AnySink, Event
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "DurableWaiter"]
 
 logger = logging.getLogger("auditmw.delivery")
 
 LifecycleFactory = Callable[..., "Event"]
 _TICK_NS = 1_000_000_000
-_MAX_BACKOFF = 30.0
+_COMMIT_DELAY = 0.0002  # seconds a group commit waits for company (like commit_delay)
 
 
 class _Barrier:
@@ -55,26 +63,12 @@ class _Barrier:
         self.done = threading.Event()
 
 
-class _Channel:
-    """One sink with its encoder, its backlog and its failure state."""
-
-    def __init__(self, name: str, sink: AnySink, encoder: Encoder) -> None:
-        self.name = name
-        self.sink = sink
-        self.encoder = encoder
-        self.backlog: deque[Batch] = deque()
-        self.backlog_events = 0
-        self.failing = False
-        self.failures = 0
-        self.retry_at = 0.0
-
-
 class Delivery:
     """The per-process delivery thread for one :class:`~auditmw.auditor.Auditor`.
 
     Args:
         sinks: where events go.
-        options: buffer, batching and overflow settings.
+        options: buffer, batching, overflow, mode, spool and retry settings.
         integrity: an encoder factory chaining each stream, or ``None``.
         lifecycle: builds lifecycle events (``kind, details, severity=``).
 
@@ -94,6 +88,7 @@ class Delivery:
         self._integrity = integrity
         self._lifecycle = lifecycle
         self._max_wait = options.max_wait_ms / 1000
+        self._durable = any(self._is_durable(sink) for sink in self._sinks)
         self._reset()
         _instances.add(self)
 
@@ -109,7 +104,20 @@ class Delivery:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._pid = os.getpid()
-        self._channels: list[_Channel] = []
+        self._channels: list[Channel] = []
+        self._pending: list[DurableWaiter] = []
+        # Lifecycle records raised while delivering (sink failed, events lost): written
+        # on the next pass, never from inside a send, so a failing sink cannot recurse.
+        self._notices: list[Event] = []
+        self._group = 0  # waiters released by the last durable commit
+
+    def _is_durable(self, sink: AnySink) -> bool:
+        return (getattr(sink, "delivery_mode", None) or self.options.mode) == "durable"
+
+    @property
+    def is_durable(self) -> bool:
+        """Whether at least one sink runs in durable mode."""
+        return self._durable
 
     # -- request side ---------------------------------------------------------------
 
@@ -121,14 +129,34 @@ class Delivery:
             force: bypass the buffer limit (lifecycle events, which are rare and must
                 never be dropped).
         """
+        self._put(event, None, force)
+
+    def submit_durable(self, event: Event) -> DurableWaiter:
+        """Queue ``event`` and return a waiter resolved once every durable sink stored it.
+
+        The delivery thread is woken at once; events queued meanwhile share its next
+        write (group commit).  A waiter whose event had to be dropped resolves ``False``.
+        """
+        waiter = DurableWaiter()
+        self._put(event, waiter, False)
+        return waiter
+
+    def _put(self, event: Event, waiter: DurableWaiter | None, force: bool) -> None:
         if self._thread is None or self._pid != os.getpid():
             self._start()
         queue = self._queue
         if len(queue) >= self.options.max_queue and not force and not self._make_room():
             self._record_drop()
+            if waiter is not None:
+                waiter.resolve(False)
             return
-        queue.append(event)
-        if len(queue) >= self.options.max_batch:
+        if waiter is None:
+            queue.append(event)
+            if len(queue) >= self.options.max_batch:
+                self._wake.set()
+        else:
+            # The waiter follows its event in the queue, like a barrier.
+            queue.extend((event, waiter))
             self._wake.set()
 
     def _make_room(self) -> bool:
@@ -173,6 +201,8 @@ class Delivery:
     def close(self, timeout: float | None = None) -> None:
         """Drain the buffer, write closing records and close the sinks.
 
+        Events a sink could not take before the timeout go to the spool (when
+        ``spool_dir`` is set) and are sent by the next process that starts.
         Idempotent.  A later :meth:`submit` starts a new thread (and reopens sinks that
         reopen lazily), so an app served twice in one process keeps auditing.
         """
@@ -206,14 +236,23 @@ class Delivery:
             self._thread = thread
             thread.start()
 
-    def _channel(self, index: int, sink: AnySink) -> _Channel:
+    def _channel(self, index: int, sink: AnySink) -> Channel:
         fmt = getattr(sink, "format", "auditmw")
         name = f"{type(sink).__name__}:{index}"
         encoder = self._integrity.encoder_for(fmt, name) if self._integrity else PlainEncoder(fmt)
-        return _Channel(name, sink, encoder)
+        spool = None
+        if self.options.spool_dir is not None:
+            try:
+                spool = Spool(self.options.spool_dir, name, self.options.spool_max_bytes)
+            except OSError as exc:
+                logger.error("auditmw cannot open the spool of %s: %s", name, exc)
+        return Channel(name, sink, encoder, self._is_durable(sink), spool)
 
     def _after_fork(self) -> None:
-        # The parent owns what it had queued; the child starts clean with a new thread.
+        # The parent owns what it had queued (and its spool locks); the child starts clean.
+        for channel in self._channels:
+            if channel.spool is not None:
+                channel.spool.forget()
         sinks, options = self._sinks, self.options
         self._reset()
         self._sinks, self.options = sinks, options
@@ -225,11 +264,17 @@ class Delivery:
         self._loop = loop
         next_tick = time.monotonic_ns() + _TICK_NS
         try:
+            self._retry(force=True)  # replay what a previous process left in the spool
             while True:
                 self._wake.wait(self._max_wait)
+                if self._group > 1:
+                    # Group commit: the last commit served several requests at once, so
+                    # more are likely on their way; let them join this write.
+                    time.sleep(_COMMIT_DELAY)
                 self._wake.clear()
                 stopping = self._stopping
                 self._drain()
+                self._retry()
                 now = time.monotonic_ns()
                 if now >= next_tick:
                     next_tick = now + _TICK_NS
@@ -251,23 +296,47 @@ class Delivery:
             barriers: list[_Barrier] = []
             while queue and len(events) < max_batch:
                 item = queue.popleft()
-                if type(item) is _Barrier:
+                kind = type(item)
+                if kind is _Barrier:
                     barriers.append(item)
+                elif kind is DurableWaiter:
+                    self._pending.append(item)
                 else:
                     events.append(item)
             # Dropped events arrived while the queued ones waited: record them after.
             drops = self._take_drops()
             if drops is not None:
                 events.append(drops)
+            if self._notices:
+                events.extend(self._notices)
+                self._notices = []
             if self._waiting:
                 with self._space:
                     self._space.notify_all()
             if events:
                 self._deliver(events)
+            self._settle()
             for barrier in barriers:
                 barrier.done.set()
             if not queue:
                 return
+
+    def _settle(self, ok: bool = True) -> None:
+        """Release durable waiters once every durable channel has stored everything."""
+        if self._pending and (not ok or all(c.idle for c in self._channels if c.durable)):
+            pending, self._pending = self._pending, []
+            self._group = len(pending)
+            resolve_all(pending, ok)
+
+    def _retry(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        notices: list[Event] = []
+        for channel in self._channels:
+            due = channel.failing and now >= channel.retry_at
+            if (due or force) and not channel.idle:
+                self._send(channel, Batch(), notices)
+        self._notices.extend(notices)
+        self._settle()
 
     def _take_drops(self) -> Event | None:
         if not self._drops:
@@ -275,53 +344,77 @@ class Delivery:
         with self._lock:
             count, first, last = self._drops, self._drop_first, self._drop_last
             self._drops = 0
-        details = {
-            "count": count,
-            "first_time": format_time(first),
-            "last_time": format_time(last),
-            "reason": "buffer_full",
-        }
         logger.error("auditmw dropped %d events: buffer full", count)
+        return self._dropped(count, "buffer_full", first=first, last=last)
+
+    def _dropped(self, count: int, reason: str, sink: str = "", **window: int) -> Event:
+        now = time.time_ns()
+        details: dict[str, Any] = {
+            "count": count,
+            "first_time": format_time(window.get("first", now)),
+            "last_time": format_time(window.get("last", now)),
+            "reason": reason,
+        }
+        if sink:
+            details["sink"] = sink
         return self._lifecycle("audit.events_dropped", details, severity="high")
 
     def _deliver(self, events: list[Event]) -> None:
         notices: list[Event] = []
         for channel in self._channels:
-            batch = channel.encoder.encode(events)
-            self._send(channel, batch, notices)
-        if notices:
-            self._deliver(notices)
+            self._lost(channel, channel.enqueue_events(events), "spool_full", notices)
+            self._send(channel, Batch(), notices)
+        self._notices.extend(notices)
 
     def _tick(self) -> None:
         now = time.time_ns()
         notices: list[Event] = []
         for channel in self._channels:
+            if channel.rejected:
+                notices.append(self._dropped(channel.rejected, "sink_rejected", channel.name))
+                channel.rejected = 0
+            if channel.lost:
+                notices.append(self._dropped(channel.lost, channel.lost_reason, channel.name))
+                channel.lost = 0
+            if channel.failing:
+                # No heartbeat checkpoints while the sink is down: they could not be
+                # delivered, and encoding the backlog for them would pin it in memory.
+                self._send(channel, Batch(), notices)
+                continue
+            channel.encode_backlog()  # the checkpoint must follow the events it covers
             extra = channel.encoder.tick(now)
             self._send(channel, extra or Batch(), notices)
-        if notices:
-            self._deliver(notices)
+        self._notices.extend(notices)
 
-    def _send(self, channel: _Channel, batch: Batch, notices: list[Event]) -> None:
+    def _send(self, channel: Channel, batch: Batch, notices: list[Event]) -> None:
         if batch:
-            channel.backlog.append(batch)
-            channel.backlog_events += len(batch)
+            self._lost(channel, channel.enqueue(batch), "spool_full", notices)
         if channel.failing and time.monotonic() < channel.retry_at and not self._stopping:
-            self._trim_backlog(channel, notices)
+            self._park(channel, notices)
             return
-        while channel.backlog:
-            pending = channel.backlog[0]
+        while (pending := channel.next()) is not None:
             try:
                 self._emit(channel.sink, pending)
+            except SinkError as exc:
+                if exc.retryable:
+                    self._failed(channel, exc, notices)
+                    return
+                # The sink refused this batch for good (a 4xx): retrying cannot help.
+                channel.advance()
+                channel.rejected += len(pending)
+                self._failing(channel, exc, notices)
+                if channel.durable:
+                    self._settle(ok=False)  # refused is not stored
+                continue
             except Exception as exc:
                 self._failed(channel, exc, notices)
                 return
-            channel.backlog.popleft()
-            channel.backlog_events -= len(pending)
-        if channel.failing:
-            channel.failing = False
-            channel.failures = 0
-            logger.warning("auditmw sink %s recovered", channel.name)
-            notices.append(self._lifecycle("audit.sink_recovered", {"sink": channel.name}))
+            channel.advance()
+            if channel.failing:
+                channel.failing = False
+                channel.failures = 0
+                logger.warning("auditmw sink %s recovered", channel.name)
+                notices.append(self._lifecycle("audit.sink_recovered", {"sink": channel.name}))
 
     def _emit(self, sink: AnySink, batch: Batch) -> None:
         emit = getattr(sink, "emit", None)
@@ -330,52 +423,78 @@ class Delivery:
         else:
             self._loop.run_until_complete(sink.aemit(batch))  # type: ignore[union-attr]
 
-    def _failed(self, channel: _Channel, exc: Exception, notices: list[Event]) -> None:
-        channel.failures += 1
-        delay = min(_MAX_BACKOFF, 0.1 * 2 ** min(channel.failures, 10))
-        channel.retry_at = time.monotonic() + delay * (0.5 + random.random() / 2)
-        if not channel.failing:
-            channel.failing = True
-            logger.error("auditmw sink %s failed: %s", channel.name, type(exc).__name__)
-            details = {
-                "sink": channel.name,
-                "error": type(exc).__name__,
-                "message": str(exc)[:256] if isinstance(exc, SinkError) else "",
-            }
-            notices.append(self._lifecycle("audit.sink_failed", details, severity="high"))
-        self._trim_backlog(channel, notices)
+    def _failing(self, channel: Channel, exc: Exception, notices: list[Event]) -> None:
+        if channel.failing:
+            return
+        channel.failing = True
+        logger.error("auditmw sink %s failed: %s", channel.name, type(exc).__name__)
+        details = {
+            "sink": channel.name,
+            "error": type(exc).__name__,
+            "message": str(exc)[:256] if isinstance(exc, SinkError) else "",
+            "retryable": not isinstance(exc, SinkError) or exc.retryable,
+        }
+        notices.append(self._lifecycle("audit.sink_failed", details, severity="high"))
 
-    def _trim_backlog(self, channel: _Channel, notices: list[Event]) -> None:
-        dropped = 0
-        while channel.backlog_events > self.options.max_queue and len(channel.backlog) > 1:
-            lost = channel.backlog.popleft()
-            channel.backlog_events -= len(lost)
-            dropped += len(lost)
-        if dropped:
-            now = format_time(time.time_ns())
-            details = {
-                "count": dropped,
-                "first_time": now,
-                "last_time": now,
-                "reason": "sink_backlog_full",
-                "sink": channel.name,
-            }
-            notices.append(self._lifecycle("audit.events_dropped", details, severity="high"))
+    def _failed(self, channel: Channel, exc: Exception, notices: list[Event]) -> None:
+        opts = self.options
+        channel.failures += 1
+        delay = min(opts.retry_max, opts.retry_initial * 2 ** min(channel.failures - 1, 30))
+        delay *= 0.5 + random.random() / 2
+        hint = getattr(exc, "retry_after", None)
+        if isinstance(hint, int | float) and hint > 0:
+            delay = max(delay, min(float(hint), opts.retry_max))
+        channel.retry_at = time.monotonic() + delay
+        self._failing(channel, exc, notices)
+        self._park(channel, notices)
+
+    def _park(self, channel: Channel, notices: list[Event]) -> None:
+        """Keep a failing channel's backlog bounded: in the spool, or trimmed in memory."""
+        if channel.spool is not None:
+            self._lost(channel, channel.spool_backlog(), "spool_full", notices)
+            return
+        self._lost(channel, channel.trim(self.options.max_queue), "sink_backlog_full", notices)
+
+    def _lost(self, channel: Channel, count: int, reason: str, notices: list[Event]) -> None:
+        # Counted here, recorded as one audit.events_dropped per tick (see _tick).
+        del notices
+        if count:
+            logger.error("auditmw sink %s lost %d events: %s", channel.name, count, reason)
+            channel.lost += count
+            channel.lost_reason = reason
+            if channel.durable:
+                self._settle(ok=False)  # those requests must not report success
 
     def _finish(self) -> None:
+        pending, self._notices = self._notices, []
+        if pending:
+            self._deliver(pending)
         for channel in self._channels:
+            if channel.lost:
+                notice = self._dropped(channel.lost, channel.lost_reason, channel.name)
+                channel.enqueue_events([notice])
+                channel.lost = 0
+            channel.encode_backlog()  # the closing checkpoint must follow every event
             closing = channel.encoder.finish()
             if closing:
-                channel.backlog.append(closing)
-                channel.backlog_events += len(closing)
-            if channel.backlog:
-                self._send(channel, Batch(), [])
-            if channel.backlog_events:
+                channel.enqueue(closing)
+            if not (channel.failing and channel.spool is not None):
+                self._send(channel, Batch(), [])  # a last attempt, unless it would stall
+            if channel.spool is not None:
+                channel.spool_backlog()
+                if channel.spool.pending:
+                    logger.warning(
+                        "auditmw sink %s: undelivered records kept in the spool for the next start",
+                        channel.name,
+                    )
+                channel.spool.close()
+            elif channel.backlog_events:
                 logger.error(
                     "auditmw sink %s closed with %d undelivered records",
                     channel.name,
                     channel.backlog_events,
                 )
+        self._settle(ok=all(c.idle for c in self._channels if c.durable))
         self._close_sinks()
 
     def _close_sinks(self) -> None:

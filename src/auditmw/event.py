@@ -191,20 +191,20 @@ class Headers:
         value = index.get(_name_bytes(name))
         return default if value is None else value.decode("latin-1")
 
-    def pick(self, names: tuple[str, ...]) -> list[str | None]:
+    def pick(self, names: tuple[str, ...], raw_names: tuple[bytes, ...]) -> list[str | None]:
         """Return the values of ``names`` (lower-case), in order; ``None`` where absent.
 
-        One pass for the fixed set of headers the pipeline reads on every request.
+        ``raw_names`` are the same names encoded, precomputed by the caller: this is
+        the fixed set of headers the pipeline reads on every request.
         """
         if self._map is not None:
             mapping = self._map
             return [mapping.get(name) for name in names]
         index = self._bytes if self._bytes is not None else self._index()
-        out: list[str | None] = []
-        for name in names:
-            value = index.get(_name_bytes(name))
-            out.append(None if value is None else value.decode("latin-1"))
-        return out
+        return [
+            None if (value := index.get(name)) is None else value.decode("latin-1")
+            for name in raw_names
+        ]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None

@@ -9,6 +9,7 @@ The tree::
     ├── IdentityError               key material could not be loaded (never per request)
     ├── SinkError                   a sink could not store a batch
     │   ├── SinkUnavailableError    the destination cannot be reached
+    │   │   └── SinkThrottledError  it asked to retry later (``.retry_after``)
     │   └── SinkTimeoutError        the destination did not answer in time
     ├── DeliveryError               the delivery layer could not accept an event
     │   └── DeliveryTimeoutError    ``block`` overflow or a durable wait timed out
@@ -90,6 +91,14 @@ class SinkError(AuditError):
 
 class SinkUnavailableError(SinkError):
     """The sink's destination cannot be reached."""
+
+
+class SinkThrottledError(SinkUnavailableError):
+    """The destination asked to retry later (HTTP 429/503); ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SinkTimeoutError(SinkError):

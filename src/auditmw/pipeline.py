@@ -139,6 +139,7 @@ class Pipeline:
             "forwarded",
             "user-agent",
         )
+        self._picked_raw = tuple(name.encode("latin-1") for name in self._picked)
         self._stamps: dict[str, dict[str, str]] = {}
         self._service_base = {
             k: v
@@ -189,7 +190,8 @@ class Pipeline:
         return stamp
 
     def _build(self, ex: Exchange, decision: Decision, actor: Actor) -> Event:
-        request_id, host, traceparent, xff, forwarded, agent = ex.headers.pick(self._picked)
+        picked = ex.headers.pick(self._picked, self._picked_raw)
+        request_id, host, traceparent, xff, forwarded, agent = picked
         truncated: list[str] = []
         redactions: list[str] = []
         outcome, reason, status = self._outcome(ex, actor.auth.error)

@@ -23,6 +23,14 @@ Trust: the client address is ``REMOTE_ADDR``; ``X-Forwarded-For`` and
 (see :mod:`auditmw._net`).  Do not put another proxy-fixing middleware (such as
 werkzeug's ``ProxyFix``) *inside* this one unless you trust what it rewrites.
 
+In durable mode (``DeliveryOptions(mode="durable")``) the last chunk of the response
+is held back until the event is stored.  If storage fails within
+``durable_timeout``, a response whose body has not started is replaced by a 503
+(through ``start_response`` with ``exc_info``, as PEP 3333 allows before the headers
+are sent); a body already under way is aborted (an exception ends the connection)
+rather than completed unaudited.  Durable mode iterates file wrappers too, so that
+their last block can be held.
+
 Adapters (Flask, Django) find the in-flight :class:`~auditmw.event.Exchange` under
 the environ key ``"auditmw.exchange"`` and set ``route``, ``path_params`` and
 ``user`` on it before it is finished.
@@ -33,13 +41,14 @@ the environ key ``"auditmw.exchange"`` and set ``route``, ``path_params`` and
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Any, Final
 
 from auditmw._body import raw_headers
 from auditmw._context import _current
 from auditmw._wsgi import CountingInput, body_recorder, new_environ_exchange
-from auditmw.auditor import Auditor
-from auditmw.exceptions import ConfigurationError
+from auditmw.auditor import Auditor, auditor_for
+from auditmw.exceptions import DeliveryTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -80,14 +89,7 @@ class AuditWSGIMiddleware:
         *,
         auditor: Auditor | None = None,
     ) -> None:
-        if auditor is None:
-            if config is None:
-                raise ConfigurationError(
-                    "AuditWSGIMiddleware needs config=AuditConfig(service=...) "
-                    "or auditor=Auditor(...)",
-                    setting="config",
-                )
-            auditor = Auditor(config)
+        auditor = auditor_for("AuditWSGIMiddleware", config, auditor)
         self.app = app
         self.auditor = auditor
         header = auditor.config.audit_id_header
@@ -111,13 +113,17 @@ class AuditWSGIMiddleware:
             _current.reset(token)
         wrapper_type = environ.get("wsgi.file_wrapper")
         if (
-            isinstance(wrapper_type, type)
+            not self.auditor.durable
+            and isinstance(wrapper_type, type)
             and isinstance(result, wrapper_type)
             and cycle.hook_file_wrapper(result)
         ):
             return result
         cycle.iterable = result
         return cycle
+
+
+_UNAVAILABLE: Final = (("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "1"))
 
 
 def _status_code(status: str) -> int | None:
@@ -131,8 +137,8 @@ class _Cycle:
     """One request: wraps ``start_response``, then is the response iterable the server gets."""
 
     __slots__ = (
-        "_bodies", "_exchange", "_exhausted", "_headers", "_iterator", "_recorded", "_shell",
-        "_start_response", "iterable",
+        "_bodies", "_exchange", "_exhausted", "_headers", "_iterator", "_recorded",
+        "_sent_body", "_shell", "_start_response", "iterable",
     )  # fmt: skip
 
     def __init__(
@@ -149,7 +155,7 @@ class _Cycle:
         self._headers: list[tuple[str, str]] = []
         self.iterable: Iterable[bytes] = ()
         self._iterator: Iterator[bytes] | None = None
-        self._exhausted = self._recorded = False
+        self._exhausted = self._recorded = self._sent_body = False
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None, /
@@ -225,6 +231,8 @@ class _Cycle:
         try:
             if self._iterator is None:
                 self._iterator = iter(self.iterable)
+                if self._shell.auditor.durable:
+                    self._iterator = self._hold_last(self._iterator)
             chunk = next(self._iterator)
         except StopIteration:
             # Servers write each chunk before asking for the next one, so the last byte is
@@ -240,7 +248,33 @@ class _Cycle:
         finally:
             _current.reset(token)
         self._seen(chunk)
+        self._sent_body = self._sent_body or bool(chunk)
         return chunk
+
+    def _hold_last(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """Durable mode: pass chunks on one step late; store the event before the last."""
+        held: bytes | None = None
+        for chunk in chunks:
+            if held is not None:
+                yield held
+            held = chunk
+        self._recorded = True
+        if self._bodies is not None:
+            self._bodies.finish()
+        auditor = self._shell.auditor
+        waiter = auditor.commit(self._exchange)
+        if waiter is None or waiter.wait(auditor.config.delivery.durable_timeout):
+            if held is not None:
+                yield held
+            return
+        try:
+            raise DeliveryTimeoutError("durable audit commit failed")
+        except DeliveryTimeoutError:
+            if self._sent_body:  # the client has part of the body: abort, never complete it
+                raise
+            # Nothing reached the client: replace the response (PEP 3333 exc_info).
+            self._start_response("503 Service Unavailable", list(_UNAVAILABLE), sys.exc_info())
+        yield b"audit storage unavailable\n"
 
     def close(self) -> None:
         """Close the application's iterable, then finish the event."""

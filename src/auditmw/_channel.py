@@ -1,0 +1,149 @@
+"""One sink stream inside the delivery thread: its encoder, backlog and failure state.
+
+Events wait in memory, still unencoded: the channel's encoder (and so its integrity
+chain) sees them only when they are first sent or moved to the spool.  The chain
+therefore advances only for records handed to the sink stream, and trimming a
+backlog during an outage never cuts a hole in a chain — only never-encoded events
+are dropped, and the drop is recorded.  Once the sink fails and a spool is
+configured, batches wait in the spool instead, and everything queued after stays
+behind them so that order is kept across an outage.  Only the delivery thread
+touches a channel.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from auditmw.event import is_lifecycle
+
+if TYPE_CHECKING:
+    from auditmw._spool import Spool
+    from auditmw.sinks.base import Batch, Encoder
+    from auditmw.types import AnySink, Event
+
+__all__ = ["Channel"]
+
+logger = logging.getLogger("auditmw.delivery")
+
+
+class Channel:
+    """One sink with its encoder, its backlog (memory, then spool) and its failure state."""
+
+    def __init__(
+        self, name: str, sink: AnySink, encoder: Encoder, durable: bool, spool: Spool | None
+    ) -> None:
+        self.name = name
+        self.sink = sink
+        self.encoder = encoder
+        self.durable = durable
+        self.spool = spool
+        # Encoded batches (sent at least once, or records of the encoder's own) and
+        # raw event lists not encoded yet, in stream order.
+        self.backlog: deque[Batch | list[Event]] = deque()
+        self.backlog_events = 0
+        self.failing = False
+        self.failures = 0
+        self.retry_at = 0.0
+        self.rejected = 0
+        self.lost = 0  # events dropped since the last tick, recorded once per tick
+        self.lost_reason = "sink_backlog_full"
+        self._from_spool = False
+
+    @property
+    def idle(self) -> bool:
+        return not self.backlog and not (self.spool is not None and self.spool.pending)
+
+    def enqueue(self, batch: Batch) -> int:
+        """Queue encoded ``batch`` behind everything pending; return the events dropped."""
+        if self.spool is not None and self.spool.pending:
+            return self.to_spool(batch)
+        self.backlog.append(batch)
+        self.backlog_events += len(batch)
+        return 0
+
+    def enqueue_events(self, events: list[Event]) -> int:
+        """Queue raw ``events``; they are encoded when first sent or spooled."""
+        if self.spool is not None and self.spool.pending:
+            return self.to_spool(self.encoder.encode(events))
+        self.backlog.append(events)
+        self.backlog_events += len(events)
+        return 0
+
+    def encode_backlog(self) -> None:
+        """Encode every raw event list waiting, in order (before the encoder's own records)."""
+        for index, item in enumerate(self.backlog):
+            if isinstance(item, list):
+                batch = self.encoder.encode(item)
+                self.backlog[index] = batch
+                self.backlog_events += len(batch) - len(item)
+
+    def trim(self, limit: int) -> int:
+        """Drop the oldest never-encoded request events while more than ``limit`` wait.
+
+        Encoded batches are kept (dropping them would leave a gap in the chain), and so
+        are lifecycle records (they explain the outage and the drops).  Returns the
+        number of events dropped.
+        """
+        dropped = 0
+        index = 1  # the head may be mid-send
+        while self.backlog_events > limit and index < len(self.backlog):
+            item = self.backlog[index]
+            if not isinstance(item, list):
+                index += 1
+                continue
+            kept = [event for event in item if is_lifecycle(event)]
+            removed = len(item) - len(kept)
+            dropped += removed
+            self.backlog_events -= removed
+            if kept:
+                self.backlog[index] = kept
+                index += 1
+            else:
+                del self.backlog[index]
+        return dropped
+
+    def to_spool(self, batch: Batch) -> int:
+        assert self.spool is not None
+        try:
+            return 0 if self.spool.append(batch) else len(batch)
+        except OSError as exc:
+            logger.error("auditmw spool of %s failed: %s", self.name, exc.strerror)
+            return len(batch)
+
+    def spool_backlog(self) -> int:
+        """Move the memory backlog to the spool, in order; return the events dropped."""
+        dropped = 0
+        while self.backlog:
+            item = self.backlog.popleft()
+            self.backlog_events -= len(item)
+            batch = self.encoder.encode(item) if isinstance(item, list) else item
+            dropped += self.to_spool(batch)
+        return dropped
+
+    def next(self) -> Batch | None:
+        if self.spool is not None and self.spool.pending:
+            batch = self.spool.peek()
+            if batch is not None:
+                self._from_spool = True
+                return batch
+        self._from_spool = False
+        if not self.backlog:
+            return None
+        head = self.backlog[0]
+        if isinstance(head, list):  # first attempt: encode (chain) it now
+            batch = self.encoder.encode(head)
+            self.backlog[0] = batch
+            self.backlog_events += len(batch) - len(head)
+            return batch
+        return head
+
+    def advance(self) -> None:
+        if self._from_spool:
+            assert self.spool is not None
+            self.spool.advance()
+        else:
+            self.backlog_events -= len(self.backlog.popleft())
