@@ -81,9 +81,10 @@ def serve(kind: str, port: int) -> None:
 
     with tempfile.TemporaryDirectory() as name:
         app = build_app(kind, Path(name))
-        uvicorn.run(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=kind == "access-log"
-        )
+        # uvicorn's access log is written at INFO: the level must let it through.
+        logged = kind == "access-log"
+        level = "info" if logged else "warning"
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level=level, access_log=logged)
 
 
 def free_port() -> int:
@@ -123,7 +124,9 @@ def run_wrk(port: int, connections: int, seconds: float) -> dict[str, float]:
     """One ``wrk`` run: requests/s, p50 and p99 latency (ms)."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     for key, value in HEADERS.items():
-        command += ["-H", f"{key}: {value}"]
+        # wrk recognises only "Host" as the host header: a lowercase one would be sent
+        # twice (with its own), and the server would answer 400.
+        command += ["-H", f"{'Host' if key == 'host' else key}: {value}"]
     command.append(f"http://127.0.0.1:{port}{PATH}")
     output = subprocess.run(
         command, capture_output=True, text=True, check=True, timeout=seconds + 30
@@ -205,10 +208,19 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def measured(port: int, pid: int, connections: int, seconds: float, generator: str) -> Any:
-    """One load run, plus the server's CPU time per request (robust to a noisy machine)."""
+    """One load run, plus the server's CPU time per request (robust to a noisy machine).
+
+    Raises:
+        RuntimeError: some responses were not 2xx: the figures would time an error path.
+    """
     before = cpu_seconds(pid)
     result = load(port, connections, seconds, generator)
     after = cpu_seconds(pid)
+    if result["errors"]:
+        raise RuntimeError(
+            f"{result['errors']:.0f} of {result['requests']:.0f} responses on port {port} "
+            "were not 2xx; the benchmark would measure an error path"
+        )
     if before is not None and after is not None and result["requests"]:
         result["server_cpu_us"] = (after - before) / result["requests"] * 1e6
     return result

@@ -80,7 +80,9 @@ def classify(frames: list[tuple[str, str]], thread: str) -> str:
     if thread == "delivery":
         return "delivery thread"
     if not own:
-        return "event loop + benchmark driver"
+        return "event loop, server or driver (no auditmw frame)"
+    if any(file.startswith(("uvicorn/", "h11/")) for file in files[own[-1] + 1 :]):
+        return "server called through auditmw (uvicorn + h11 send)"
     app = next((i for i, file in enumerate(files) if file.startswith("starlette/")), None)
     if app is None or own[-1] > app:
         return "request path: auditmw"
@@ -108,11 +110,13 @@ def report(path: Path) -> str:
         part = classify(frames, "delivery" if in_delivery else "main")
         parts[part] += count
         total += count
-        if "auditmw" not in part and part != "delivery thread":
+        if part not in ("request path: auditmw", "delivery thread"):
             continue
         # Attribute the sample to the deepest auditmw frame and the library it called.
         names = [_short(func, file) for func, file in frames]
         own = [i for i, (_, file) in enumerate(frames) if _ours(file)]
+        if not own:
+            continue
         deepest = own[-1]
         leaf = names[-1] if deepest < len(names) - 1 else ""
         key = names[deepest] + (f"  -> {leaf}" if leaf else "")
