@@ -1,0 +1,85 @@
+"""The benchmark suite runs from one command and writes its table and JSON (no timing asserted)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_suite(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), *args]
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def asgi_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("results")
+    done = run_suite(out, "--only", "asgi", "--n", "20", "--rounds", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done.stdout
+
+
+def variants(out: Path, group: str) -> dict[str, Any]:
+    payload = orjson.loads((out / "results.json").read_bytes())
+    result: dict[str, Any] = payload["sections"]["asgi"][group]["variants"]
+    return result
+
+
+class TestSuiteSmoke:
+    def test_markdown_table_lists_every_variant(self, asgi_run: tuple[Path, str]) -> None:
+        """results.md holds the ASGI table with the bare app, the alternatives and auditmw."""
+        out, _ = asgi_run
+        text = (out / "results.md").read_text(encoding="utf-8")
+        assert "## In-process ASGI (Starlette)" in text
+        assert "- command: `python -m benchmarks --quick" in text
+        for name in ("| bare |", "| asgi-correlation-id |", "| no-op BaseHTTPMiddleware |"):
+            assert name in text
+        assert "| auditmw (metadata, JWT cached, chain, file) |" in text
+
+    @pytest.mark.parametrize("group", ["get", "post"])
+    def test_ratios_are_finite_numbers(self, asgi_run: tuple[Path, str], group: str) -> None:
+        """Every variant's ratio is a positive finite number; the baseline's is exactly 1."""
+        out, _ = asgi_run
+        found = variants(out, group)
+        assert len(found) >= 3
+        for name, figures in found.items():
+            for key in ("ratio", "ratio_min", "ratio_max", "cpu_ratio", "best_ratio", "median_ns"):
+                value = figures[key]
+                assert isinstance(value, float), (name, key, value)
+                assert math.isfinite(value), (name, key, value)
+                assert value > 0, (name, key, value)
+            assert figures["ratio_min"] <= figures["ratio"] <= figures["ratio_max"]
+        baseline = next(iter(found.values()))
+        assert baseline["ratio"] == 1.0
+
+    def test_json_records_environment(self, asgi_run: tuple[Path, str]) -> None:
+        """The JSON names the command, the date, the load and the package versions."""
+        out, _ = asgi_run
+        env = orjson.loads((out / "results.json").read_bytes())["environment"]
+        assert env["command"].startswith("python -m benchmarks --quick")
+        assert "starlette" in env["versions"]
+        assert "auditmw" in env["versions"]
+        assert len(env["load_average"]) == 3
+
+    def test_table_is_printed(self, asgi_run: tuple[Path, str]) -> None:
+        """The run prints the same table to stdout and says where the files went."""
+        out, stdout = asgi_run
+        assert "| bare |" in stdout
+        assert f"written: {out / 'results.md'}" in stdout
+
+    def test_unknown_part_is_refused(self, tmp_path: Path) -> None:
+        """--only names the valid parts when given an unknown one."""
+        done = run_suite(tmp_path, "--only", "asgi,nope")
+        assert done.returncode == 2
+        assert "unknown part(s) nope" in done.stderr
+        assert not (tmp_path / "results.json").exists()
