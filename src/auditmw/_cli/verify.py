@@ -18,9 +18,9 @@ import orjson
 from auditmw._conclude import ExpectedHead
 from auditmw._keys import KeyRegistry, load_mac_key
 from auditmw._report import CATEGORIES, Report
-from auditmw._run import verify_files
 from auditmw._sources import use_keyring
 from auditmw.crypto import DecryptionError, Keyring
+from auditmw.evidence.sources import verify_sources
 from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -39,7 +39,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Verify JSONL audit logs (files, gzipped rotated files, directories). "
         "Exit status: 0 clean, 1 findings, 2 usage or I/O error.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="log files or directories, or one postgresql://…?table=T or nats://host:port/STREAM",
+    )
     parser.add_argument("--keys", metavar="REGISTRY", help="key registry (JSON/TOML) or PEM key")
     parser.add_argument("--mac-key-file", metavar="FILE", help="the writer's initial MAC key")
     parser.add_argument(
@@ -120,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         show = args.progress or sys.stderr.isatty()
         keyring = Keyring.from_file(args.keyring) if args.keyring else None
         with use_keyring(keyring):
-            report = verify_files(args.paths, progress=_Bar() if show else None, **options)  # type: ignore[arg-type]
+            report = verify_sources(args.paths, progress=_Bar() if show else None, **options)  # type: ignore[arg-type]
     except DecryptionError as exc:
         print(f"auditmw verify: {exc}", file=sys.stderr)
         return EXIT_ERROR

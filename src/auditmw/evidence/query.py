@@ -145,11 +145,16 @@ def query_events(
     .. versionadded:: 0.1.0
     """
     from auditmw._sources import expand_paths
-    from auditmw.evidence.sources import is_url, iter_postgres
+    from auditmw.evidence.sources import is_url, iter_nats, iter_postgres
 
     items = [str(p) if is_url(str(p)) else p for p in paths]
     for url in (i for i in items if isinstance(i, str) and is_url(i)):
-        for line in iter_postgres(url, since=where.since, until=where.until):
+        lines = (
+            iter_nats(url)  # time bounds are applied by the filter below
+            if url.startswith(("nats://", "tls://"))
+            else iter_postgres(url, since=where.since, until=where.until)
+        )
+        for line in lines:
             event = _parse(line)
             if event is not None and where.matches(event):
                 yield line, event

@@ -250,6 +250,8 @@ def _label(source: str | os.PathLike[str]) -> str:
     if is_url(text):
         # Never print a DSN (it may hold a password): the host, database and table only.
         parts = urlsplit(text)
+        if parts.scheme in ("nats", "tls"):
+            return f"{parts.scheme}://{parts.hostname or ''}:{parts.port or 4222}{parts.path}"
         table = dict(parse_qsl(parts.query)).get("table", "audit_events")
         return f"{parts.scheme}://{parts.hostname or ''}{parts.path}?table={table}"
     return text

@@ -29,18 +29,101 @@ if TYPE_CHECKING:
     from auditmw._keys import KeyRegistry
     from auditmw._report import Report
 
-__all__ = ["is_url", "iter_postgres", "read_events", "verify_sources"]
+__all__ = ["is_url", "iter_nats", "iter_postgres", "iter_store", "read_events", "verify_sources"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SCHEMES = ("postgres://", "postgresql://")
+_POSTGRES = ("postgres://", "postgresql://")
+_NATS = ("nats://", "tls://")
+_SCHEMES = _POSTGRES + _NATS
+#: JetStream messages fetched concurrently per round trip.
+_NATS_WINDOW = 256
 
 
 def is_url(source: str) -> bool:
-    """Whether ``source`` names a database rather than a file.
+    """Whether ``source`` names a database table or a JetStream stream rather than a file.
 
     .. versionadded:: 0.1.0
     """
     return source.startswith(_SCHEMES)
+
+
+def store_label(url: str) -> str:
+    """The name used in finding locations: the table or the stream (never credentials)."""
+    if url.startswith(_NATS):
+        return "stream " + _split_nats(url)[1]
+    return _split(url)[1]
+
+
+def iter_store(url: str) -> Iterator[bytes]:
+    """Yield the stored lines of one table or stream URL, in storage order.
+
+    .. versionadded:: 0.1.0
+    """
+    return iter_nats(url) if url.startswith(_NATS) else iter_postgres(url)
+
+
+def _split_nats(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    stream = parts.path.strip("/")
+    if not stream or not re.fullmatch(r"[A-Za-z0-9_-]+", stream):
+        raise ConfigurationError(
+            f"a JetStream source is nats://host:port/STREAM, got stream {stream!r}",
+            setting="PATH",
+        )
+    return urlunsplit(parts._replace(path="", query="", fragment="")), stream
+
+
+def iter_nats(url: str) -> Iterator[bytes]:
+    """Yield the payloads of every message of a JetStream stream, in sequence order.
+
+    ``url`` is ``nats://[user:password@]host:port/STREAM``.  Messages deleted from the
+    stream are skipped: the integrity chain reports the gap they leave.
+
+    Raises:
+        MissingDependencyError: nats-py is not installed (``auditmw[nats]``).
+        ConfigurationError: the server or the stream cannot be read.
+
+    .. versionadded:: 0.1.0
+    """
+    import asyncio
+
+    nats = require("nats", extra="nats", feature="reading a JetStream stream")
+    errors = require("nats.js.errors", extra="nats", feature="reading a JetStream stream")
+    server, stream = _split_nats(url)
+    loop = asyncio.new_event_loop()
+
+    async def fetch(js: Any, seq: int) -> bytes | None:
+        try:
+            msg = await js.get_msg(stream, seq)
+        except errors.NotFoundError:
+            return None  # deleted: the chain shows the hole
+        return bytes(msg.data or b"")
+
+    async def fetch_window(js: Any, window: range) -> list[bytes | None]:
+        return list(await asyncio.gather(*(fetch(js, seq) for seq in window)))
+
+    nc: Any = None
+    try:
+        try:
+            nc = loop.run_until_complete(
+                nats.connect(server, connect_timeout=5, max_reconnect_attempts=0)
+            )
+            js = nc.jetstream()
+            info = loop.run_until_complete(js.stream_info(stream))
+        except Exception as exc:  # nats raises many unrelated types; name the class only
+            raise ConfigurationError(
+                f"cannot read JetStream stream {stream!r}: {type(exc).__name__}", setting="PATH"
+            ) from exc
+        first, last = info.state.first_seq, info.state.last_seq
+        if info.state.messages:
+            for start in range(first, last + 1, _NATS_WINDOW):
+                window = range(start, min(start + _NATS_WINDOW, last + 1))
+                found = loop.run_until_complete(fetch_window(js, window))
+                yield from (data for data in found if data is not None)
+    finally:
+        if nc is not None:
+            loop.run_until_complete(nc.close())
+        loop.close()
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -108,8 +191,8 @@ def _split_sources(
     files = [s for s in items if not is_url(str(s))]
     if urls and (files or len(urls) > 1):
         raise ConfigurationError(
-            "give either log files and directories, or one postgresql:// table, not both "
-            "(each is verified as one store)",
+            "give either log files and directories, or one postgresql:// table or "
+            "nats:// stream, not several (each is verified as one store)",
             setting="PATH",
         )
     return urls, files
@@ -121,14 +204,18 @@ def verify_sources(
     keys: KeyRegistry | None = None,
     mac_key: bytes | None = None,
     progress: Callable[[int, int], None] | None = None,
+    **options: Any,
 ) -> Report:
-    """Verify log files (like ``auditmw verify``) or one PostgreSQL table.
+    """Verify log files (like ``auditmw verify``), one PostgreSQL table or one JetStream stream.
 
     Args:
-        sources: files and directories, or a single ``postgresql://…?table=`` URL.
+        sources: files and directories, or a single ``postgresql://…?table=`` or
+            ``nats://host:port/STREAM`` URL.
         keys: the trusted checkpoint keys.
         mac_key: the writer's initial MAC key.
         progress: called with (bytes read, total bytes) for files.
+        **options: further :func:`~auditmw.integrity.verify_files` options
+            (``expected_heads``, ``as_of_ns``; ``digest_paths`` and ``jobs`` for files).
 
     Raises:
         ConfigurationError: files and a table mixed, or the table cannot be read.
@@ -141,12 +228,13 @@ def verify_sources(
 
     urls, files = _split_sources(sources)
     if not urls:
-        return verify_files(files, keys=keys, mac_key=mac_key, progress=progress)
-    _, table = _split(urls[0])
+        return verify_files(files, keys=keys, mac_key=mac_key, progress=progress, **options)
+    label = store_label(urls[0])
     records = (
-        (Location(table, number), line) for number, line in enumerate(iter_postgres(urls[0]), 1)
+        (Location(label, number), line) for number, line in enumerate(iter_store(urls[0]), 1)
     )
-    return verify_records(records, keys=keys, mac_key=mac_key)
+    store_options = {k: v for k, v in options.items() if k in ("expected_heads", "as_of_ns")}
+    return verify_records(records, keys=keys, mac_key=mac_key, **store_options)
 
 
 def read_events(
@@ -175,7 +263,7 @@ def read_events(
     if not urls:
         yield from iter_events(files, progress=progress)
         return
-    for line in iter_postgres(urls[0]):
+    for line in iter_store(urls[0]):
         try:
             event = orjson.loads(line)
         except orjson.JSONDecodeError:
