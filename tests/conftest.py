@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -49,3 +51,31 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         address = SERVICES.get(name)
         if address is not None and not is_reachable(*address):
             require_service(name, f"nothing listens on {address[0]}:{address[1]}")
+
+
+def delivery_factory(
+    *, retry_initial: float, retry_max: float, close_timeout: float
+) -> Iterator[Callable[..., Any]]:
+    """Yield a builder of Delivery instances with fast retries; close them afterwards.
+
+    Shared by the ``make_delivery`` fixtures of the unit and service tests, which
+    differ only in their retry timings.
+    """
+    from auditmw.config import AuditConfig, DeliveryOptions
+    from auditmw.delivery import Delivery
+    from auditmw.pipeline import Pipeline
+
+    made: list[Delivery] = []
+    lifecycle = Pipeline(AuditConfig("svc")).lifecycle
+
+    def make(sinks: list[Any], **options: Any) -> Delivery:
+        options.setdefault("max_wait_ms", 10)
+        options.setdefault("retry_initial", retry_initial)
+        options.setdefault("retry_max", retry_max)
+        delivery = Delivery(sinks, DeliveryOptions(**options), lifecycle=lifecycle)
+        made.append(delivery)
+        return delivery
+
+    yield make
+    for delivery in made:
+        delivery.close(close_timeout)

@@ -37,9 +37,9 @@ import orjson
 import pytest
 
 from auditmw.canonical import new_event_id
-from auditmw.config import AuditConfig, DeliveryOptions
 from auditmw.delivery import Delivery
-from auditmw.pipeline import Pipeline
+from auditmw.sinks.base import Batch
+from tests.conftest import delivery_factory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -232,20 +232,7 @@ def fault_proxy() -> Iterator[Callable[[tuple[str, int]], FaultProxy]]:
 @pytest.fixture
 def make_delivery() -> Iterator[Callable[..., Delivery]]:
     """Build Delivery instances with fast retries; closed after the test."""
-    made: list[Delivery] = []
-    lifecycle = Pipeline(AuditConfig("svc")).lifecycle
-
-    def make(sinks: list[Any], **options: Any) -> Delivery:
-        options.setdefault("max_wait_ms", 10)
-        options.setdefault("retry_initial", 0.05)
-        options.setdefault("retry_max", 0.5)
-        delivery = Delivery(sinks, DeliveryOptions(**options), lifecycle=lifecycle)
-        made.append(delivery)
-        return delivery
-
-    yield make
-    for delivery in made:
-        delivery.close(10)
+    yield from delivery_factory(retry_initial=0.05, retry_max=0.5, close_timeout=10)
 
 
 def numbered(n: int) -> Event:
@@ -620,3 +607,22 @@ def fault_scenario(delivery: Delivery, proxy: FaultProxy, chunk: int = 15) -> in
         proxy.restore()
     burst()
     return sent
+
+
+def numbered_batch(start: int, count: int) -> Batch:
+    """A batch of ``count`` numbered events starting at ``start``."""
+    events = [numbered(i) for i in range(start, start + count)]
+    return Batch(events, [orjson.dumps(e) for e in events])
+
+
+def emit_all(sink: Any, *batches: Batch) -> None:
+    """Hand ``batches`` to an async sink in order, then close it."""
+
+    async def run() -> None:
+        try:
+            for sent in batches:
+                await sink.aemit(sent)
+        finally:
+            await sink.aclose()
+
+    asyncio.run(run())

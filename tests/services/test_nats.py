@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-import orjson
 import pytest
 
 from auditmw.exceptions import SinkUnavailableError
-from auditmw.sinks.base import Batch
 from tests.services.conftest import (
     NATS_URL,
     assert_complete_in_order,
+    emit_all,
     fault_scenario,
-    numbered,
+    numbered_batch,
     wait_for,
 )
 
@@ -31,36 +30,20 @@ pytest.importorskip("nats")
 from auditmw.sinks.nats import NATSSink  # noqa: E402 - after the driver check
 
 
-def batch(start: int, count: int) -> Batch:
-    events = [numbered(i) for i in range(start, start + count)]
-    return Batch(events, [orjson.dumps(e) for e in events])
-
-
-def publish(sink: NATSSink, *batches: Batch) -> None:
-    async def run() -> None:
-        try:
-            for sent in batches:
-                await sink.aemit(sent)
-        finally:
-            await sink.aclose()
-
-    asyncio.run(run())
-
-
 class TestNATSSink:
     def test_publish_acked_in_order_and_deduplicated(self, nats_stream: NatsStream) -> None:
         """Messages are stored in order; a replayed batch is dropped by Nats-Msg-Id."""
         sink = NATSSink(
             NATS_URL, subject=nats_stream.subject, stream=nats_stream.name, create_stream=True
         )
-        first, second = batch(0, 5), batch(5, 3)
-        publish(sink, first, first, second)
+        first, second = numbered_batch(0, 5), numbered_batch(5, 3)
+        emit_all(sink, first, first, second)
         assert nats_stream.messages() == first.events + second.events
 
     def test_message_id_header(self, nats_stream: NatsStream) -> None:
         """Each message carries its event_id as Nats-Msg-Id."""
-        sent = batch(0, 1)
-        publish(
+        sent = numbered_batch(0, 1)
+        emit_all(
             NATSSink(
                 NATS_URL, subject=nats_stream.subject, stream=nats_stream.name, create_stream=True
             ),
@@ -84,14 +67,14 @@ class TestNATSSink:
         """Publishing where no stream listens fails (no silent loss)."""
         sink = NATSSink(NATS_URL, subject=nats_stream.subject + ".nowhere", timeout=1)
         with pytest.raises(SinkUnavailableError):
-            publish(sink, batch(0, 1))
+            emit_all(sink, numbered_batch(0, 1))
 
     def test_unreachable_server(self) -> None:
         """No server: SinkUnavailableError."""
         from tests.services.conftest import free_port
 
         with pytest.raises(SinkUnavailableError):
-            publish(NATSSink(f"nats://127.0.0.1:{free_port()}", timeout=1), batch(0, 1))
+            emit_all(NATSSink(f"nats://127.0.0.1:{free_port()}", timeout=1), numbered_batch(0, 1))
 
     def test_faults_through_a_proxy(
         self,

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
-import orjson
 import pytest
 
 from auditmw.exceptions import ConfigurationError, SinkUnavailableError
-from auditmw.sinks.base import Batch
 from tests.services.conftest import (
     PG_DSN,
     assert_complete_in_order,
+    emit_all,
     fault_scenario,
-    numbered,
+    numbered_batch,
     pg_rows,
     wait_for,
 )
@@ -32,27 +30,11 @@ psycopg = pytest.importorskip("psycopg")
 from auditmw.sinks.postgres import PostgresSink  # noqa: E402 - after the driver check
 
 
-def batch(start: int, count: int) -> Batch:
-    events = [numbered(i) for i in range(start, start + count)]
-    return Batch(events, [orjson.dumps(e) for e in events])
-
-
-def store(sink: PostgresSink, *batches: Batch) -> None:
-    async def run() -> None:
-        try:
-            for sent in batches:
-                await sink.aemit(sent)
-        finally:
-            await sink.aclose()
-
-    asyncio.run(run())
-
-
 class TestPostgresSink:
     def test_rows_columns_and_dedup(self, pg_table: str) -> None:
         """Rows carry indexed columns and the stored line; a replayed batch adds nothing."""
-        sent = batch(0, 5)
-        store(PostgresSink(PG_DSN, table=pg_table), sent, sent)
+        sent = numbered_batch(0, 5)
+        emit_all(PostgresSink(PG_DSN, table=pg_table), sent, sent)
         assert pg_rows(pg_table) == sent.events
         with psycopg.connect(PG_DSN) as conn:
             query = f"SELECT actor_id, action, outcome, event->>'kind', line FROM {pg_table}"  # noqa: S608
@@ -69,7 +51,7 @@ class TestPostgresSink:
     )
     def test_table_is_append_only(self, pg_table: str, statement: str) -> None:
         """Triggers refuse UPDATE, DELETE and TRUNCATE."""
-        store(PostgresSink(PG_DSN, table=pg_table), batch(0, 2))
+        emit_all(PostgresSink(PG_DSN, table=pg_table), numbered_batch(0, 2))
         with (
             psycopg.connect(PG_DSN) as conn,
             pytest.raises(psycopg.errors.RaiseException, match="append-only"),
@@ -79,7 +61,7 @@ class TestPostgresSink:
 
     def test_indexes_exist(self, pg_table: str) -> None:
         """Time, actor, action and outcome are indexed."""
-        store(PostgresSink(PG_DSN, table=pg_table), batch(0, 1))
+        emit_all(PostgresSink(PG_DSN, table=pg_table), numbered_batch(0, 1))
         with psycopg.connect(PG_DSN) as conn:
             names = {
                 r[0]
@@ -103,7 +85,7 @@ class TestPostgresSink:
 
         sink = PostgresSink(f"postgresql://u:pw-s3cret@127.0.0.1:{free_port()}/x", timeout=1)
         with pytest.raises(SinkUnavailableError) as info:
-            store(sink, batch(0, 1))
+            emit_all(sink, numbered_batch(0, 1))
         assert "s3cret" not in str(info.value)
 
     def test_faults_through_a_proxy(

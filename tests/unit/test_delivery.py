@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import orjson
 import pytest
 
 from auditmw.canonical import new_event_id
-from auditmw.config import AuditConfig, DeliveryOptions
 from auditmw.delivery import Delivery, DurableWaiter
 from auditmw.exceptions import SinkError, SinkThrottledError, SinkUnavailableError
-from auditmw.pipeline import Pipeline
 from auditmw.sinks.file import FileSink
+from tests.conftest import delivery_factory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -76,20 +75,8 @@ def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 @pytest.fixture
 def make_delivery() -> Iterator[Callable[..., Delivery]]:
-    made: list[Delivery] = []
-    lifecycle = Pipeline(AuditConfig("svc")).lifecycle
-
-    def make(sinks: list[Any], **options: Any) -> Delivery:
-        options.setdefault("max_wait_ms", 10)
-        options.setdefault("retry_initial", 0.02)
-        options.setdefault("retry_max", 0.1)
-        delivery = Delivery(sinks, DeliveryOptions(**options), lifecycle=lifecycle)
-        made.append(delivery)
-        return delivery
-
-    yield make
-    for delivery in made:
-        delivery.close(5)
+    """Build Delivery instances with very fast retries; closed after the test."""
+    yield from delivery_factory(retry_initial=0.02, retry_max=0.1, close_timeout=5)
 
 
 class TestDurable:
