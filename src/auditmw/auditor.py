@@ -17,7 +17,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
-from auditmw import _capture
+from auditmw import _capture, _process
 from auditmw._context import RequestContext
 from auditmw.canonical import new_event_id
 from auditmw.delivery import Delivery
@@ -66,22 +66,37 @@ class Auditor:
         _auditors.add(self)
 
     def new_exchange(
-        self, kind: str, method: str, path: str, headers: Headers, **fields: object
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        headers: Headers,
+        *,
+        query: str = "",
+        scheme: str = "http",
+        http_version: str = "1.1",
+        client: tuple[str, int] | None = None,
+        request_object: object = None,
     ) -> Exchange:
         """Start observing a request: a new :class:`Exchange` with its id and start times."""
         now = time.time_ns()
         event_id = new_event_id(now)
-        return Exchange(
-            event_id=event_id,
-            kind=kind,
-            method=method,
-            path=path,
-            headers=headers,
-            start_ns=now,
-            start_mono=time.perf_counter_ns(),
-            context=RequestContext(event_id),
-            **fields,  # type: ignore[arg-type]
+        exchange = Exchange(
+            event_id,
+            kind,
+            method,
+            path,
+            headers,
+            now,
+            time.perf_counter_ns(),
+            query,
+            scheme,
+            http_version,
+            client,
         )
+        exchange.request_object = request_object
+        exchange.context = RequestContext(event_id)
+        return exchange
 
     def start(self) -> None:
         """Emit ``audit.started`` and ``audit.policy_loaded`` once per process."""
@@ -125,11 +140,12 @@ class Auditor:
 
     def _build(self, exchange: Exchange) -> Event | None:
         if exchange.end_ns == 0:
-            exchange.end_ns = time.time_ns()
-            exchange.end_mono = time.perf_counter_ns()
+            # One clock read: the wall-clock end is the start plus the monotonic duration.
+            exchange.end_mono = end = time.perf_counter_ns()
+            exchange.end_ns = exchange.start_ns + max(0, end - exchange.start_mono)
         if exchange.context is not None:
             exchange.context.finished = True
-        if self._started_pid != os.getpid():
+        if self._started_pid != _process.pid:
             self.start()
         if exchange.end_mono >= self._health_due:
             self._check_key_stores(exchange.end_mono)

@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from auditmw import _process
 from auditmw._channel import Channel
 from auditmw._durable import DurableWaiter, resolve_all
 from auditmw._spool import Spool
@@ -142,7 +143,7 @@ class Delivery:
         return waiter
 
     def _put(self, event: Event, waiter: DurableWaiter | None, force: bool) -> None:
-        if self._thread is None or self._pid != os.getpid():
+        if self._thread is None or self._pid != _process.pid:
             self._start()
         queue = self._queue
         if len(queue) >= self.options.max_queue and not force and not self._make_room():

@@ -9,6 +9,7 @@ built from them are a public contract (DESIGN §3).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -123,9 +124,34 @@ class Actor:
     session_id: str | None = None
     auth: AuthInfo = field(default_factory=AuthInfo)
     extra: tuple[tuple[str, Any], ...] = ()
+    # The event form, computed once per actor: resolvers cache actors by credential,
+    # so every request of one token reuses it (and gets its own copy).
+    _event: dict[str, Any] | None = field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the event form of the actor: empty and ``None`` values are left out."""
+        """Return the event form of the actor: empty and ``None`` values are left out.
+
+        Each call returns a fresh dict (with fresh ``auth``, ``roles`` and ``scopes``),
+        so a processor may edit it in place.
+        """
+        template = self._event
+        if template is None:
+            template = self._event_form()
+            object.__setattr__(self, "_event", template)
+        out = template.copy()
+        out["auth"] = template["auth"].copy()
+        if self.roles:
+            out["roles"] = list(self.roles)
+        if self.scopes:
+            out["scopes"] = list(self.scopes)
+        for key, value in self.extra:
+            if isinstance(value, (dict, list)):  # custom resolvers may store containers
+                out[key] = copy.deepcopy(value)
+        return out
+
+    def _event_form(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "type": self.type}
         for name in ("name", "email", "tenant_id", "client_id", "session_id"):
             value = getattr(self, name)

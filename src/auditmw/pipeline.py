@@ -57,6 +57,7 @@ _TYPE_RE = re.compile(r"[^a-z0-9_\-]+")
 _WS_NORMAL = frozenset({None, 1000, 1001, 1005})
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
+_PROTOCOLS: Final = {v: f"HTTP/{v}" for v in ("1.0", "1.1", "2", "2.0", "3")}
 _LIFECYCLE_ACTOR: Final = {
     "id": "auditmw",
     "type": "service",
@@ -151,7 +152,8 @@ class Pipeline:
             if v is not None
         }
         self.service: dict[str, str] = {}
-        self._routes: dict[str, tuple[str, str | None]] = {}
+        # (route, method, rule) -> (resource type, id parameter, action, operation)
+        self._routes: dict[tuple[str | None, str, str], tuple[str, str | None, str, str]] = {}
         self.refresh_instance()
 
     def refresh_instance(self) -> None:
@@ -190,23 +192,27 @@ class Pipeline:
         return stamp
 
     def _build(self, ex: Exchange, decision: Decision, actor: Actor) -> Event:
-        picked = ex.headers.pick(self._picked, self._picked_raw)
-        request_id, host, traceparent, xff, forwarded, agent = picked
+        # The hot path: one pass over the fixed headers, per-route constants from a
+        # cache, and the actor's event form copied from the one cached with it.
+        request_id, host, traceparent, xff, forwarded, agent = ex.headers.pick(
+            self._picked, self._picked_raw
+        )
         truncated: list[str] = []
         redactions: list[str] = []
         outcome, reason, status = self._outcome(ex, actor.auth.error)
-        operation = OPERATIONS.get(ex.method, "other")
-        resource, action = self._resource(ex, decision, operation)
+        resource, action, operation = self._resource(ex, decision)
         response: dict[str, Any] = {"bytes": ex.response_bytes}
         if status is not None:
             response["status_code"] = status
         if decision.level == "request_response" and ex.response_body is not None:
             response["body"] = _body.response_body(ex, decision.max_body_bytes)
+        start_ns = ex.start_ns
+        end_ns = ex.end_ns or start_ns
         event: Event = {
             "schema_version": SCHEMA_VERSION,
             "event_id": ex.event_id,
-            "time": format_time(ex.start_ns),
-            "end_time": format_time(ex.end_ns or ex.start_ns),
+            "time": format_time(start_ns),
+            "end_time": format_time(end_ns),
             "duration_us": max(0, (ex.end_mono - ex.start_mono) // 1000),
             "kind": ex.kind,
             "action": action,
@@ -225,9 +231,10 @@ class Pipeline:
         }
         if reason is not None:
             event["outcome_reason"] = reason
-        trace = self._trace(traceparent) if traceparent else None
-        if trace is not None:
-            event["trace"] = trace
+        if traceparent:
+            trace = self._trace(traceparent)
+            if trace is not None:
+                event["trace"] = trace
         if ex.kind == "websocket":
             event["websocket"] = {
                 "close_code": ex.ws_close_code if ex.ws_close_code is not None else 1000,
@@ -243,14 +250,24 @@ class Pipeline:
             event["truncated"] = truncated
         return event
 
-    def _resource(
-        self, ex: Exchange, decision: Decision, operation: str
-    ) -> tuple[dict[str, Any], str]:
-        rtype, id_param = self._route_resource(ex.route)
-        resource: dict[str, Any] = {"type": decision.resource_type or rtype}
+    def _resource(self, ex: Exchange, decision: Decision) -> tuple[dict[str, Any], str, str]:
+        """Return ``(resource, action, operation)``; the per-route parts come from a cache."""
+        key = (ex.route, ex.method, decision.rule)
+        cached = self._routes.get(key)
+        if cached is None:
+            cached = self._route_info(ex.route, ex.method, decision)
+            if len(self._routes) < 10_000:  # routes are finite; the bound guards odd apps
+                self._routes[key] = cached
+        rtype, id_param, action, operation = cached
+        resource: dict[str, Any] = {"type": rtype}
         params = ex.path_params
         if params:
-            route_params = {_ascii_key(k): _escape(str(v))[:256] for k, v in params.items()}
+            route_params = {
+                (k if k.__class__ is str and k.isascii() else _ascii_key(k)): (
+                    v if v.__class__ is str and v.isascii() else _escape(str(v))
+                )[:256]
+                for k, v in params.items()
+            }
             resource["route_params"] = route_params
             if id_param is not None and id_param in route_params:
                 resource["id"] = route_params[id_param]
@@ -259,15 +276,30 @@ class Pipeline:
                     resource["id"] = decision.resource_id.format(**route_params)[:256]
                 except (KeyError, IndexError, ValueError):
                     pass  # a template naming an absent param keeps the derived id
-        action = decision.action
         ctx = ex.context
-        if ctx is not None:
+        if ctx is not None and (ctx.resource_type or ctx.resource_id or ctx.action):
             if ctx.resource_type:
                 resource["type"] = ctx.resource_type
             if ctx.resource_id:
                 resource["id"] = ctx.resource_id
-            action = ctx.action or action
-        return resource, action or f"{resource['type']}.{operation}"
+            if ctx.action:
+                action = ctx.action
+            elif decision.action is None:
+                action = f"{resource['type']}.{operation}"
+        return resource, action, operation
+
+    @staticmethod
+    def _route_info(
+        route: str | None, method: str, decision: Decision
+    ) -> tuple[str, str | None, str, str]:
+        """``(resource type, id parameter, action, operation)`` for one route and method."""
+        if route is None:
+            rtype, id_param = "unmatched", None
+        else:
+            rtype, id_param = _resource_from_route(route)
+        rtype = decision.resource_type or rtype
+        operation = OPERATIONS.get(method, "other")
+        return rtype, id_param, decision.action or f"{rtype}.{operation}", operation
 
     def _request(
         self,
@@ -280,13 +312,21 @@ class Pipeline:
         host: str | None,
     ) -> dict[str, Any]:
         limits = self.limits
-        headers = ex.headers
+        method = ex.method
+        path = ex.path
+        if not path.isascii():
+            path = _escape(path)
+        if len(path) > limits.path:
+            truncated.append("/request/path")
+            path = path[: limits.path]
         request: dict[str, Any] = {
-            "id": self._request_id(request_id, ex.event_id),
-            "method": _escape(ex.method)[:32],
-            "path": self._cap(_escape(ex.path), limits.path, "/request/path", truncated),
+            "id": (
+                request_id if request_id and _REQUEST_ID_RE.fullmatch(request_id) else ex.event_id
+            ),
+            "method": method[:32] if method.isascii() else _escape(method)[:32],
+            "path": path,
             "scheme": ex.scheme,
-            "protocol": f"HTTP/{ex.http_version}",
+            "protocol": _PROTOCOLS.get(ex.http_version) or f"HTTP/{ex.http_version}",
             "bytes": ex.request_bytes,
         }
         if ex.route is not None:
@@ -294,13 +334,20 @@ class Pipeline:
         if ex.query:
             query = self._redact_query(_escape(ex.query), redactions)
             request["query"] = self._cap(query, limits.query, "/request/query", truncated)
-        request["host"] = (
-            self._cap(_header_text(host), 255, "/request/host", truncated) if host else ""
-        )
+        if host:
+            if not host.isascii():
+                host = _header_text(host)
+            if len(host) > 255:
+                truncated.append("/request/host")
+                host = host[:255]
+            request["host"] = host
+        else:
+            request["host"] = ""
         if ex.request_body is not None and decision.level in ("request", "request_response"):
             request["body"] = _body.request_body(ex, decision.max_body_bytes)
         allowed = self.record_headers if decision.headers is None else decision.headers
         if allowed:
+            headers = ex.headers
             recorded = {}
             for name in allowed:
                 value = headers.get(name)
@@ -333,21 +380,6 @@ class Pipeline:
                 return outcome, "authz_denied", status
             return outcome, ("authn_invalid_token" if auth_error else "authn_required"), status
         return outcome, None, status
-
-    def _route_resource(self, route: str | None) -> tuple[str, str | None]:
-        if route is None:
-            return "unmatched", None
-        cached = self._routes.get(route)
-        if cached is None:
-            cached = _resource_from_route(route)
-            if len(self._routes) < 10_000:  # routes are finite; the bound guards odd apps
-                self._routes[route] = cached
-        return cached
-
-    def _request_id(self, inbound: str | None, event_id: str) -> str:
-        if inbound and _REQUEST_ID_RE.fullmatch(inbound):
-            return inbound
-        return event_id
 
     @staticmethod
     def _trace(traceparent: str | None) -> dict[str, str] | None:
