@@ -200,13 +200,18 @@ class Headers:
         self._bytes: dict[bytes, bytes] | None = None
 
     def _index(self) -> dict[bytes, bytes]:
-        out: dict[bytes, bytes] = {}
-        for key, raw_value in self._raw or ():
-            name = key.lower()
-            value = raw_value
-            if name in out:
-                value = out[name] + (b"; " if name == b"cookie" else b", ") + raw_value
-            out[name] = value
+        raw = self._raw or ()
+        # ASGI header names are lower-case (the spec requires it); Headers built from
+        # other sources pass ``mapping``.  Repeated names take the slow path.
+        out: dict[bytes, bytes] = dict(raw)
+        if len(out) != len(raw):
+            out = {}
+            for key, raw_value in raw:
+                name = key.lower()
+                value = raw_value
+                if name in out:
+                    value = out[name] + (b"; " if name == b"cookie" else b", ") + raw_value
+                out[name] = value
         self._bytes = out
         return out
 
@@ -227,10 +232,9 @@ class Headers:
         if self._map is not None:
             mapping = self._map
             return [mapping.get(name) for name in names]
-        index = self._bytes if self._bytes is not None else self._index()
+        get = (self._bytes if self._bytes is not None else self._index()).get
         return [
-            None if (value := index.get(name)) is None else value.decode("latin-1")
-            for name in raw_names
+            None if (value := get(name)) is None else value.decode("latin-1") for name in raw_names
         ]
 
     def __contains__(self, name: object) -> bool:
