@@ -21,11 +21,13 @@ rather than completed unaudited.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from auditmw._body import BodyRecorder
-from auditmw._context import _current
+from auditmw._context import RequestContext, _current
 from auditmw.auditor import Auditor, auditor_for
+from auditmw.canonical import new_event_id
 from auditmw.event import Exchange, Headers
 from auditmw.exceptions import DeliveryTimeoutError
 
@@ -72,6 +74,7 @@ class AuditMiddleware:
         self.auditor = auditor
         header = auditor.config.audit_id_header
         self._audit_header = header.lower().encode("latin-1") if header else None
+        self._captures = auditor.pipeline.policy.captures_bodies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -85,21 +88,28 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
 
     def _exchange(self, scope: Scope, kind: str) -> Exchange:
+        now = time.time_ns()
+        event_id = new_event_id(now)
         query = scope.get("query_string", b"")
-        return self.auditor.new_exchange(
+        exchange = Exchange(
+            event_id,
             kind,
             scope.get("method", "GET"),
             scope.get("path", ""),
             Headers(scope.get("headers")),
-            query=query.decode("latin-1") if query else "",
-            scheme=scope.get("scheme", "http"),
-            http_version=scope.get("http_version", "1.1"),
-            client=scope.get("client"),
-            request_object=scope,
+            now,
+            time.perf_counter_ns(),
+            query.decode("latin-1") if query else "",
+            scope.get("scheme", "http"),
+            scope.get("http_version", "1.1"),
+            scope.get("client"),
         )
+        exchange.request_object = scope
+        exchange.context = RequestContext(event_id)
+        return exchange
 
     def _bodies(self, exchange: Exchange, scope: Scope, root_path: str) -> BodyRecorder | None:
-        if not self.auditor.pipeline.policy.captures_bodies:
+        if not self._captures:
             return None
 
         # Decided at first use, when the router has set the route.
@@ -217,11 +227,13 @@ class _HTTPCycle:
         self.middleware = middleware
         self.scope = scope
         self.root_path: str = scope.get("root_path", "")
-        self.exchange = middleware._exchange(scope, "http")
+        self.exchange = exchange = middleware._exchange(scope, "http")
         self._receive = receive
         self._send = send
         self.started = self.done = self.recorded = self.send_failed = False
-        self.bodies = middleware._bodies(self.exchange, scope, self.root_path)
+        self.bodies = (
+            middleware._bodies(exchange, scope, self.root_path) if middleware._captures else None
+        )
         self.durable = middleware.auditor.durable
         self.held: Message | None = None  # durable mode: the response start, until the commit
 
@@ -229,7 +241,12 @@ class _HTTPCycle:
         self.recorded = True
         if self.bodies is not None:
             self.bodies.finish()
-        self.middleware._finish(self.exchange, self.scope, self.root_path)
+        exchange, scope = self.exchange, self.scope
+        exchange.route = _route_template(scope, self.root_path)
+        exchange.path_params = scope.get("path_params")
+        if "user" in scope:
+            exchange.user = scope["user"]
+        self.middleware.auditor.record(exchange)
 
     async def receive(self) -> Message:
         message = await self._receive()
