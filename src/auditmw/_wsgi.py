@@ -47,12 +47,14 @@ def environ_headers(environ: WSGIEnvironment) -> Headers:
     names = _HEADER_NAMES
     mapping: dict[str, str] = {}
     for key, value in environ.items():
-        if key[:5] == "HTTP_":
-            name = names.get(key)
-            if name is None:
-                name = key[5:].replace("_", "-").lower()
-                if len(names) < 512:  # clients choose header names: keep the cache bounded
-                    names[key] = name
+        # One lookup per key: the cache maps every environ key seen to its header
+        # name, or to "" for keys that are not headers (wsgi.input, REQUEST_METHOD...).
+        name = names.get(key)
+        if name is None:
+            name = key[5:].replace("_", "-").lower() if key[:5] == "HTTP_" else ""
+            if len(names) < 512:  # clients choose header names: keep the cache bounded
+                names[key] = name
+        if name:
             mapping[name] = value
     content_type = environ.get("CONTENT_TYPE")
     if content_type:
