@@ -55,7 +55,7 @@ class Batch:
         """Return the records as newline-terminated JSON lines (NDJSON)."""
         if not self.lines:
             return b""
-        return b"\n".join(self.lines) + b"\n"
+        return b"\n".join([*self.lines, b""])  # one copy of the data, not two
 
 
 def require(module: str, *, extra: str, feature: str) -> ModuleType:
