@@ -34,13 +34,13 @@ SCRIPTS: dict[str, tuple[str, dict[str, int]]] = {
     "bench_flat": (
         "flatness: cost over uptime and log size; memory bounded with the sink down",
         {
-            "UPTIME_REQUESTS": 30_000,
+            "UPTIME_REQUESTS": 20_000,
             "SLICES": 10,
             "DOWN_REQUESTS": 20_000,
-            "LOG_EVENTS": 50_000,
+            "LOG_EVENTS": 40_000,
             "LOG_CHUNK": 10_000,
             "LOG_ROUNDS": 3,
-            "VERIFY_EVENTS": 10_000,
+            "VERIFY_EVENTS": 8_000,
         },
     ),
 }
