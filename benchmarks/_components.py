@@ -38,7 +38,7 @@ SCRIPTS: dict[str, tuple[str, dict[str, int]]] = {
             "SLICES": 10,
             "DOWN_REQUESTS": 20_000,
             "LOG_EVENTS": 40_000,
-            "LOG_CHUNK": 10_000,
+            "LOG_CHUNK": 5_000,
             "LOG_ROUNDS": 3,
             "VERIFY_EVENTS": 8_000,
         },
