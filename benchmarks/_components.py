@@ -31,6 +31,18 @@ SCRIPTS: dict[str, tuple[str, dict[str, int]]] = {
         "sink events/s; durable group commit at 1/16/64 clients",
         {"EVENTS": 2_000, "ROUNDS": 1},
     ),
+    "bench_flat": (
+        "flatness: cost over uptime and log size; memory bounded with the sink down",
+        {
+            "UPTIME_REQUESTS": 20_000,
+            "SLICES": 10,
+            "DOWN_REQUESTS": 20_000,
+            "LOG_EVENTS": 40_000,
+            "LOG_CHUNK": 5_000,
+            "LOG_ROUNDS": 3,
+            "VERIFY_EVENTS": 8_000,
+        },
+    ),
 }
 TIMEOUT = 300
 

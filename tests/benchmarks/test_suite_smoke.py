@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from benchmarks._components import SCRIPTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,3 +85,12 @@ class TestSuiteSmoke:
         assert done.returncode == 2
         assert "unknown part(s) nope" in done.stderr
         assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_quick_overrides_name_real_constants(script: str) -> None:
+    """Every quick-mode override of a component script (bench_flat too) names one of its
+    module-level int constants, so quick mode really shrinks it."""
+    module = importlib.import_module(f"benchmarks.{script}")
+    for name in SCRIPTS[script][1]:
+        assert isinstance(getattr(module, name, None), int), (script, name)
