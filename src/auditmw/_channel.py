@@ -104,7 +104,56 @@ class Channel:
                 index += 1
             else:
                 del self.backlog[index]
+        if self.backlog_events > limit:
+            self._coalesce_drop_records()
         return dropped
+
+    def _coalesce_drop_records(self) -> None:
+        """Merge the never-encoded ``audit.events_dropped`` records: one per reason and sink.
+
+        A long outage adds such a record every tick, and trimming keeps lifecycle
+        records; merged, they stay bounded by configuration rather than growing with
+        the outage's length.  The merged record keeps the first one's place and id,
+        sums the counts and spans first to last time.  Records are shared with the
+        other channels, so the merge builds a new dict instead of editing one.
+        """
+        merged: dict[tuple[object, object], tuple[int, int]] = {}  # key -> (item, position)
+        index = 1  # the head may be mid-send
+        while index < len(self.backlog):
+            item = self.backlog[index]
+            if not isinstance(item, list):
+                index += 1
+                continue
+            kept: list[Event] = []
+            for event in item:
+                if event.get("kind") != "audit.events_dropped":
+                    kept.append(event)
+                    continue
+                details = event.get("details") or {}
+                key = (details.get("reason"), details.get("sink"))
+                if key not in merged:
+                    merged[key] = (index, len(kept))
+                    kept.append(event)
+                    continue
+                at_item, at_pos = merged[key]
+                target = kept if at_item == index else self.backlog[at_item]
+                assert isinstance(target, list)
+                first = target[at_pos]
+                into = first["details"]
+                target[at_pos] = {
+                    **first,
+                    "details": {
+                        **into,
+                        "count": into.get("count", 0) + details.get("count", 0),
+                        "last_time": max(into.get("last_time", ""), details.get("last_time", "")),
+                    },
+                }
+                self.backlog_events -= 1
+            if kept:
+                self.backlog[index] = kept
+                index += 1
+            else:
+                del self.backlog[index]
 
     def to_spool(self, batch: Batch) -> int:
         assert self.spool is not None

@@ -63,7 +63,11 @@ class DeliveryOptions:
     """How events travel from the request to the sinks (DESIGN §7).
 
     Args:
-        max_queue: events buffered in memory before the overflow policy applies.
+        max_queue: events buffered in memory before the overflow policy applies,
+            and the bound of each failing sink's in-memory backlog.  A held event
+            takes about 3.5 KiB (``python -m benchmarks.bench_flat``), so the default
+            10 000 is about 35 MiB per failing sink; ``spool_dir`` moves the backlog
+            to disk instead.
         overflow: ``"block"`` waits up to ``block_timeout`` for space, then drops and
             records; ``"drop_and_record"`` drops at once.  Either way a chained
             ``audit.events_dropped`` event records the count: never a silent drop.

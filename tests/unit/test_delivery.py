@@ -379,3 +379,74 @@ class TestOutageWithChain:
         )
         tamper = [f for f in report.findings if f.category == "tamper"]
         assert tamper == []
+
+
+class TestOutageMemoryBound:
+    """A long outage without a spool: the backlog stays bounded by ``max_queue``."""
+
+    @staticmethod
+    def dropped(n: int, count: int, reason: str = "sink_backlog_full") -> Event:
+        second = f"{n:02d}"
+        return {
+            "event_id": f"drop-{n}",
+            "kind": "audit.events_dropped",
+            "details": {
+                "count": count,
+                "first_time": f"2026-11-30T06:00:{second}.000000Z",
+                "last_time": f"2026-11-30T06:00:{second}.900000Z",
+                "reason": reason,
+                "sink": "Switchable-0",
+            },
+        }
+
+    def test_drop_records_of_a_long_outage_are_merged_not_accumulated(self) -> None:
+        from auditmw._channel import Channel
+        from auditmw.sinks.base import PlainEncoder
+
+        channel = Channel("Switchable-0", Switchable(), PlainEncoder("auditmw"), False, None)
+        channel.enqueue_events([event(0)])  # the head, maybe mid-send: never touched
+        shared = [self.dropped(n, 10 + n) for n in range(40)]
+        originals = [dict(record["details"]) for record in shared]
+        for n, record in enumerate(shared):  # one tick per second: drops, then new events
+            channel.enqueue_events([record, event(100 + n), event(200 + n)])
+        channel.enqueue_events([self.dropped(99, 5, reason="spool_full")])
+        lost = channel.trim(4)
+        assert lost == 80  # every request event behind the head
+        kept = [e for item in list(channel.backlog)[1:] for e in item]  # type: ignore[union-attr]
+        by_reason = {e["details"]["reason"]: e for e in kept}
+        assert len(kept) == 2 == len(by_reason)
+        merged = by_reason["sink_backlog_full"]
+        assert merged["event_id"] == "drop-0"
+        assert merged["details"]["count"] == sum(10 + n for n in range(40))
+        assert merged["details"]["first_time"] == "2026-11-30T06:00:00.000000Z"
+        assert merged["details"]["last_time"] == "2026-11-30T06:00:39.900000Z"
+        assert by_reason["spool_full"]["details"]["count"] == 5
+        assert channel.backlog_events == 3
+        # The records are shared with the other channels: none was edited in place.
+        assert [record["details"] for record in shared] == originals
+
+    def test_merged_drop_records_still_count_every_event(self) -> None:
+        from auditmw import AuditConfig, Auditor, DeliveryOptions
+        from auditmw.event import Headers
+
+        sink = Switchable()
+        sink.error = SinkUnavailableError("down")
+        options = DeliveryOptions(max_queue=5, max_batch=2, max_wait_ms=5)
+        auditor = Auditor(AuditConfig(service="s", sinks=[sink], delivery=options))
+        served = 0
+        deadline = time.monotonic() + 3.5  # three or more once-a-second drop records
+        while time.monotonic() < deadline:
+            exchange = auditor.new_exchange("http", "GET", "/x", Headers([]))
+            exchange.status = 200
+            auditor.record(exchange)
+            served += 1
+            time.sleep(0.002)
+        channel = auditor.delivery._channels[0]
+        assert channel.backlog_events <= options.max_queue + 2  # head batch + merged records
+        sink.error = None
+        eventually(lambda: "audit.sink_recovered" in sink.kinds())
+        auditor.close()
+        events = [orjson.loads(line) for line in sink.lines]
+        drops = [e for e in events if e["kind"] == "audit.events_dropped"]
+        stored = sum(e["kind"] == "http" for e in events)
+        assert stored + sum(e["details"]["count"] for e in drops) == served
