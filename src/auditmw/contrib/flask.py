@@ -2,7 +2,9 @@
 
 ``Audit(app)`` (or ``Audit()`` then ``init_app(app)``) wraps ``app.wsgi_app`` in
 :class:`~auditmw.wsgi.AuditWSGIMiddleware`, notes the route as soon as the URL is
-matched (``url_value_preprocessor``), and adds one ``teardown_request`` hook
+matched (``url_value_preprocessor``, only when the policy may capture bodies, whose
+route rules must be known before the view reads the body), and adds one
+``teardown_request`` hook
 that, after the view ran, puts on the in-flight exchange what only Flask knows:
 the route template (``request.url_rule.rule`` in ``{param}`` form), the view
 arguments, the Flask request (for identity hooks), the Flask-Login user when
@@ -89,7 +91,10 @@ class Audit:
         auditor = Auditor(self.config or _config_from_app(app))
         app.extensions[EXTENSION_KEY] = auditor
         app.wsgi_app = AuditWSGIMiddleware(app.wsgi_app, auditor=auditor)  # type: ignore[method-assign]
-        app.url_value_preprocessor(_note_route)
+        if auditor.pipeline.policy.captures_bodies:
+            # Only body capture needs the route before the view runs; without it the
+            # teardown hook alone records the route (one Flask hook fewer per request).
+            app.url_value_preprocessor(_note_route)
         app.teardown_request(_finish_request)
 
     @staticmethod
@@ -123,22 +128,24 @@ def _config_from_app(app: Flask) -> AuditConfig:
 def _note_route(endpoint: str | None, values: dict[str, Any] | None) -> None:
     # Runs right after URL matching, before before_request hooks and the view: body
     # capture rules that select routes see the route when the view reads the body.
-    exchange: Exchange | None = request.environ.get(ENVIRON_KEY)
-    rule = request.url_rule
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    exchange: Exchange | None = req.environ.get(ENVIRON_KEY)
+    rule = req.url_rule
     if exchange is not None and rule is not None:
         exchange.route = flask_route(rule.rule)
         exchange.path_params = dict(values or {})
 
 
 def _finish_request(exc: BaseException | None) -> None:
-    exchange: Exchange | None = request.environ.get(ENVIRON_KEY)
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    exchange: Exchange | None = req.environ.get(ENVIRON_KEY)
     if exchange is None:
         return
-    rule = request.url_rule
+    rule = req.url_rule
     if rule is not None:
         exchange.route = flask_route(rule.rule)
-        exchange.path_params = dict(request.view_args or {})
-    exchange.request_object = request._get_current_object()  # type: ignore[attr-defined]
+        exchange.path_params = dict(req.view_args or {})
+    exchange.request_object = req
     if isinstance(exc, Exception):
         # Flask turned it into a 500 response: only this hook still sees the exception.
         exchange.exception = exc
