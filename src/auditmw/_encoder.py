@@ -156,12 +156,10 @@ class ChainEncoder:
         if self._finished:
             raise RuntimeError("the chain was finished; create a new encoder")
         seq = self._seq + 1
-        integrity: dict[str, Any] = {
-            "chain_id": self.chain_id,
-            "prev": self._head.hex(),
-            "seq": seq,
-        }
-        if self._mac is not None:
+        head = self._head
+        mac = self._mac
+        integrity: dict[str, Any] = {"chain_id": self.chain_id, "prev": head.hex(), "seq": seq}
+        if mac is not None:
             integrity["epoch"] = self._cp_n
         if self._export is None:
             record = stored = {**event, "integrity": integrity}
@@ -169,22 +167,22 @@ class ChainEncoder:
             stored = with_integrity(self.format, self._export(event), integrity)
             record = {**event, "integrity": integrity}
         body = dumps(stored)
-        hasher = sha256(EVENT_DOMAIN + self._head)
-        hasher.update(body)
-        digest = hasher.digest()
-        integrity["hash"] = digest.hex()
-        seal = b'"hash":"' + integrity["hash"].encode() + b'",'
-        if self._mac is not None:
-            integrity["mac"] = hmac.digest(self._mac, MAC_DOMAIN + digest, "sha256").hex()
-            seal += b'"mac":"' + integrity["mac"].encode() + b'",'
+        digest = sha256(EVENT_DOMAIN + head + body).digest()
+        hash_hex = integrity["hash"] = digest.hex()
+        seal = b'"hash":"' + hash_hex.encode() + b'",'
+        if mac is not None:
+            integrity["mac"] = mac_hex = hmac.digest(mac, MAC_DOMAIN + digest, "sha256").hex()
+            seal += b'"mac":"' + mac_hex.encode() + b'",'
         batch.events.append(record)
-        if body.count(self._marker) == 1:
+        marker = self._marker
+        found = body.find(marker)
+        if found >= 0 and body.find(marker, found + 1) < 0:
             # The integrity members sort as chain_id, epoch, hash, mac, prev, seq: the
             # seal goes right before "prev", so the stored line stays canonical JSON.
-            at = body.index(self._marker) + len(self._marker)
-            if self._mac is not None:
+            at = found + len(marker)
+            if mac is not None:
                 at = body.index(b",", at) + 1
-            batch.lines.append(body[:at] + seal + body[at:])
+            batch.lines.append(b"".join((body[:at], seal, body[at:])))
         else:  # the content mimics our integrity object: serialize again, unambiguously
             batch.lines.append(dumps(stored))
         self._seq = seq
