@@ -94,3 +94,26 @@ def test_quick_overrides_name_real_constants(script: str) -> None:
     module = importlib.import_module(f"benchmarks.{script}")
     for name in SCRIPTS[script][1]:
         assert isinstance(getattr(module, name, None), int), (script, name)
+
+
+class TestBeforeAfter:
+    def test_compares_two_checkouts_in_alternating_processes(self) -> None:
+        """``benchmarks.ab`` runs both codes and prints each one's median ratio to bare."""
+        command = [sys.executable, "-m", "benchmarks.ab", "--base", str(ROOT / "src")]
+        command += ["--pairs", "1", "--n", "20", "--rounds", "2"]
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = [line for line in done.stdout.splitlines() if " median " in line]
+        assert [line.split()[0] for line in summary] == ["base", "this"]
+        for line in summary:
+            ratio = float(line.split("median ")[1].split("x")[0])
+            assert math.isfinite(ratio)
+            assert ratio > 0
+
+    def test_a_base_without_auditmw_is_refused_with_the_reason(self, tmp_path: Path) -> None:
+        command = [sys.executable, "-m", "benchmarks.ab", "--base", str(tmp_path)]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        assert done.returncode == 2
+        assert f"--base {tmp_path}: no auditmw package there" in done.stderr
