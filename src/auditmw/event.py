@@ -201,10 +201,10 @@ class Headers:
 
     def _index(self) -> dict[bytes, bytes]:
         raw = self._raw or ()
-        # ASGI header names are lower-case (the spec requires it); Headers built from
-        # other sources pass ``mapping``.  Repeated names take the slow path.
+        # The fast path: one dict() call.  ASGI requires lower-case names, but not every
+        # caller obeys; repeated or mixed-case names take the slow path.
         out: dict[bytes, bytes] = dict(raw)
-        if len(out) != len(raw):
+        if len(out) != len(raw) or not b"".join(out).islower():
             out = {}
             for key, raw_value in raw:
                 name = key.lower()

@@ -247,3 +247,29 @@ def config_policy_hash(config: AuditConfig) -> str:
 
     assert isinstance(config.policy, Policy)
     return config.policy.hash
+
+
+class TestHeaders:
+    """ASGI header lists: the one-call fast path and the slow path give the same view."""
+
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            ([(b"accept", b"a"), (b"host", b"h")], {"accept": "a", "host": "h"}),
+            ([(b"Accept", b"a"), (b"HOST", b"h")], {"accept": "a", "host": "h"}),
+            ([(b"accept", b"a"), (b"accept", b"b")], {"accept": "a, b"}),
+            ([(b"cookie", b"a=1"), (b"Cookie", b"b=2")], {"cookie": "a=1; b=2"}),
+            ([(b"x-1", b"\xff")], {"x-1": "\xff"}),
+        ],
+        ids=["lower-case", "mixed-case", "repeated", "cookies-joined", "latin-1-value"],
+    )
+    def test_lookup(self, raw: list[tuple[bytes, bytes]], expected: dict[str, str]) -> None:
+        headers = Headers(raw)
+        assert dict(headers.items()) == expected
+        for name, value in expected.items():
+            assert headers.get(name) == value
+            assert headers.get(name.upper()) == value
+        assert Headers(raw).pick(("accept", "absent"), (b"accept", b"absent")) == [
+            expected.get("accept"),
+            None,
+        ]
