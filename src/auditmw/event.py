@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from auditmw._context import RequestContext
     from auditmw.types import Event, RawHeaders
 
@@ -194,17 +196,27 @@ class Headers:
 
     __slots__ = ("_bytes", "_map", "_raw")
 
-    def __init__(self, raw: RawHeaders | None = None, mapping: dict[str, str] | None = None):
+    def __init__(
+        self,
+        raw: Iterable[tuple[bytes, bytes]] | None = None,
+        mapping: dict[str, str] | None = None,
+    ):
         self._raw = raw
         self._map = mapping
         self._bytes: dict[bytes, bytes] | None = None
 
     def _index(self) -> dict[bytes, bytes]:
-        raw = self._raw or ()
+        # Servers pass a list or tuple, but any iterable of pairs is valid ASGI.
+        source = self._raw or ()
+        raw = source if isinstance(source, list | tuple) else list(source)
         # The fast path: one dict() call.  ASGI requires lower-case names, but not every
         # caller obeys; repeated or mixed-case names take the slow path.
         out: dict[bytes, bytes] = dict(raw)
-        if len(out) != len(raw) or not b"".join(out).islower():
+        try:
+            fast = len(out) == len(raw) and b"".join(out).islower()
+        except TypeError:  # names that are not bytes: a non-compliant server
+            fast = False
+        if not fast:
             out = {}
             for key, raw_value in raw:
                 name = key.lower()

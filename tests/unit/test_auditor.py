@@ -269,7 +269,13 @@ class TestHeaders:
         for name, value in expected.items():
             assert headers.get(name) == value
             assert headers.get(name.upper()) == value
+        assert dict(Headers(iter(raw)).items()) == expected  # any iterable of pairs
         assert Headers(raw).pick(("accept", "absent"), (b"accept", b"absent")) == [
             expected.get("accept"),
             None,
         ]
+
+    def test_names_that_are_not_bytes_do_not_break_the_lookup(self) -> None:
+        """A non-compliant server passing str names: no crash, byte names still found."""
+        headers = Headers([("Host", "a"), (b"accept", b"b")])  # type: ignore[list-item]
+        assert headers.get("accept") == "b"
