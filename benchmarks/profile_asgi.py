@@ -5,6 +5,7 @@
         python -m benchmarks.profile_asgi --seconds 20      # sample it
     python -m benchmarks.profile_asgi --report /tmp/auditmw.txt
     python -m benchmarks.profile_asgi --ablate              # overhead removed piece by piece
+    python -m benchmarks.profile_asgi --split               # CPU by thread and stage
 
 The workload is the DESIGN §11 target configuration of :mod:`benchmarks.bench_asgi`
 (metadata level, verified and cached HS256 JWT, integrity chain, file sink, async
@@ -27,6 +28,7 @@ import argparse
 import asyncio
 import collections
 import re
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -83,6 +85,90 @@ def ablate(n: int = 5000, rounds: int = 9) -> str:
         over = result.cpu_median / 1000 - bare
         lines.append(f"| {label} | {over:.1f} | {over / target:.0%} |")
     return f"bare: {bare:.1f} µs/request CPU ({rounds} rounds of {n})\n\n" + "\n".join(lines)
+
+
+def split(n: int = 3000, rounds: int = 9) -> str:
+    """Where the target configuration's CPU goes: request thread vs delivery thread, by stage.
+
+    Variants, measured in alternating rounds with thread and process CPU clocks:
+    ``shell`` replaces ``Auditor.record`` with a no-op (only the ASGI wrapping), ``built``
+    builds every event but queues none, ``target`` is the whole thing.  The delivery
+    thread's encoding and file writes are timed per event by wrapping
+    ``ChainEncoder.encode`` and ``FileSink.emit`` with its thread CPU clock.
+    """
+    from auditmw._encoder import ChainEncoder
+
+    spent = {"encode": 0, "emit": 0}
+    restore: list[tuple[Any, str, Any]] = []
+
+    def timed(cls: Any, name: str, key: str) -> None:
+        original = getattr(cls, name)
+        restore.append((cls, name, original))
+
+        def wrapper(self: Any, *args: Any) -> Any:
+            start = time.thread_time_ns()
+            try:
+                return original(self, *args)
+            finally:
+                spent[key] += time.thread_time_ns() - start
+
+        setattr(cls, name, wrapper)
+
+    timed(ChainEncoder, "encode", "encode")
+    timed(FileSink, "emit", "emit")
+    try:
+        return _split(n, rounds, spent)
+    finally:
+        for cls, name, original in restore:
+            setattr(cls, name, original)
+
+
+def _split(n: int, rounds: int, spent: dict[str, int]) -> str:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        shell, _ = audited(tmp, "shell")
+        shell.auditor.record = lambda exchange: None  # type: ignore[method-assign]
+        built, _ = audited(tmp, "built")
+        built.auditor.submit = lambda event: None  # type: ignore[method-assign]
+        target, flush = audited(tmp, "target")
+        runs = {
+            "bare": make_round(bare_app()),
+            "shell": make_round(shell),
+            "built": make_round(built),
+            "target": make_round(target, flush),
+        }
+        main: dict[str, list[float]] = {label: [] for label in runs}
+        other: list[float] = []
+        per_event: dict[str, list[float]] = {"encode": [], "emit": []}
+        for run in runs.values():
+            run(n // 3)
+        for _ in range(rounds):
+            for label, run in runs.items():
+                spent.update(encode=0, emit=0)
+                process, thread = time.process_time_ns(), time.thread_time_ns()
+                run(n)
+                thread = time.thread_time_ns() - thread
+                main[label].append(thread / n / 1000)
+                if label == "target":
+                    other.append((time.process_time_ns() - process - thread) / n / 1000)
+                    for key, values in per_event.items():
+                        values.append(spent[key] / n / 1000)
+        for app in (shell, built, target):
+            app.auditor.close()
+    bare = statistics.median(main["bare"])
+    lines = [
+        f"request thread CPU, bare: {bare:.1f} µs/request ({rounds} rounds of {n}); "
+        "medians, over bare:",
+        "| stage | µs/request |",
+        "|---|---:|",
+        f"| ASGI shell only (record is a no-op) | {statistics.median(main['shell']) - bare:.1f} |",
+        f"| shell + event built, not queued | {statistics.median(main['built']) - bare:.1f} |",
+        f"| target, request thread | {statistics.median(main['target']) - bare:.1f} |",
+        f"| target, delivery thread | {statistics.median(other):.1f} |",
+        f"| of which ChainEncoder.encode | {statistics.median(per_event['encode']):.1f} |",
+        f"| of which FileSink.emit | {statistics.median(per_event['emit']):.1f} |",
+    ]
+    return "\n".join(lines)
 
 
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^:]+)(?::\d+)?\)$")
@@ -185,9 +271,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--report", type=Path, help="summarise py-spy raw output instead")
     parser.add_argument("--ablate", action="store_true", help="measure features one by one")
+    parser.add_argument("--split", action="store_true", help="CPU by thread and stage")
+    parser.add_argument("--n", type=int, default=3000, help="requests per round (--split)")
+    parser.add_argument("--rounds", type=int, default=9, help="rounds (--split)")
     args: Any = parser.parse_args()
     if args.ablate:
         print(ablate())
+        return
+    if args.split:
+        print(split(args.n, args.rounds))
         return
     if args.report:
         print(report(args.report))

@@ -117,3 +117,16 @@ class TestBeforeAfter:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
         assert done.returncode == 2
         assert f"--base {tmp_path}: no auditmw package there" in done.stderr
+
+
+class TestProfileTools:
+    def test_split_reports_every_stage(self) -> None:
+        """``profile_asgi --split`` measures the shell, the build and both threads."""
+        command = [sys.executable, "-m", "benchmarks.profile_asgi", "--split"]
+        command += ["--n", "30", "--rounds", "1"]
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        for stage in ("ASGI shell only", "event built, not queued", "delivery thread", "emit"):
+            assert stage in done.stdout
