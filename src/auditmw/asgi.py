@@ -21,13 +21,11 @@ rather than completed unaudited.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from auditmw._body import BodyRecorder
-from auditmw._context import RequestContext, _current
+from auditmw._context import _current
 from auditmw.auditor import Auditor, auditor_for
-from auditmw.canonical import new_event_id
 from auditmw.event import Exchange, Headers
 from auditmw.exceptions import DeliveryTimeoutError
 
@@ -88,25 +86,18 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
 
     def _exchange(self, scope: Scope, kind: str) -> Exchange:
-        now = time.time_ns()
-        event_id = new_event_id(now)
         query = scope.get("query_string", b"")
-        exchange = Exchange(
-            event_id,
+        return self.auditor.new_exchange(
             kind,
             scope.get("method", "GET"),
             scope.get("path", ""),
             Headers(scope.get("headers")),
-            now,
-            time.perf_counter_ns(),
-            query.decode("latin-1") if query else "",
-            scope.get("scheme", "http"),
-            scope.get("http_version", "1.1"),
-            scope.get("client"),
+            query=query.decode("latin-1") if query else "",
+            scheme=scope.get("scheme", "http"),
+            http_version=scope.get("http_version", "1.1"),
+            client=scope.get("client"),
+            request_object=scope,
         )
-        exchange.request_object = scope
-        exchange.context = RequestContext(event_id)
-        return exchange
 
     def _bodies(self, exchange: Exchange, scope: Scope, root_path: str) -> BodyRecorder | None:
         if not self._captures:
@@ -231,9 +222,7 @@ class _HTTPCycle:
         self._receive = receive
         self._send = send
         self.started = self.done = self.recorded = self.send_failed = False
-        self.bodies = (
-            middleware._bodies(exchange, scope, self.root_path) if middleware._captures else None
-        )
+        self.bodies = middleware._bodies(exchange, scope, self.root_path)
         self.durable = middleware.auditor.durable
         self.held: Message | None = None  # durable mode: the response start, until the commit
 
@@ -241,12 +230,7 @@ class _HTTPCycle:
         self.recorded = True
         if self.bodies is not None:
             self.bodies.finish()
-        exchange, scope = self.exchange, self.scope
-        exchange.route = _route_template(scope, self.root_path)
-        exchange.path_params = scope.get("path_params")
-        if "user" in scope:
-            exchange.user = scope["user"]
-        self.middleware.auditor.record(exchange)
+        self.middleware._finish(self.exchange, self.scope, self.root_path)
 
     async def receive(self) -> Message:
         message = await self._receive()
