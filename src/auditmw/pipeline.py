@@ -152,8 +152,8 @@ class Pipeline:
             if v is not None
         }
         self.service: dict[str, str] = {}
-        # (route, method, rule) -> (resource type, id parameter, action, operation)
-        self._routes: dict[tuple[str | None, str, str], tuple[str, str | None, str, str]] = {}
+        # (route, operation, rule) -> (resource type, id parameter, action)
+        self._routes: dict[tuple[str | None, str, str], tuple[str, str | None, str]] = {}
         self.refresh_instance()
 
     def refresh_instance(self) -> None:
@@ -252,13 +252,16 @@ class Pipeline:
 
     def _resource(self, ex: Exchange, decision: Decision) -> tuple[dict[str, Any], str, str]:
         """Return ``(resource, action, operation)``; the per-route parts come from a cache."""
-        key = (ex.route, ex.method, decision.rule)
+        # Keyed by operation, not method: the method is the client's to choose, so
+        # keying on it would let junk methods fill the cache.
+        operation = OPERATIONS.get(ex.method, "other")
+        key = (ex.route, operation, decision.rule)
         cached = self._routes.get(key)
         if cached is None:
-            cached = self._route_info(ex.route, ex.method, decision)
+            cached = self._route_info(ex.route, operation, decision)
             if len(self._routes) < 10_000:  # routes are finite; the bound guards odd apps
                 self._routes[key] = cached
-        rtype, id_param, action, operation = cached
+        rtype, id_param, action = cached
         resource: dict[str, Any] = {"type": rtype}
         params = ex.path_params
         if params:
@@ -290,16 +293,15 @@ class Pipeline:
 
     @staticmethod
     def _route_info(
-        route: str | None, method: str, decision: Decision
-    ) -> tuple[str, str | None, str, str]:
-        """``(resource type, id parameter, action, operation)`` for one route and method."""
+        route: str | None, operation: str, decision: Decision
+    ) -> tuple[str, str | None, str]:
+        """``(resource type, id parameter, action)`` for one route and operation."""
         if route is None:
             rtype, id_param = "unmatched", None
         else:
             rtype, id_param = _resource_from_route(route)
         rtype = decision.resource_type or rtype
-        operation = OPERATIONS.get(method, "other")
-        return rtype, id_param, decision.action or f"{rtype}.{operation}", operation
+        return rtype, id_param, decision.action or f"{rtype}.{operation}"
 
     def _request(
         self,

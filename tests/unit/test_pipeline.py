@@ -179,6 +179,29 @@ class TestResource:
         assert all(key.isascii() for key in event["resource"]["route_params"])
 
 
+class TestRouteCache:
+    def test_client_chosen_methods_do_not_grow_the_cache(self) -> None:
+        """Per-route parts are cached by operation: junk methods share one entry."""
+        pipeline = Pipeline(AuditConfig(service="orders-api"))
+        route = "/orders/{order_id}"
+        for n in range(50):
+            exchange = make_exchange(f"JUNK{n}", "/orders/7", route=route)
+            exchange.path_params = {"order_id": "7"}
+            event = pipeline.process(exchange)
+            assert event is not None
+            assert event["action"] == "orders.other"
+            assert event["resource"] == {
+                "type": "orders",
+                "id": "7",
+                "route_params": {"order_id": "7"},
+            }
+        for method, action in (("GET", "orders.read"), ("DELETE", "orders.delete")):
+            event = pipeline.process(make_exchange(method, "/orders/7", route=route))
+            assert event is not None
+            assert event["action"] == action
+        assert len(pipeline._routes) == 3
+
+
 class TestRequestId:
     @pytest.mark.parametrize(
         ("inbound", "accepted"),
