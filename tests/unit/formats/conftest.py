@@ -62,7 +62,7 @@ LIFECYCLE_DETAILS: dict[str, dict[str, Any]] = {
     "audit.sink_recovered": {"sink": "PostgresSink:0"},
 }
 INTEGRITY = {"chain_id": "c-1", "seq": 7, "prev": "ab" * 32, "hash": "cd" * 32, "mac": "ef" * 32}
-ECS_SCHEMA = "ecs_flat-v9.4.0.yml"
+ECS_SCHEMA = "ecs_fields-v9.4.0.json"
 CLOUDEVENTS_SCHEMA = "cloudevents-1.0.json"
 
 
@@ -271,13 +271,9 @@ def make() -> Callable[..., Event]:
 
 
 @pytest.fixture(scope="session")
-def shared_schema_dir() -> Path:
-    """Return ``<repo>/../shared/schemas``; skip when the pinned schemas are absent."""
-    repo_root = Path(__file__).resolve().parents[3]
-    schemas = repo_root.parent / "shared" / "schemas"
-    if not (schemas / ECS_SCHEMA).is_file() or not (schemas / CLOUDEVENTS_SCHEMA).is_file():
-        pytest.skip(f"pinned schemas not found in {schemas} (clone shared/ beside the repo)")
-    return schemas
+def schema_dir() -> Path:
+    """Return ``tests/data/schemas``: the pinned reference schemas kept with the tests."""
+    return Path(__file__).resolve().parents[2] / "data" / "schemas"
 
 
 # -- hypothesis ---------------------------------------------------------------------
@@ -374,12 +370,9 @@ def ocsf_check() -> Checker:
 
 
 @pytest.fixture(scope="session")
-def ecs_fields(shared_schema_dir: Path) -> dict[str, Any]:
+def ecs_fields(schema_dir: Path) -> dict[str, Any]:
     """Return the ECS 9.4 flat field list, keyed by dotted field name."""
-    yaml = pytest.importorskip("yaml")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with (shared_schema_dir / ECS_SCHEMA).open() as stream:
-        fields: dict[str, Any] = yaml.load(stream, Loader=loader)
+    fields: dict[str, Any] = json.loads((schema_dir / ECS_SCHEMA).read_text())
     return fields
 
 
@@ -482,9 +475,9 @@ def otlp_parse() -> Callable[[dict[str, Any]], Any]:
 
 
 @pytest.fixture(scope="session")
-def cloudevents_validator(shared_schema_dir: Path) -> jsonschema.Draft7Validator:
+def cloudevents_validator(schema_dir: Path) -> jsonschema.Draft7Validator:
     """Return a format-checking validator for the CloudEvents 1.0 JSON Schema."""
-    schema = json.loads((shared_schema_dir / CLOUDEVENTS_SCHEMA).read_text())
+    schema = json.loads((schema_dir / CLOUDEVENTS_SCHEMA).read_text())
     checker = jsonschema.Draft7Validator.FORMAT_CHECKER
     missing = {"uri-reference", "uri", "date-time"} - set(checker.checkers)
     if missing:
