@@ -130,3 +130,24 @@ class TestProfileTools:
         assert done.returncode == 0, done.stderr[-3000:]
         for stage in ("ASGI shell only", "event built, not queued", "delivery thread", "emit"):
             assert stage in done.stdout
+
+
+class TestCallgrind:
+    """The instruction-count benchmark's children serve every variant; its table is ratios."""
+
+    @pytest.mark.parametrize("variant", ["bare", "target", "flask-bare", "flask-target"])
+    def test_child_serves_variant(self, variant: str) -> None:
+        """Each variant runs its warm-up and counted requests (here without valgrind)."""
+        command = [sys.executable, "-m", "benchmarks.callgrind", "--child", variant, "--n", "5"]
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    def test_table_ratios_against_bare_of_kind(self) -> None:
+        """ASGI rows compare with ``bare``, Flask rows with ``flask-bare``."""
+        from benchmarks.callgrind import table
+
+        rendered = table({"bare": 100.0, "target": 300.0, "flask-bare": 200.0, "flask-t": 500.0})
+        assert "| target | 0.3k | 3.00 |" in rendered
+        assert "| flask-t | 0.5k | 2.50 |" in rendered

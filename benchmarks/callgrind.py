@@ -1,0 +1,140 @@
+"""Instructions per request, counted by ``valgrind --tool=callgrind``: the noise-free figure.
+
+    python -m benchmarks.callgrind [--variants bare,noop,correlation-id,target,...] [--n 1000]
+
+Wall and CPU times on a shared machine drift by tens of percent within an hour;
+instruction counts do not.  Each variant is run twice in a fresh process under
+callgrind, serving ``warm-up + n`` and ``warm-up + 2n`` requests (the ASGI and WSGI
+requests of ``bench_asgi`` / ``bench_wsgi``, the delivery thread drained inside the
+count).  The difference of the two totals divided by ``n`` is the cost of one
+request, start-up and warm-up cancelled out.  Counts include every thread.
+
+Without valgrind on ``PATH`` the command says so and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+WARMUP = 200
+COLLECTED = re.compile(rb"Collected : (\d+)")
+
+
+def _asgi(variant: str, tmp: Path) -> Callable[[int], int]:
+    from benchmarks import bench_asgi as b
+
+    apps: dict[str, Callable[[], tuple[Any, Any]]] = {
+        "bare": lambda: (b.bare_app(), None),
+        "noop": lambda: (b.NoOpMiddleware(b.bare_app()), None),
+        "correlation-id": lambda: (b.correlation_id_app(), None),
+        "target": lambda: b.audited(tmp, "target"),
+        "target-no-identity": lambda: b.audited(tmp, "noid", resolvers=[]),
+    }
+    app, flush = apps[variant]()
+    return b.make_round(app, flush)
+
+
+def _wsgi(variant: str, tmp: Path) -> Callable[[int], int]:
+    from auditmw.contrib.flask import Audit
+    from benchmarks import bench_wsgi as w
+
+    app = w.bare_app()
+    if variant == "flask-bare":
+        return w.make_round(app)
+    Audit(app, config=w.config(tmp, "target", target=True))
+    auditor = Audit.auditor(app)
+    return w.make_round(app, lambda: auditor.flush(30))
+
+
+ASGI = ("bare", "noop", "correlation-id", "target", "target-no-identity")
+WSGI = ("flask-bare", "flask-target")
+VARIANTS = ASGI + WSGI
+
+
+def child(variant: str, n: int) -> None:
+    """Serve ``WARMUP`` then ``n`` requests of ``variant`` (run under callgrind)."""
+    tmp = Path(tempfile.mkdtemp(prefix="auditmw-cg-"))
+    try:
+        run = _wsgi(variant, tmp) if variant.startswith("flask-") else _asgi(variant, tmp)
+        run(WARMUP)
+        run(n)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def count(variant: str, n: int) -> int:
+    """Return the instructions callgrind collected for one child run."""
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        "-m",
+        "benchmarks.callgrind",
+        "--child",
+        variant,
+        "--n",
+        str(n),
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=1800, check=False)
+    found = COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        tail = done.stderr.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"callgrind run of {variant!r} failed:\n{tail}")
+    return int(found.group(1))
+
+
+def per_request(variant: str, n: int) -> float:
+    """Instructions per request: the difference of an ``n`` and a ``2n`` run, over ``n``."""
+    return (count(variant, 2 * n) - count(variant, n)) / n
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.callgrind", description=(__doc__ or "").splitlines()[0]
+    )
+    parser.add_argument(
+        "--variants", default="bare,noop,correlation-id,target,flask-bare,flask-target"
+    )
+    parser.add_argument("--n", type=int, default=1000, help="requests per counted run")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.n)
+        return 0
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
+        return 2
+    chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    figures = {variant: per_request(variant, args.n) for variant in chosen}
+    print(table(figures))
+    return 0
+
+
+def table(figures: dict[str, float]) -> str:
+    """Render ``figures`` as Markdown, each ratio against the bare app of its kind."""
+    lines = [
+        "| variant | instructions/request | ratio to the bare app of its kind |",
+        "|---|---:|---:|",
+    ]
+    for variant, ir in figures.items():
+        base = figures.get("flask-bare" if variant.startswith("flask-") else "bare")
+        ratio = f"{ir / base:.2f}" if base else "—"
+        lines.append(f"| {variant} | {ir / 1000:,.1f}k | {ratio} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
