@@ -25,6 +25,7 @@ from auditmw.exceptions import (
     SinkError,
 )
 from auditmw.integrity import IntegrityOptions
+from auditmw.logs import current_audit_id
 from auditmw.policy import Policy, config_from_policy, load_policy
 from auditmw.wsgi import AuditWSGIMiddleware
 
@@ -51,5 +52,6 @@ __all__ = [
     "annotate",
     "audited",
     "config_from_policy",
+    "current_audit_id",
     "load_policy",
 ]

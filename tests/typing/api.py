@@ -87,3 +87,20 @@ def wsgi(app: object) -> object:
     settings: AuditSettings = {"service": "orders-api"}
     del audit, settings
     return wrapped
+
+
+def log_correlation() -> None:
+    """The audit id on the app's log lines."""
+    import logging
+
+    import structlog
+
+    from auditmw import current_audit_id
+    from auditmw.logs import AuditIdFilter, add_audit_id
+
+    audit_id: str | None = current_audit_id()
+    handler = logging.StreamHandler()
+    handler.addFilter(AuditIdFilter(default="none"))
+    handler.setFormatter(logging.Formatter("%(audit_id)s %(message)s"))
+    structlog.configure(processors=[add_audit_id, structlog.processors.JSONRenderer()])
+    del audit_id
