@@ -12,8 +12,11 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from auditmw._cli._output import error, escape_control
+from auditmw.crypto import DecryptionError
 from auditmw.evidence._options import (
     add_verification_options,
+    load_keyring,
     progress_for,
     verification_options,
 )
@@ -65,14 +68,13 @@ def run(args: argparse.Namespace) -> int:
             profile=args.profile,
             min_traceability=args.min_traceability,
             progress=progress,
+            keyring=load_keyring(args),
             **options,
         )
-    except ConfigurationError as exc:
-        print(f"auditmw audit-ready: {exc} (setting: {exc.setting})", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"auditmw audit-ready: {exc}", file=sys.stderr)
-        return 2
+    except (ConfigurationError, DecryptionError, OSError) as exc:
+        return error("audit-ready", exc)
+    if progress is not None:
+        sys.stderr.write("\n")
     if args.json:
         data = {
             "profile": result.profile,
@@ -84,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         for check in result.checks:
-            print(f"{'PASS' if check.passed else 'FAIL'}  {check.name:<13} {check.detail}")
+            # Details quote log content (event ids, schema errors): escape it.
+            detail = escape_control(check.detail)
+            print(f"{'PASS' if check.passed else 'FAIL'}  {check.name:<13} {detail}")
         verdict = "READY" if result.passed else "NOT READY"
         print(
             f"{verdict} for {result.profile}: "
