@@ -39,7 +39,8 @@ def _checked(flag: str, check: Callable[[str, str], str]) -> Callable[[str], str
         try:
             return check(flag, value)
         except ConfigurationError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            # argparse prefixes "argument --flag: " itself.
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag} ")) from None
 
     return parse
 
