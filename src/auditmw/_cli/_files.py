@@ -54,8 +54,14 @@ def write_output(path: str | os.PathLike[str], data: bytes, *, force: bool = Fal
             "file with -o/--output",
             setting="--force",
         ) from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except BaseException:
+        # No half-written report left behind (a full disk, an interrupt).
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+        raise
 
 
 def _replace(target: Path, data: bytes) -> None:

@@ -75,8 +75,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help="log files, directories or postgresql://…?table=T"
     )
-    parser.add_argument("--since", help="RFC 3339 time or a duration ago: 90s, 15m, 1h, 7d")
-    parser.add_argument("--until", help="RFC 3339 time or a duration ago (exclusive)")
+    parser.add_argument(
+        "--since", type=_bound("--since"), help="RFC 3339 time or a duration ago: 90s, 1h, 7d"
+    )
+    parser.add_argument(
+        "--until", type=_bound("--until"), help="RFC 3339 time or a duration ago (exclusive)"
+    )
     for flag, text, check in _FILTERS:
         parser.add_argument(flag, help=text, type=_checked(flag, check) if check else str)
     parser.add_argument(
@@ -91,15 +95,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+def _bound(flag: str) -> Callable[[str], str]:
+    def check(flag: str, value: str) -> str:
+        from auditmw.evidence._events import format_bound, parse_time
+
+        return format_bound(parse_time(value, setting=flag))
+
+    return _checked(flag, check)
+
+
 def _filter(args: argparse.Namespace) -> Any:
-    from auditmw.evidence._events import format_bound, parse_time
     from auditmw.evidence.query import EventFilter
 
-    bounds = {
-        name: format_bound(parse_time(value, setting=f"--{name}"))
-        for name in ("since", "until")
-        if (value := getattr(args, name))
-    }
+    bounds = {name: value for name in ("since", "until") if (value := getattr(args, name))}
     criteria = {
         flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
         for flag, _, _ in _FILTERS
