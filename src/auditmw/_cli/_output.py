@@ -15,7 +15,15 @@ from typing import IO
 
 from auditmw._terminal import escape_bytes, escape_control, is_terminal
 
-__all__ = ["LineWriter", "error", "escape_bytes", "escape_control", "is_terminal", "warn"]
+__all__ = [
+    "LineWriter",
+    "error",
+    "escape_bytes",
+    "escape_control",
+    "is_terminal",
+    "warn",
+    "write_json",
+]
 
 #: Exit status of a usage, configuration or I/O error (argparse uses 2 as well).
 EXIT_USAGE = 2
@@ -38,6 +46,25 @@ class LineWriter:
     def write_line(self, line: bytes) -> None:
         """Write one line (without its newline) and a newline."""
         self.stream.write((escape_bytes(line) if self.terminal else line) + b"\n")
+
+
+def write_json(data: object) -> None:
+    """Print ``data`` as indented JSON on stdout, escaped line by line on a terminal.
+
+    JSON already escapes C0 control characters, but not C1 ones (``U+009B``, an
+    8-bit CSI) nor bidirectional overrides.
+
+    Args:
+        data: JSON-compatible data.
+
+    .. versionadded:: 0.2.0
+    """
+    import orjson
+
+    out = LineWriter(sys.stdout.buffer)
+    for line in orjson.dumps(data, option=orjson.OPT_INDENT_2).split(b"\n"):
+        out.write_line(line)
+    sys.stdout.buffer.flush()
 
 
 def error(command: str, message: object, code: int = EXIT_USAGE) -> int:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-import orjson
-
-from auditmw._cli._output import error, escape_control
+from auditmw._cli._output import error, escape_control, write_json
 from auditmw.crypto import DecryptionError
 from auditmw.evidence._options import (
     add_verification_options,
@@ -83,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                 {"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks
             ],
         }
-        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        write_json(data)
     else:
         for check in result.checks:
             # Details quote log content (event ids, schema errors): escape it.

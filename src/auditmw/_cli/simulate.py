@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from auditmw._cli._output import error, escape_control
+from auditmw._cli._output import LineWriter, error, escape_control
 from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     for result in results:
         if args.json:
             data = {"name": result.name, "passed": result.passed, "problems": result.problems}
-            sys.stdout.write(orjson.dumps(data).decode() + "\n")
+            LineWriter(sys.stdout.buffer).write_line(orjson.dumps(data))
+            sys.stdout.buffer.flush()
             continue
         name = escape_control(result.name)
         print(f"{'PASS' if result.passed else 'FAIL'}  {name}  (HTTP {result.status})")

@@ -159,3 +159,16 @@ class TestNotATerminal:
         err = capsys.readouterr().err
         assert "\x1b" not in err
         assert "x\\u001b[2J.jsonl" in err
+
+
+def test_audit_ready_json_on_a_terminal(tmp_path: Path, keys: Path) -> None:
+    """--json on a terminal escapes what JSON leaves raw (the 8-bit CSI) and stays JSON."""
+    log = write_log(
+        tmp_path / "audit.jsonl", keys, [event(n, event_id=f"bad\u009b6n{n}") for n in range(3)]
+    )
+    out = run_on_terminal(["audit-ready", str(log), "--json", *key_args(keys)])
+    assert_no_control(out)
+    # stderr shares the terminal: skip the progress bar drawn before the document.
+    text = out.replace(b"\r\n", b"\n")
+    document = orjson.loads(text[text.index(b"\n{") :])
+    assert "bad\u009b6n" in document["checks"][1]["detail"], document
