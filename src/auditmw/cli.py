@@ -4,6 +4,12 @@ Each sub-command lives in its own module under :mod:`auditmw._cli` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking
 the parsed namespace and returning the exit code.
 
+Every command reports errors the same way: ``auditmw <command>: error: <message>`` on
+stderr.  Exit status: 0 success, 1 findings (tampering, failed checks, no match),
+2 usage, configuration or I/O error.  An :class:`~auditmw.exceptions.AuditError` or
+:class:`OSError` that a command does not handle itself is reported here in that
+format, never as a traceback.
+
 .. versionadded:: 0.1.0
 """
 
@@ -14,6 +20,10 @@ import importlib
 import sys
 from typing import TYPE_CHECKING
 
+from auditmw import __version__
+from auditmw._cli._output import EXIT_USAGE, error
+from auditmw.exceptions import AuditError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -21,7 +31,6 @@ __all__ = ["main"]
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = (
-    "demo",
     "verify",
     "keygen",
     "policy",
@@ -39,8 +48,11 @@ COMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available sub-command."""
     parser = argparse.ArgumentParser(
-        prog="auditmw", description="Audit-ready access logs: demo, verify, policy and keys."
+        prog="auditmw",
+        description="Audit-ready access logs: verify, query, report, policy and keys. "
+        "Exit status: 0 ok, 1 findings, 2 usage, configuration or I/O error.",
     )
+    parser.add_argument("--version", action="version", version=f"auditmw {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module_name = f"auditmw._cli.{name}"
@@ -51,16 +63,43 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # a command not shipped in this build
         module.register(subparsers)
+    _name_commands(parser)
     return parser
 
 
+def _name_commands(parser: argparse.ArgumentParser) -> None:
+    # Each (sub-)parser stores itself, so errors say ``auditmw postgres init: …``;
+    # the innermost parser's default wins because argparse applies it last.
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(auditmw_parser=sub)
+                _name_commands(sub)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line and return its exit code."""
+    """Run the command line and return its exit code.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+
+    .. versionadded:: 0.1.0
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            # Reported by the command's own parser: ``auditmw query: error: …``.
+            command: argparse.ArgumentParser = getattr(args, "auditmw_parser", parser)
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
+    except SystemExit as exc:  # --help, --version and usage errors (already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
-        return 2
-    code: int = func(args)
+        return EXIT_USAGE
+    try:
+        code: int = func(args)
+    except (AuditError, OSError) as exc:
+        return error(args.auditmw_parser.prog.removeprefix("auditmw "), exc)
     return code

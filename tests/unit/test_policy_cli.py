@@ -35,7 +35,10 @@ class TestExample:
         out, err = capsys.readouterr()
         assert out.startswith("ok: policy 'orders-api-2026-11' sha256:")
         assert "(6 rules)" in out
-        assert err == "warning: /integrity: missing; events will not be hash-chained or signed\n"
+        assert err == (
+            "auditmw policy check: warning: /integrity: missing; "
+            "events will not be hash-chained or signed\n"
+        )
 
     def test_check_without_key(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -55,19 +58,21 @@ class TestExample:
 
 
 class TestCheck:
-    """Validation errors exit 1; lint warnings exit 0."""
+    """Validation errors exit 1, unreadable files 2; lint warnings exit 0."""
 
     def test_error(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """An invalid document prints the error with its key path and exits 1."""
         path = write(tmp_path, {"rules": [{"level": "loud"}]})
         assert main(["policy", "check", path]) == 1
         _, err = capsys.readouterr()
-        assert err.startswith("error: policy /rules/0/level: 'loud' is not allowed")
+        assert err.startswith(
+            "auditmw policy check: error: policy /rules/0/level: 'loud' is not allowed"
+        )
 
     def test_missing_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """An unreadable file exits 1."""
-        assert main(["policy", "check", str(tmp_path / "none.toml")]) == 1
-        assert "cannot read" in capsys.readouterr().err
+        """An unreadable file is an I/O error: exit 2 in the common format."""
+        assert main(["policy", "check", str(tmp_path / "none.toml")]) == 2
+        assert capsys.readouterr().err.startswith("auditmw policy check: error: ")
 
     @pytest.mark.parametrize(
         ("document", "warning"),
@@ -200,10 +205,11 @@ class TestExplain:
         assert '"outcome": "denied"' in out
 
     def test_bad_header(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """A malformed ``--header`` exits 1 with a hint."""
+        """A malformed ``--header`` is a usage error: exit 2 with a hint."""
         path = write(tmp_path, {})
         code, _, err = self.run(capsys, path, "GET", "/", "--header", "novalue")
-        assert code == 1
+        assert code == 2
+        assert err.startswith("auditmw policy explain: error: ")
         assert "write it as Name:value" in err
 
 

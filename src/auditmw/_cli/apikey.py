@@ -16,6 +16,7 @@ import secrets
 import sys
 from typing import TYPE_CHECKING, Any
 
+from auditmw._cli._output import error
 from auditmw.identity.apikey import MIN_SECRET_BYTES, hash_key
 
 if TYPE_CHECKING:
@@ -59,18 +60,15 @@ def run_hash(args: argparse.Namespace) -> int:
     """Print the registry entry for one key; return the exit code."""
     secret = os.environ.get(args.secret_env, "").encode()
     if len(secret) < MIN_SECRET_BYTES:
-        print(f"auditmw apikey hash: set {args.secret_env} to the server secret "
-              f"(at least {MIN_SECRET_BYTES} bytes)", file=sys.stderr)  # fmt: skip
-        return 2
+        return error("apikey hash", f"set {args.secret_env} to the server secret "
+                     f"(at least {MIN_SECRET_BYTES} bytes)")  # fmt: skip
     if args.generate:
         key = (KEY_PREFIX + secrets.token_urlsafe(32)).encode()
         print(f"New API key (shown once, store it now): {key.decode()}", file=sys.stderr)
     else:
         key = sys.stdin.buffer.read(MAX_KEY_BYTES + 2).strip()
         if not key or len(key) > MAX_KEY_BYTES:
-            print(f"auditmw apikey hash: expected one key of 1 to {MAX_KEY_BYTES} bytes on "
-                  "stdin", file=sys.stderr)  # fmt: skip
-            return 2
+            return error("apikey hash", f"expected one key of 1 to {MAX_KEY_BYTES} bytes on stdin")
     entry = build_entry(args, hash_key(secret, key))
     print(json.dumps(entry) if args.format == "json" else to_toml(entry))
     return 0

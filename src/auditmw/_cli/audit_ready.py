@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-import orjson
-
+from auditmw._cli._output import error, escape_control, write_json
+from auditmw.crypto import DecryptionError
 from auditmw.evidence._options import (
     add_verification_options,
+    load_keyring,
     progress_for,
     verification_options,
 )
@@ -65,14 +66,13 @@ def run(args: argparse.Namespace) -> int:
             profile=args.profile,
             min_traceability=args.min_traceability,
             progress=progress,
+            keyring=load_keyring(args),
             **options,
         )
-    except ConfigurationError as exc:
-        print(f"auditmw audit-ready: {exc} (setting: {exc.setting})", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"auditmw audit-ready: {exc}", file=sys.stderr)
-        return 2
+    except (ConfigurationError, DecryptionError, OSError) as exc:
+        return error("audit-ready", exc)
+    if progress is not None:
+        sys.stderr.write("\n")
     if args.json:
         data = {
             "profile": result.profile,
@@ -81,10 +81,12 @@ def run(args: argparse.Namespace) -> int:
                 {"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks
             ],
         }
-        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        write_json(data)
     else:
         for check in result.checks:
-            print(f"{'PASS' if check.passed else 'FAIL'}  {check.name:<13} {check.detail}")
+            # Details quote log content (event ids, schema errors): escape it.
+            detail = escape_control(check.detail)
+            print(f"{'PASS' if check.passed else 'FAIL'}  {check.name:<13} {detail}")
         verdict = "READY" if result.passed else "NOT READY"
         print(
             f"{verdict} for {result.profile}: "

@@ -1,5 +1,8 @@
 """``auditmw cat``: print audit files as plain JSON lines, decrypting encrypted ones.
 
+Lines go out as stored, except to a terminal, where control characters in them are
+escaped (see :mod:`auditmw._cli._output`).
+
 .. versionadded:: 0.1.0
 """
 
@@ -9,8 +12,10 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from auditmw._cli._output import LineWriter, error
 from auditmw._sources import expand_paths, iter_file, use_keyring
-from auditmw.crypto import AlteredLineError, DecryptionError, Keyring
+from auditmw.crypto import AlteredLineError, DecryptionError
+from auditmw.evidence._options import add_keyring_option, load_keyring
 from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -28,31 +33,27 @@ def register(subparsers: Any) -> None:
         "need --keyring.  Exit status: 0 ok, 1 a line fails authentication, 2 usage error.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="log files or directories")
-    parser.add_argument("--keyring", metavar="FILE", help="keyring (0600 JSON) for encrypted files")
+    add_keyring_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Write every record to stdout; stop at a line that fails authentication."""
-    out = sys.stdout.buffer
+    out = LineWriter(sys.stdout.buffer)
     try:
-        keyring = Keyring.from_file(args.keyring) if args.keyring else None
-        with use_keyring(keyring):
+        with use_keyring(load_keyring(args)):
             # Files print in the order given; a directory's files in writing order.
             files = [f for arg in args.paths for f in expand_paths([arg])]
             for path in files:
                 for _, line in iter_file(path, strict=True):
-                    out.write(line + b"\n")
+                    out.write_line(line)
     except DecryptionError as exc:
-        out.flush()
-        print(f"auditmw cat: {exc}", file=sys.stderr)
-        return 1 if isinstance(exc, AlteredLineError) else 2
+        return error("cat", exc, 1 if isinstance(exc, AlteredLineError) else 2)
     except BrokenPipeError:
         # The reader (``| head``) went away: not an error; silence the final flush.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (ConfigurationError, OSError) as exc:
-        print(f"auditmw cat: {exc}", file=sys.stderr)
-        return 2
-    out.flush()
+        return error("cat", exc)
+    sys.stdout.buffer.flush()
     return 0

@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from auditmw._cli._output import error, warn
 from auditmw.exceptions import AuditError, ConfigurationError, PolicyError
 
 if TYPE_CHECKING:
@@ -170,11 +170,12 @@ def _is_auth_route(template: str) -> bool:
 def _check(args: argparse.Namespace) -> int:
     try:
         policy, notes = _load(args.file)
-    except (PolicyError, ConfigurationError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except PolicyError as exc:
+        return error("policy check", exc, 1)  # an invalid document is what check looks for
+    except ConfigurationError as exc:
+        return error("policy check", exc)
     for message in [*notes, *lint(policy)]:
-        print(f"warning: {message}", file=sys.stderr)
+        warn("policy check", message)
     print(f"ok: policy {policy.id!r} {policy.hash} ({len(policy.rules)} rules)")
     return 0
 
@@ -183,8 +184,7 @@ def _explain(args: argparse.Namespace) -> int:
     try:
         event, rule, level = _run(args)
     except (AuditError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return error("policy explain", exc)
     print(f"rule: {rule}  level: {level}")
     if event is None:
         print("event: none (the policy does not record this request)")

@@ -18,9 +18,9 @@ already holds other grants: ``init`` revokes every privilege on the table first.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
+from auditmw._cli._output import error
 from auditmw.exceptions import ConfigurationError
 from auditmw.sinks.base import require
 from auditmw.sinks.postgres import _NAME, check_table_name, schema_sql
@@ -60,18 +60,7 @@ def init_database(conn: Any, table: str, *, writer_role: str, reader_role: str) 
     .. versionadded:: 0.1.0
     """
     sql = require("psycopg", extra="postgres", feature="auditmw postgres init").sql
-    parts = check_table_name(table)
-    for setting, role in (("--writer-role", writer_role), ("--reader-role", reader_role)):
-        if not _NAME.match(role):
-            raise ConfigurationError(
-                f"{setting} must be a plain identifier (letters, digits, _), got {role!r}",
-                setting=setting,
-            )
-    if writer_role == reader_role:
-        raise ConfigurationError(
-            "--writer-role and --reader-role must differ: one role must not both write and read",
-            setting="--reader-role",
-        )
+    parts = _check_names(table, writer_role, reader_role)
     t = sql.Identifier(*parts)
     w, r = sql.Identifier(writer_role), sql.Identifier(reader_role)
     schema = sql.Identifier(parts[0]) if len(parts) == 2 else sql.SQL("public")
@@ -96,20 +85,38 @@ def init_database(conn: Any, table: str, *, writer_role: str, reader_role: str) 
             conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(seq, w))
 
 
+def _check_names(table: str, writer_role: str, reader_role: str) -> list[str]:
+    parts = check_table_name(table)
+    for setting, role in (("--writer-role", writer_role), ("--reader-role", reader_role)):
+        if not _NAME.match(role):
+            raise ConfigurationError(
+                f"{setting} must be a plain identifier (letters, digits, _), got {role!r}",
+                setting=setting,
+            )
+    if writer_role == reader_role:
+        raise ConfigurationError(
+            "--writer-role and --reader-role must differ: one role must not both write and read",
+            setting="--reader-role",
+        )
+    return parts
+
+
 def _init(args: argparse.Namespace) -> int:
-    psycopg = require("psycopg", extra="postgres", feature="auditmw postgres init")
+    try:
+        psycopg = require("psycopg", extra="postgres", feature="auditmw postgres init")
+        _check_names(args.table, args.writer_role, args.reader_role)  # before connecting
+    except ConfigurationError as exc:  # MissingDependencyError names the extra
+        return error("postgres init", exc)
     try:
         with psycopg.connect(args.dsn) as conn:
             init_database(
                 conn, args.table, writer_role=args.writer_role, reader_role=args.reader_role
             )
     except ConfigurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error("postgres init", exc)
     except psycopg.Error as exc:
         # The server's message names the object and the missing privilege; never the DSN.
-        print(f"error: {type(exc).__name__}: {exc}".rstrip(), file=sys.stderr)
-        return 1
+        return error("postgres init", f"{type(exc).__name__}: {str(exc).strip()}")
     print(
         f"ok: table {args.table}; {args.writer_role} may INSERT only, "
         f"{args.reader_role} may SELECT only; UPDATE/DELETE/TRUNCATE refused"

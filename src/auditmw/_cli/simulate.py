@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from auditmw._cli._output import LineWriter, error, escape_control
 from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -45,16 +46,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = run_scenarios(args.scenarios, app_spec=args.app, app_dir=args.app_dir)
     except ConfigurationError as exc:
-        print(f"auditmw simulate: {exc} (setting: {exc.setting})", file=sys.stderr)
-        return 2
+        return error("simulate", exc)
     for result in results:
         if args.json:
             data = {"name": result.name, "passed": result.passed, "problems": result.problems}
-            sys.stdout.write(orjson.dumps(data).decode() + "\n")
+            LineWriter(sys.stdout.buffer).write_line(orjson.dumps(data))
+            sys.stdout.buffer.flush()
             continue
-        print(f"{'PASS' if result.passed else 'FAIL'}  {result.name}  (HTTP {result.status})")
+        name = escape_control(result.name)
+        print(f"{'PASS' if result.passed else 'FAIL'}  {name}  (HTTP {result.status})")
         for problem in result.problems:
-            print(f"      {problem}")
+            print(f"      {escape_control(problem)}")
     failed = sum(not r.passed for r in results)
     if not args.json:
         print(f"{len(results) - failed} passed, {failed} failed")

@@ -9,6 +9,7 @@ as trustworthy as the files it read: run :func:`auditmw.integrity.verify_files` 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -17,20 +18,43 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from auditmw._layout import CHECKPOINT_KIND
-from auditmw._sources import expand_paths, iter_files
+from auditmw._sources import expand_paths, iter_files, use_keyring
 from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     import os
+    from contextlib import AbstractContextManager
 
     from auditmw._report import Location
+    from auditmw.crypto import KeyProvider
 
-__all__ = ["MISSING", "format_bound", "get_path", "iter_events", "iter_records", "parse_time"]
+__all__ = [
+    "MISSING",
+    "decrypting",
+    "format_bound",
+    "get_path",
+    "iter_events",
+    "iter_records",
+    "parse_time",
+]
 
 #: Returned by :func:`get_path` when a path is absent (``None`` is never stored).
 MISSING: Any = object()
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def decrypting(keyring: KeyProvider | None) -> AbstractContextManager[None]:
+    """Decrypt encrypted files with ``keyring`` inside the block (nothing if ``None``).
+
+    Without a keyring, a keyring installed by an outer block stays in force.
+
+    Args:
+        keyring: the key provider, or ``None``.
+
+    .. versionadded:: 0.2.0
+    """
+    return use_keyring(keyring) if keyring is not None else contextlib.nullcontext()
 
 
 def get_path(event: Mapping[str, Any], dotted: str) -> Any:

@@ -16,13 +16,49 @@ from auditmw.exceptions import ConfigurationError
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["ProgressBar", "add_verification_options", "progress_for", "verification_options"]
+    from auditmw.crypto import Keyring
+
+__all__ = [
+    "ProgressBar",
+    "add_keyring_option",
+    "add_verification_options",
+    "load_keyring",
+    "progress_for",
+    "verification_options",
+]
+
+
+def add_keyring_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--keyring``, which every command reading stored logs takes.
+
+    .. versionadded:: 0.2.0
+    """
+    parser.add_argument(
+        "--keyring", metavar="FILE", help="keyring (0600 JSON) to decrypt encrypted files"
+    )
+
+
+def load_keyring(args: argparse.Namespace) -> Keyring | None:
+    """Return the keyring named by ``--keyring``, or ``None`` when none was given.
+
+    Raises:
+        ConfigurationError: the keyring cannot be read or is invalid.
+
+    .. versionadded:: 0.2.0
+    """
+    path = getattr(args, "keyring", None)
+    if not path:
+        return None
+    from auditmw.crypto import Keyring
+
+    return Keyring.from_file(path)
 
 
 def add_verification_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--keys``, ``--mac-key-file``, ``--policy`` and ``--progress``."""
+    """Add ``--keys``, ``--mac-key-file``, ``--keyring``, ``--policy`` and ``--progress``."""
     parser.add_argument("--keys", metavar="REGISTRY", help="key registry (JSON/TOML) or PEM key")
     parser.add_argument("--mac-key-file", metavar="FILE", help="the writer's initial MAC key")
+    add_keyring_option(parser)
     parser.add_argument(
         "--policy", metavar="FILE", help="the audit policy in force (TOML/YAML/JSON)"
     )

@@ -18,11 +18,25 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from auditmw._layout import CHECKPOINT_KIND
-from auditmw.evidence._events import MISSING, get_path, iter_records
+from auditmw._terminal import escape_control, is_terminal
+from auditmw.evidence._events import MISSING, decrypting, get_path, iter_records
+from auditmw.evidence._values import (
+    OPERATIONS,
+    OUTCOMES,
+    SEVERITIES,
+    check_choice,
+    check_kind,
+    check_status,
+)
+from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
+
+    from auditmw.crypto import KeyProvider
+
+_ENCRYPTED = b'{"auditmw_encryption"'
 
 __all__ = ["COLUMNS", "EventFilter", "query_events", "row", "write_csv", "write_table"]
 
@@ -57,10 +71,18 @@ class EventFilter:
         status: ``response.status_code``: ``404`` or a class such as ``4xx``.
         route: ``request.route`` pattern (``/orders/*``).
         request_id: ``request.id``.
-        kind: ``kind`` pattern (``http``, ``audit.*``).
+        kind: ``kind`` pattern (``http``, ``audit.*``); must match a kind auditmw writes.
         checkpoints: keep integrity checkpoint records (skipped by default).
+        severity: ``severity`` (info, low, medium, high).
+
+    Raises:
+        ConfigurationError: a value can never match (an unknown outcome, operation,
+            severity or kind, a status that is not 100-599 or ``1xx``-``5xx``), so
+            that a typo is not mistaken for "no such events".
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``severity``; values are validated.
     """
 
     since: str | None = None
@@ -76,6 +98,20 @@ class EventFilter:
     request_id: str | None = None
     kind: str | None = None
     checkpoints: bool = False
+    severity: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("outcome", OUTCOMES),
+            ("operation", OPERATIONS),
+            ("severity", SEVERITIES),
+        ):
+            if (value := getattr(self, name)) is not None:
+                check_choice(name, value, allowed)
+        if self.status is not None:
+            check_status("status", self.status)
+        if self.kind is not None:
+            check_kind("kind", self.kind)
 
     def matches(self, event: dict[str, Any]) -> bool:
         """Return whether ``event`` passes every criterion.
@@ -103,6 +139,7 @@ class EventFilter:
             (self.resource_type, "resource.type"),
             (self.resource_id, "resource.id"),
             (self.outcome, "outcome"),
+            (self.severity, "severity"),
             (self.request_id, "request.id"),
         ):
             if wanted is not None and get_path(event, path) != wanted:
@@ -128,6 +165,8 @@ def query_events(
     *,
     follow_seconds: float | None = 0.0,
     poll_s: float = 0.2,
+    keyring: KeyProvider | None = None,
+    on_malformed: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Yield ``(stored line, event)`` for every matching event, streaming.
 
@@ -138,37 +177,77 @@ def query_events(
         follow_seconds: after the stored events, keep reading lines appended to the
             newest file for this long (``None``: forever; ``0``: do not follow).
         poll_s: how often to look for new lines while following.
+        keyring: decrypts encrypted files (see :mod:`auditmw.crypto`).
+        on_malformed: called with the location (``file:line`` or the source) of each
+            record that is not a JSON object and is therefore skipped.
 
     Raises:
         FileNotFoundError: a path does not exist.
+        DecryptionError: a file is encrypted and ``keyring`` lacks its key.
+        ConfigurationError: following an encrypted file (not supported).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``keyring`` and ``on_malformed``.
     """
+    with decrypting(keyring):  # also while ordering the files (their first records)
+        yield from _query(paths, where, follow_seconds, poll_s, on_malformed)
+
+
+def _query(
+    paths: Iterable[str | os.PathLike[str]],
+    where: EventFilter,
+    follow_seconds: float | None,
+    poll_s: float,
+    on_malformed: Callable[[str], None] | None,
+) -> Iterator[tuple[bytes, dict[str, Any]]]:
     from auditmw._sources import expand_paths
-    from auditmw.evidence.sources import is_url, iter_nats, iter_postgres
+    from auditmw.evidence.sources import is_url
 
     items = [str(p) if is_url(str(p)) else p for p in paths]
-    for url in (i for i in items if isinstance(i, str) and is_url(i)):
-        lines = (
-            iter_nats(url)  # time bounds are applied by the filter below
-            if url.startswith(("nats://", "tls://"))
-            else iter_postgres(url, since=where.since, until=where.until)
-        )
-        for line in lines:
-            event = _parse(line)
-            if event is not None and where.matches(event):
-                yield line, event
+    urls = [i for i in items if isinstance(i, str) and is_url(i)]
     files = expand_paths(i for i in items if not (isinstance(i, str) and is_url(i)))
-    for _, line, event in iter_records(files):
-        if event is not None and where.matches(event):
+    newest = max(files, key=lambda p: p.stat().st_mtime) if files else None
+    if follow_seconds != 0 and newest is not None and _is_encrypted(newest):
+        raise ConfigurationError(
+            f"--follow cannot read the encrypted file {newest}; query it without --follow",
+            setting="--follow",
+        )
+    skipped = on_malformed or (lambda where: None)
+    for url in urls:
+        yield from _match_lines(_url_lines(url, where), where, url, skipped)
+    for location, line, event in iter_records(files):
+        if event is None:
+            skipped(f"{location.source}:{location.line}")
+        elif where.matches(event):
             yield line, event
-    if follow_seconds == 0 or not files:
+    if follow_seconds == 0 or newest is None:
         return
-    newest = max(files, key=lambda p: p.stat().st_mtime)
-    for line in _tail(newest, follow_seconds, poll_s):
+    yield from _match_lines(_tail(newest, follow_seconds, poll_s), where, str(newest), skipped)
+
+
+def _url_lines(url: str, where: EventFilter) -> Iterator[bytes]:
+    from auditmw.evidence.sources import iter_nats, iter_postgres
+
+    if url.startswith(("nats://", "tls://")):
+        return iter_nats(url)  # time bounds are applied by the filter
+    return iter_postgres(url, since=where.since, until=where.until)
+
+
+def _match_lines(
+    lines: Iterable[bytes], where: EventFilter, source: str, skipped: Callable[[str], None]
+) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    for line in lines:
         event = _parse(line)
-        if event is not None and where.matches(event):
+        if event is None:
+            skipped(source)
+        elif where.matches(event):
             yield line, event
+
+
+def _is_encrypted(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(_ENCRYPTED)) == _ENCRYPTED
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
@@ -228,15 +307,11 @@ def row(event: dict[str, Any]) -> list[str]:
     return [_cell(event, path) for _, path in COLUMNS]
 
 
-def _clean(text: str) -> str:
-    # Stored values are attacker-controlled: never let them move the terminal cursor.
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
-
-
 def write_table(events: Iterable[dict[str, Any]], out: IO[str], *, batch: int = 200) -> int:
     """Write events as aligned plain text; columns are sized per batch of rows.
 
-    Sizing per batch keeps memory bounded on huge inputs.  Returns the row count.
+    Sizing per batch keeps memory bounded on huge inputs.  Control characters in
+    cells are always escaped (``\\u001b``).  Returns the row count.
 
     Args:
         events: the events to show.
@@ -248,7 +323,8 @@ def write_table(events: Iterable[dict[str, Any]], out: IO[str], *, batch: int = 
     headers = [name for name, _ in COLUMNS[:-1]]  # event ids are long; CSV/JSON carry them
     count, rows = 0, []
     for event in events:
-        rows.append([_clean(c) for c in row(event)[:-1]])
+        # Stored values are attacker-controlled: never let them move the terminal cursor.
+        rows.append([escape_control(c) for c in row(event)[:-1]])
         count += 1
         if len(rows) == batch:
             _flush(headers, rows, out, first=count == batch)
@@ -270,7 +346,8 @@ def write_csv(events: Iterable[dict[str, Any]], out: IO[str]) -> int:
     """Write events as CSV with a header row; returns the row count.
 
     Cells starting with ``=``, ``+``, ``-`` or ``@`` get a leading ``'`` so that a
-    spreadsheet does not evaluate a formula planted in an event.
+    spreadsheet does not evaluate a formula planted in an event.  When ``out`` is a
+    terminal, control characters in cells are escaped (see :mod:`auditmw._terminal`).
 
     Args:
         events: the events to write.
@@ -280,10 +357,11 @@ def write_csv(events: Iterable[dict[str, Any]], out: IO[str]) -> int:
     """
     writer = csv.writer(out)
     writer.writerow([name for name, _ in COLUMNS])
+    clean = escape_control if is_terminal(out) else str
     count = 0
     for event in events:
         # A leading =, +, - or @ makes spreadsheets evaluate the cell: quote it away.
-        writer.writerow([_defuse(c) for c in row(event)])
+        writer.writerow([_defuse(clean(c)) for c in row(event)])
         count += 1
     return count
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from auditmw.evidence._events import decrypting
 from auditmw.evidence.report import summarize
 from auditmw.evidence.sources import verify_sources
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from auditmw._keys import KeyRegistry
     from auditmw._report import Report
+    from auditmw.crypto import KeyProvider
     from auditmw.evidence.report import PolicyInfo
     from auditmw.evidence.summary import EvidenceSummary
 
@@ -83,6 +85,7 @@ def check_readiness(
     mac_key: bytes | None = None,
     min_traceability: float = 0.5,
     progress: Callable[[int, int], None] | None = None,
+    keyring: KeyProvider | None = None,
 ) -> Readiness:
     """Run the checklist over stored logs.
 
@@ -95,18 +98,23 @@ def check_readiness(
         mac_key: the writer's initial MAC key.
         min_traceability: the least share of requests whose actor identity was verified.
         progress: called with (bytes read, total bytes) during verification.
+        keyring: decrypts encrypted files (see :mod:`auditmw.crypto`).
 
     Raises:
         ValueError: unknown ``profile``.
         FileNotFoundError: a path does not exist.
+        DecryptionError: a file is encrypted and ``keyring`` lacks its key.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``keyring``.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
     files = list(paths)
-    report = verify_sources(files, keys=keys, mac_key=mac_key, progress=progress)
-    summary = summarize(files)
+    with decrypting(keyring):
+        report = verify_sources(files, keys=keys, mac_key=mac_key, progress=progress)
+        summary = summarize(files)
     result = Readiness(profile)
     result.checks.append(_completeness(summary, report))
     result.checks.append(_consistency(summary))

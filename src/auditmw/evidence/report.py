@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from auditmw import __version__
-from auditmw._report import CATEGORIES
+from auditmw._report import CATEGORIES, CODES
 from auditmw.evidence._chart import activity_bars
+from auditmw.evidence._events import decrypting
 from auditmw.evidence.sources import is_url, read_events, verify_sources
 from auditmw.evidence.summary import EvidenceSummary
 from auditmw.sinks.base import require
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from auditmw._keys import KeyRegistry
     from auditmw._report import Report
+    from auditmw.crypto import KeyProvider
     from auditmw.policy import Policy
 
 __all__ = [
@@ -68,7 +70,10 @@ def summarize(
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The headline of a report: ``VERIFIED``, ``TAMPERING DETECTED`` or ``NOT VERIFIED``.
+    """The headline of a report.
+
+    One of ``VERIFIED`` (the only good one), ``TAMPERING DETECTED``, ``INCOMPLETE``
+    or ``NOT VERIFIED``.
 
     Args:
         title: the headline.
@@ -84,39 +89,63 @@ class Verdict:
     explanation: str
     counts: dict[str, int]
 
+    @property
+    def verified(self) -> bool:
+        """Whether the log was shown intact and authentic.
+
+        .. versionadded:: 0.2.0
+        """
+        return self.css == "good"
+
 
 def verdict(report: Report) -> Verdict:
     """Turn a verification report into the report's headline.
+
+    The report vouches for a log only when there is something to vouch for: records,
+    every chain sealed by at least one signed checkpoint, and no finding other than
+    informational ones.  An empty log, or one without a checkpoint, is ``NOT
+    VERIFIED``; recorded drops or an unclean stop are ``INCOMPLETE``.
 
     Args:
         report: what :func:`~auditmw.integrity.verify_files` returned.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``INCOMPLETE``, and ``NOT VERIFIED`` for an empty log or one without checkpoints.
     """
     counts = dict.fromkeys(CATEGORIES, 0)
     for finding in report.findings:
         counts[finding.category] += 1
+    for code, more in report.suppressed.items():
+        counts[CODES[code]] += more
     if counts["tamper"]:
-        return Verdict(
-            "TAMPERING DETECTED",
-            "bad",
-            "Stored records were changed, removed, inserted or reordered: see the findings.",
-            counts,
-        )
-    if report.clean:
-        return Verdict(
-            "VERIFIED",
-            "good",
-            "Every hash chain, MAC and signed checkpoint checked out with the given keys.",
-            counts,
-        )
-    return Verdict(
-        "NOT VERIFIED",
-        "warn",
-        "No tampering was found, but the log could not be fully verified or has gaps "
-        "(missing keys, dropped events, an unclean stop): see the findings.",
-        counts,
-    )
+        return Verdict("TAMPERING DETECTED", "bad", _TAMPERED, counts)
+    if not report.records or not report.chains:
+        return Verdict("NOT VERIFIED", "warn", _EMPTY, counts)
+    if counts["completeness"]:
+        return Verdict("INCOMPLETE", "warn", _INCOMPLETE, counts)
+    if counts["unverified"] or not report.clean:
+        return Verdict("NOT VERIFIED", "warn", _UNVERIFIED, counts)
+    if any(not chain.checkpoints for chain in report.chains):
+        return Verdict("NOT VERIFIED", "warn", _UNSEALED, counts)
+    return Verdict("VERIFIED", "good", _VERIFIED, counts)
+
+
+_TAMPERED = "Stored records were changed, removed, inserted or reordered: see the findings."
+_EMPTY = "There are no audit records to verify: the log is empty or was not found."
+_INCOMPLETE = (
+    "No tampering was found, but the log has gaps (dropped events, an unclean stop, "
+    "missing start or heartbeats): see the findings."
+)
+_UNVERIFIED = (
+    "No tampering was found, but the log could not be fully verified "
+    "(missing keys, unsigned events): see the findings."
+)
+_UNSEALED = (
+    "No signed checkpoint covers a chain of this log, so nothing shows it authentic "
+    "or complete: see the chains."
+)
+_VERIFIED = "Every hash chain, MAC and signed checkpoint checked out with the given keys."
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +203,7 @@ def render_report(
     mac_key: bytes | None = None,
     policy: PolicyInfo | None = None,
     progress: Callable[[int, int], None] | None = None,
+    keyring: KeyProvider | None = None,
 ) -> EvidenceReport:
     """Verify and summarize ``paths``; return the report (one HTML document) and verdict.
 
@@ -184,19 +214,24 @@ def render_report(
         mac_key: the writer's initial MAC key.
         policy: the policy in force, shown with its hash and retention.
         progress: called with (bytes read, total bytes) over both passes.
+        keyring: decrypts encrypted files (see :mod:`auditmw.crypto`).
 
     Raises:
         MissingDependencyError: Jinja2 is not installed (``pip install 'auditmw[report]'``).
         FileNotFoundError: a path does not exist.
+        DecryptionError: a file is encrypted and ``keyring`` lacks its key.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``keyring``.
     """
     jinja2 = require("jinja2", extra="report", feature="auditmw report")
     files = list(paths)
     started = time.perf_counter()
     halves = _halves(progress)
-    result = verify_sources(files, keys=keys, mac_key=mac_key, progress=halves[0])
-    summary = summarize(files, progress=halves[1])
+    with decrypting(keyring):
+        result = verify_sources(files, keys=keys, mac_key=mac_key, progress=halves[0])
+        summary = summarize(files, progress=halves[1])
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("auditmw.evidence", "templates"),
         autoescape=True,  # events are attacker-controlled: escape everything
