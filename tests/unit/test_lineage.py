@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import threading
 import time
@@ -25,6 +26,8 @@ HANG_GUARD = 30  # seconds; only ever reached when the code under test hangs
 
 class GateSink:
     """A sink that stores lines in a file, and can hold one ``emit`` until released."""
+
+    format = "auditmw"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -228,3 +231,25 @@ class TestVerifyLinks:
         codes = _verify(path, public, as_of_ns=time.time_ns() + later)
         assert "unclean_stop" in codes
         assert "truncated_tail" not in codes
+
+
+class TestFork:
+    def test_auditor_lock_held_across_fork_does_not_deadlock_the_child(
+        self, tmp_path: Path
+    ) -> None:
+        """A child forked while another thread held ``Auditor._lock`` can start and close."""
+        sink = GateSink(tmp_path / "audit.jsonl")
+        auditor = Auditor(AuditConfig(service="svc", sinks=[sink]))
+        with auditor._lock:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                signal.alarm(20)  # a deadlock kills the child instead of hanging the test
+                code = 1
+                try:
+                    _record(auditor, "/child")  # starts the auditor: takes the lock
+                    auditor.close(HANG_GUARD)
+                    code = 0
+                finally:
+                    os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
