@@ -33,7 +33,7 @@ def manage(*args: str, env: dict[str, str]) -> None:
     )
 
 
-def wait_for(path: Path, count: int, timeout: float = 10) -> list[Event]:
+def wait_for(path: Path, count: int, timeout: float = 60) -> list[Event]:
     deadline = time.monotonic() + timeout
     while True:
         lines = path.read_bytes().splitlines() if path.exists() else []

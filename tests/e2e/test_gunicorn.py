@@ -43,7 +43,7 @@ def read_all(path: Path) -> list[Event]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
-def wait_for(path: Path, count: int, timeout: float = 10) -> list[Event]:
+def wait_for(path: Path, count: int, timeout: float = 60) -> list[Event]:
     deadline = time.monotonic() + timeout
     while True:
         events = [e for e in read_all(path) if e["kind"] == "http"] if path.exists() else []
