@@ -64,6 +64,7 @@ def main(name: str, config: dict[str, str | int]) -> None:
         fsync="batch",
         rotate_bytes=int(config["rotate_bytes"]),
         compress=True,
+        max_files=int(config["max_files"]) if config.get("max_files") else None,
     )
     sink = HoldingSink(file_sink)
     options = IntegrityOptions(
