@@ -301,6 +301,7 @@ class ChainEncoder:
             logger.error("auditmw cannot write the digest file %s: %s", path, exc.strerror)
         if final and self._digest is not None:
             self._digest.close()
+            self._digest = None
 
     # -- restart linking (see auditmw._lineage) ---------------------------------------
 
