@@ -124,6 +124,27 @@ class TestStateFollowsTheSink:
         names = sorted(p.name for p in tmp_path.iterdir())
         assert names == ["app.chain.json", "app.chain.lock"]
 
+    def test_state_file_and_directory_are_fsynced_before_and_after_the_rename(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The new state is on disk before it replaces the old, and the rename is too."""
+        synced: list[str] = []
+        real_fsync = os.fsync
+
+        def spy(fd: int) -> None:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            if path.startswith(str(tmp_path)):  # other tests' threads may fsync meanwhile
+                synced.append(path)
+            real_fsync(fd)
+
+        encoder = IntegrityOptions(state_dir=str(tmp_path)).encoder_for("auditmw", "app")
+        batch = encoder.encode([])
+        monkeypatch.setattr(os, "fsync", spy)
+        batch.stored()
+        assert len(synced) == 2
+        assert synced[0].endswith(".tmp")  # the new content, under its temporary name
+        assert synced[1] == str(tmp_path)  # the directory entry of the rename
+
 
 class TestLineages:
     def test_a_live_chain_is_never_named_as_predecessor(self, tmp_path: Path) -> None:
