@@ -290,13 +290,15 @@ class _Conclusion:
         last = self.by_n[max(self.by_n)]
         if successor is not None and not self._link_holds(successor[1]):
             named = successor[1]
+            end = named.get("last_seq")
             self.flag(
                 "truncated_tail",
                 f"the next chain names checkpoint {named.get('n')} (up to seq "
-                f"{named.get('last_seq')}), which is not in the input: the tail was cut",
+                f"{end}), which is not in the input: the tail was cut",
                 last.location,
                 chain,
                 last.last + 1,
+                end if type(end) is int and end > last.last else None,
             )
             return
         if last.body.get("final"):
