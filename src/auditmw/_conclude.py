@@ -284,58 +284,93 @@ class _Conclusion:
             )
 
     def _tail(self, successor: tuple[Checkpoint, dict[str, Any]] | None, as_of_ns: int) -> None:
+        # A successor links to the last checkpoint its predecessor's sink had stored
+        # (auditmw._lineage): the chain is closed there, cleanly or not.
         chain = self.chain
         last = self.by_n[max(self.by_n)]
-        top = chain.max_seq()
-        if last.body.get("final"):
-            if top > last.last:
-                self.flag(
-                    "events_after_close",
-                    f"events {last.last + 1}..{top} follow the closing checkpoint",
-                    chain.last_location,
-                    chain,
-                    last.last + 1,
-                    top,
-                )
-            if successor is not None:
-                self.reader.report.add(
-                    Finding(
-                        "restart",
-                        "the chain was closed and a new chain continues it",
-                        successor[0].location,
-                        chain.chain_id,
-                    )
-                )
-            return
-        if successor is not None:
+        if successor is not None and not self._link_holds(successor[1]):
             named = successor[1]
-            number = named.get("n")
-            kept = self.by_n.get(number) if type(number) is int else None
-            if kept is None or kept.hash != named.get("checkpoint"):
-                self.flag(
-                    "truncated_tail",
-                    f"the next chain names checkpoint {named.get('n')}, "
-                    "which is not in the input: the tail was cut",
-                    last.location,
-                    chain,
-                    last.last + 1,
-                )
-            else:
-                self.flag(
-                    "unclean_stop",
-                    "the writer stopped without a closing checkpoint "
-                    "(crash or kill) and a new chain continues",
-                    successor[0].location,
-                    chain,
-                )
-            return
-        interval = last.body.get("interval_s")
-        if isinstance(interval, int) and as_of_ns - last.time_ns > grace_ns(interval):
+            end = named.get("last_seq")
             self.flag(
                 "truncated_tail",
-                "no closing checkpoint and no heartbeat since the last "
-                "one: the tail was cut or the writer died",
+                f"the next chain names checkpoint {named.get('n')} (up to seq "
+                f"{end}), which is not in the input: the tail was cut",
                 last.location,
                 chain,
                 last.last + 1,
+                end if type(end) is int and end > last.last else None,
             )
+            return
+        if last.body.get("final"):
+            self._closed(last, successor)
+        elif successor is not None:
+            self.flag(
+                "unclean_stop",
+                "the writer stopped without a closing checkpoint "
+                "(crash or kill) and a new chain continues",
+                successor[0].location,
+                chain,
+            )
+        elif self._silent(last, as_of_ns):
+            self._ended(last)
+
+    def _link_holds(self, named: dict[str, Any]) -> bool:
+        """Whether the checkpoint a successor names is here, with its range and head."""
+        number = named.get("n")
+        kept = self.by_n.get(number) if type(number) is int else None
+        return (
+            kept is not None
+            and kept.hash == named.get("checkpoint")
+            and named.get("last_seq", kept.last) == kept.last
+            and named.get("head", kept.body.get("head")) == kept.body.get("head")
+        )
+
+    def _closed(self, last: Checkpoint, successor: tuple[Checkpoint, Any] | None) -> None:
+        chain, top = self.chain, self.chain.max_seq()
+        if top > last.last:
+            self.flag(
+                "events_after_close",
+                f"events {last.last + 1}..{top} follow the closing checkpoint",
+                chain.last_location,
+                chain,
+                last.last + 1,
+                top,
+            )
+        if successor is not None:
+            self.reader.report.add(
+                Finding(
+                    "restart",
+                    "the chain was closed and a new chain continues it",
+                    successor[0].location,
+                    chain.chain_id,
+                )
+            )
+
+    @staticmethod
+    def _silent(last: Checkpoint, as_of_ns: int) -> bool:
+        interval = last.body.get("interval_s")
+        return isinstance(interval, int) and as_of_ns - last.time_ns > grace_ns(interval)
+
+    def _ended(self, last: Checkpoint) -> None:
+        genesis = self.by_n.get(0)
+        if genesis is not None and genesis.body.get("lineage") is True:
+            # The writer kept restart state: its process died and no later process has
+            # taken its place (yet).  A cut tail looks the same; a digest kept elsewhere
+            # (--digest, --expected-head) tells them apart.
+            self.flag(
+                "unclean_stop",
+                "no closing checkpoint, no heartbeat since the last one and no later "
+                "chain continues this one: the writer died (or the tail was cut)",
+                last.location,
+                self.chain,
+                last.last + 1,
+            )
+            return
+        self.flag(
+            "truncated_tail",
+            "no closing checkpoint and no heartbeat since the last "
+            "one: the tail was cut or the writer died",
+            last.location,
+            self.chain,
+            last.last + 1,
+        )

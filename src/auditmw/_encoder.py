@@ -13,8 +13,8 @@ import hmac
 import logging
 import os
 import time
+from functools import partial
 from hashlib import sha256
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from auditmw._keys import evolve_mac_key, key_id_for, mac_key_for_chain
@@ -29,8 +29,9 @@ from auditmw._layout import (
     integrity_key,
     with_integrity,
 )
+from auditmw._lineage import Slot, claim
 from auditmw._merkle import merkle_root
-from auditmw.canonical import dumps, format_time, loads, new_event_id
+from auditmw.canonical import dumps, format_time, new_event_id
 from auditmw.sinks.base import Batch
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class ChainEncoder:
         self._cp_n = -1
         self._cp_hash: str | None = None
         self._cp_time_ns = 0
+        self._slot: Slot | None = None
         self._previous_chain = self._read_state()
         self._digest: IO[bytes] | None = None
         self._finished = False
@@ -132,8 +134,6 @@ class ChainEncoder:
         batch = self._genesis()
         self._checkpoint(batch, "stop", final=True)
         self._finished = True
-        if self._digest is not None:
-            self._digest.close()
         return batch
 
     def rotate_signing_key(self, new_key: Ed25519PrivateKey) -> Batch:
@@ -242,8 +242,15 @@ class ChainEncoder:
         self._cp_n, self._cp_hash, self._cp_time_ns = n, seal["hash"], now_ns
         self._leaves = []
         self._range_first = self._seq + 1
-        self._write_digest(line)
-        self._write_state(now_ns)
+        # Nothing outside the log may name this checkpoint before the log holds it: a
+        # kill inside the sink's emit would make the log look cut (truncated_tail).
+        state = {"chain_id": self.chain_id, **_link(body, seal["hash"]), "time": stamp}
+        batch.on_stored.append(partial(self._stored, line, state, final))
+
+    def _stored(self, line: bytes, state: dict[str, Any], final: bool) -> None:
+        """Run when the sink stored a checkpoint: copy it to the digest, then the state."""
+        self._write_digest(line, final)
+        self._write_state(state, final)
 
     def _checkpoint_body(
         self, n: int, reason: str, final: bool, next_key_id: str | None
@@ -273,59 +280,52 @@ class ChainEncoder:
             body["next_key_id"] = next_key_id
         if n == 0 and self._mac_index is not None:
             body["mac_index"] = self._mac_index
-        if n == 0 and self._previous_chain is not None:
-            body["previous_chain"] = self._previous_chain
+        if n == 0 and self._slot is not None:
+            body["lineage"] = True  # a later chain will name this one when it stops
+            if self._previous_chain is not None:
+                body["previous_chain"] = self._previous_chain
         return body
 
-    def _write_digest(self, line: bytes) -> None:
+    def _write_digest(self, line: bytes, final: bool = False) -> None:
         path = self._options.digest_path
         if path is None:
             return
         try:
             if self._digest is None:
-                self._digest = open(path, "ab")  # noqa: SIM115 - kept open for the chain's life
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._digest = os.fdopen(fd, "ab")  # kept open for the chain's life
             self._digest.write(line + b"\n")
             self._digest.flush()
         except OSError as exc:
             # The inline checkpoint is written anyway; never stop auditing over the copy.
             logger.error("auditmw cannot write the digest file %s: %s", path, exc.strerror)
+        if final and self._digest is not None:
+            self._digest.close()
+            self._digest = None
 
-    # -- restart linking ---------------------------------------------------------------
+    # -- restart linking (see auditmw._lineage) ---------------------------------------
 
-    def _state_path(self) -> Path | None:
+    def _read_state(self) -> dict[str, Any] | None:
         state_dir = self._options.state_dir
         if state_dir is None:
             return None
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.stream)
-        return Path(state_dir) / f"{safe}.chain.json"
+        self._slot = claim(state_dir, self.stream)
+        return None if self._slot is None else self._slot.read()
 
-    def _read_state(self) -> dict[str, Any] | None:
-        path = self._state_path()
-        if path is None or not path.exists():
-            return None
-        try:
-            state = loads(path.read_bytes())
-        except (OSError, ValueError):
-            return None  # an unreadable state only loses the restart link; verify says so
-        keys = ("chain_id", "n", "checkpoint", "last_seq")
-        if not isinstance(state, dict) or not all(key in state for key in keys):
-            return None
-        return {key: state[key] for key in keys}
-
-    def _write_state(self, now_ns: int) -> None:
-        path = self._state_path()
-        if path is None:
+    def _write_state(self, state: dict[str, Any], final: bool = False) -> None:
+        slot = self._slot
+        if slot is None:
             return
-        state = {
-            "chain_id": self.chain_id,
-            "n": self._cp_n,
-            "checkpoint": self._cp_hash,
-            "last_seq": self._seq,
-            "time": format_time(now_ns),
-        }
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        try:
-            tmp.write_bytes(dumps(state))
-            os.replace(tmp, path)
-        except OSError as exc:
-            logger.error("auditmw cannot write the chain state %s: %s", path, exc.strerror)
+        slot.write(state)
+        if final:
+            slot.release()  # closed: the next chain, of any process, continues this one
+
+
+def _link(body: dict[str, Any], checkpoint: str) -> dict[str, Any]:
+    """Return what a successor's ``previous_chain`` names: the checkpoint and its head."""
+    return {
+        "n": body["n"],
+        "checkpoint": checkpoint,
+        "last_seq": body["last_seq"],
+        "head": body["head"],
+    }

@@ -208,6 +208,15 @@ def _stop_all() -> None:
 atexit.register(_stop_all)
 
 
+def _reset_locks_after_fork() -> None:
+    # A fork while another thread held the lock would leave the child's copy locked.
+    for auditor in list(_auditors):
+        auditor._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_locks_after_fork)
+
+
 def auditor_for(shell: str, config: AuditConfig | None, auditor: Auditor | None) -> Auditor:
     """Return ``auditor``, or a new one built from ``config``, for the shell named ``shell``.
 

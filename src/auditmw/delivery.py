@@ -411,6 +411,7 @@ class Delivery:
                 self._failed(channel, exc, notices)
                 return
             channel.advance()
+            pending.stored()  # only now may state name the batch's checkpoints
             if channel.failing:
                 channel.failing = False
                 channel.failures = 0

@@ -107,13 +107,19 @@ class IntegrityOptions:
         mac_key_file: path of the MAC key file (64 hex digits), instead of ``mac_key``.
         checkpoint_every: events per checkpoint (and per MAC epoch).
         checkpoint_interval_s: seconds between checkpoints, heartbeats included.
-        digest_path: file to which every checkpoint is also appended.
-        state_dir: directory remembering each stream's last checkpoint across restarts.
+        digest_path: file to which every checkpoint is also appended (mode 0600), once
+            the sink has stored it.
+        state_dir: directory, shared by a deployment's workers, where each chain keeps
+            its last stored checkpoint in a slot locked for its process's life; a new
+            process takes over one free slot and links its chain to it
+            (see ``docs/deployment.md``).
 
     Raises:
         ConfigurationError: a key cannot be loaded or a number is not positive.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``state_dir`` keeps one slot per process lineage; state
+       and digest are written only after the sink stored the checkpoint.
     """
 
     signing_key: bytes | Ed25519PrivateKey | None = field(default=None, repr=False)

@@ -43,11 +43,19 @@ def read_all(path: Path) -> list[Event]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
-def wait_for(path: Path, count: int, timeout: float = 10) -> list[Event]:
-    deadline = time.monotonic() + timeout
+def wait_for(path: Path, responses: list[httpx.Response], auth: int = 0) -> list[Event]:
+    """Wait until the events of ``responses`` (and ``auth`` auth events) are in the log.
+
+    Waits for these very events, not for a count of lines: a slow start can add
+    readiness probes, and another worker may still hold a response's event.
+    """
+    ids = {response.headers["Audit-Id"] for response in responses}
+    deadline = time.monotonic() + 60  # a hang guard
     while True:
-        events = [e for e in read_all(path) if e["kind"] == "http"] if path.exists() else []
-        if len(events) >= count or time.monotonic() > deadline:
+        events = read_all(path) if path.exists() else []
+        logged = {e["event_id"] for e in events}
+        enough = sum(e["kind"] == "auth" for e in events) >= auth
+        if (ids <= logged and enough) or time.monotonic() > deadline:
             return events
         time.sleep(0.05)
 
@@ -66,7 +74,7 @@ class TestGunicorn:
             report = client.get("/report")
             stream = client.get("/stream")
             failed = client.post("/orders/7/fail")
-            events = wait_for(log, 5)
+            events = wait_for(log, [read, report, stream, failed])
         assert report.content == (EXAMPLES / "flask_app.py").read_bytes()
         assert stream.text == "".join(f"line {i}\n" for i in range(5))
         by_id = {e["event_id"]: e for e in events}
@@ -145,7 +153,7 @@ def test_django_example_under_gunicorn(tmp_path: Path) -> None:
     ):
         read = client.get("/orders/7")
         failed_login = client.post("/login", data={"username": "nobody", "password": "pw-x"})
-        events = wait_for(log, 3)
+        events = wait_for(log, [read, failed_login], auth=1)
     by_id = {e["event_id"]: e for e in events}
     assert by_id[read.headers["Audit-Id"]]["request"]["route"] == "/orders/{order_id}"
     assert by_id[read.headers["Audit-Id"]]["request"]["protocol"] == "HTTP/1.1"

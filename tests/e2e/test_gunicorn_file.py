@@ -43,21 +43,28 @@ APP = textwrap.dedent(
 )
 
 
-async def load(base_url: str, seconds: float = 2.0, clients: int = 24) -> list[str]:
-    """Hit the server from ``clients`` tasks for ``seconds``; return the Audit-Ids received."""
+TOTAL = 600  # responses to receive: enough to rotate the 16 kB file many times
+HANG_GUARD = 120  # seconds; reached only when the server stops answering
+
+
+async def load(base_url: str, total: int = TOTAL, clients: int = 24) -> list[str]:
+    """Hit the server from ``clients`` tasks until ``total`` responses arrived; return their ids.
+
+    Driven by a count, not a duration, so a slow machine sends as much as a fast one.
+    """
     received: list[str] = []
-    with anyio.move_on_after(seconds):
+    with anyio.fail_after(HANG_GUARD):
         async with anyio.create_task_group() as tg:
             for _ in range(clients):
-                tg.start_soon(_client, base_url, received)
+                tg.start_soon(_client, base_url, received, total)
     return received
 
 
-async def _client(base_url: str, received: list[str]) -> None:
+async def _client(base_url: str, received: list[str], total: int) -> None:
     # No keep-alive: each request is a new connection, so every worker gets a share.
     limits = httpx.Limits(max_keepalive_connections=0)
-    async with httpx.AsyncClient(base_url=base_url, timeout=10, limits=limits) as http:
-        while True:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
+        while len(received) < total:
             response = await http.get("/items/1")
             received.append(response.headers["audit-id"])
 
@@ -87,8 +94,9 @@ class TestGunicornFile:
         ids = [e["event_id"] for e in events if e["kind"] == "http"]
         assert len(ids) == len(set(ids))
         assert set(received) <= set(ids)
-        assert len(received) > 50
+        assert len(received) >= TOTAL
         assert len(rotated_files(log)) >= 3
         instances = {e["service"]["instance"] for e in events if e["kind"] == "http"}
-        assert len(instances) >= 3  # the kernel spreads connections over the workers
+        # The kernel spreads connections over the workers; how evenly depends on load.
+        assert len(instances) >= 2
         assert sum(e["kind"] == "audit.stopped" for e in events) == 4

@@ -378,6 +378,7 @@ class TestTailAndCheckpoints:
         encoder = options.encoder_for("auditmw", "app")
         batch = encoder.encode([make_event(i) for i in range(25)])
         batch.extend(encoder.finish() or batch.__class__())
+        batch.stored()  # the digest copies only checkpoints the log has stored
         path = tmp_path / "audit.jsonl"
         path.write_bytes(b"".join(line + b"\n" for line in batch.lines[:-6]))
         registry = KeyRegistry.from_mapping({"keys": [{"public_key": public.decode()}]})
@@ -438,6 +439,8 @@ class TestCompleteness:
         batch = first.encode([make_event(1)])
         if closed:
             batch.extend(first.finish() or batch.__class__())
+        batch.stored()  # state names only checkpoints the log has stored
+        del first  # the first process is gone: its state slot is free
         second = options.encoder_for("auditmw", "app")
         batch.extend(second.encode([make_event(2)]))
         batch.extend(second.finish() or batch.__class__())

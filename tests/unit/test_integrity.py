@@ -63,6 +63,7 @@ def records(batch: Batch, source: str = "log") -> list[tuple[Location, bytes]]:
 def encode_all(encoder: ChainEncoder, events: list[dict[str, Any]]) -> Batch:
     batch = encoder.encode(events)
     batch.extend(encoder.finish() or Batch())
+    batch.stored()  # as the delivery thread does once the sink stored it
     return batch
 
 

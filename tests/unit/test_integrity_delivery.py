@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import TYPE_CHECKING
 
+import orjson
+
 from auditmw import AuditConfig, Auditor
+from auditmw.config import DeliveryOptions
 from auditmw.event import Headers
+from auditmw.exceptions import SinkUnavailableError
 from auditmw.integrity import IntegrityOptions, KeyRegistry, generate_keypair, verify_files
 from auditmw.sinks import FileSink
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from auditmw.sinks.base import Batch
+
+HANG_GUARD = 30  # seconds; reached only when delivery hangs
+
+
+class DownThenUpSink:
+    """Refuses batches (retryable) until ``up`` is set; stores them in memory afterwards."""
+
+    format = "auditmw"
+
+    def __init__(self) -> None:
+        self.up = threading.Event()
+        self.refused = threading.Event()
+        self.stored_once = threading.Event()
+        self.lines: list[bytes] = []
+
+    def emit(self, batch: Batch) -> None:
+        if not self.up.is_set():
+            self.refused.set()
+            raise SinkUnavailableError("down")
+        self.lines.extend(batch.lines)
+        self.stored_once.set()
+
+    def close(self) -> None:
+        pass
 
 
 def _audit_requests(path: Path, options: IntegrityOptions, count: int) -> None:
@@ -56,3 +87,30 @@ class TestDeliveryChain:
         assert report.codes() == ["restart"]
         assert report.clean
         assert len(report.chains) == 2
+
+
+class TestStateAfterStorage:
+    def test_a_retry_backlog_never_reaches_the_state_file(self, tmp_path: Path) -> None:
+        """While the sink refuses batches, the state names none of their checkpoints."""
+        sink = DownThenUpSink()
+        options = IntegrityOptions(state_dir=str(tmp_path), checkpoint_every=2)
+        delivery = DeliveryOptions(retry_initial=0.01, retry_max=0.05)
+        auditor = Auditor(
+            AuditConfig(service="svc", sinks=[sink], integrity=options, delivery=delivery)
+        )
+        for i in range(6):
+            exchange = auditor.new_exchange("http", "GET", f"/o/{i}", Headers([]))
+            exchange.status = 200
+            auditor.record(exchange)
+        assert sink.refused.wait(HANG_GUARD)
+        assert auditor.flush(HANG_GUARD)
+        assert list(tmp_path.glob("*.chain.json")) == []  # nothing stored: nothing named
+        sink.up.set()
+        assert sink.stored_once.wait(HANG_GUARD)
+        assert auditor.flush(HANG_GUARD)
+        (state_file,) = tmp_path.glob("*.chain.json")
+        state = orjson.loads(state_file.read_bytes())
+        stored = [orjson.loads(line) for line in sink.lines]
+        hashes = [e["seal"]["hash"] for e in stored if e["kind"] == "audit.checkpoint"]
+        assert state["checkpoint"] == hashes[-1]
+        auditor.close()

@@ -11,6 +11,7 @@ without a trailing newline.  The integrity chain covers ``lines[i]`` as stored.
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,7 +19,7 @@ from auditmw.canonical import dumps
 from auditmw.exceptions import MissingDependencyError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from types import ModuleType
 
     from auditmw.types import Event
@@ -33,12 +34,16 @@ class Batch:
     Args:
         events: the canonical events, in chain order.
         lines: the stored bytes of each event, same order and length as ``events``.
+        on_stored: called once, in order, by :meth:`stored` when the sink has stored
+            the batch (the integrity chain persists its restart state there).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``on_stored`` and :meth:`stored`.
     """
 
     events: list[Event] = field(default_factory=list)
     lines: list[bytes] = field(default_factory=list)
+    on_stored: list[Callable[[], None]] = field(default_factory=list, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -50,6 +55,23 @@ class Batch:
         """Append every record of ``other``."""
         self.events.extend(other.events)
         self.lines.extend(other.lines)
+        self.on_stored.extend(other.on_stored)
+
+    def stored(self) -> None:
+        """Report the batch stored by its sink: run and forget the ``on_stored`` callbacks.
+
+        The delivery thread calls it after a successful ``emit``; code that hands
+        encoded batches to storage itself must call it once they are stored.  A
+        failing callback is logged, never raised.
+
+        .. versionadded:: 0.2.0
+        """
+        callbacks, self.on_stored = self.on_stored, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logging.getLogger("auditmw.delivery").exception("auditmw on_stored failed")
 
     def payload(self) -> bytes:
         """Return the records as newline-terminated JSON lines (NDJSON)."""
