@@ -112,7 +112,11 @@ def body_recorder(auditor: Auditor, exchange: Exchange) -> BodyRecorder | None:
 class CountingInput:
     """Counts (and, for body capture, records) the request body bytes the app reads.
 
-    The app reads exactly what it would read without it; nothing is read ahead.
+    The app reads exactly what it would read without it; nothing is read ahead.  It
+    also notices a client that went away during the upload: the server's stream
+    raising, or ending before ``Content-Length``.  The exchange is then ``aborted``
+    whatever the app makes of it (werkzeug answers 400, Django raises
+    ``UnreadablePostError``).
     """
 
     __slots__ = ("_exchange", "_recorder", "_stream")
@@ -127,32 +131,70 @@ class CountingInput:
         if self._recorder is not None:
             self._recorder.request_chunk(data)
 
+    def _ended(self) -> None:
+        # The stream returned nothing although the app asked for more: the client
+        # left if fewer bytes than announced arrived.
+        exchange = self._exchange
+        try:
+            expected = int(exchange.headers.get("content-length") or 0)
+        except ValueError:
+            return
+        if exchange.request_bytes < expected:
+            exchange.aborted = True
+
+    def _failed(self) -> None:
+        # The server's own stream failed (reset, timeout): a transport fault.
+        self._exchange.aborted = True
+
     def read(self, *args: Any) -> bytes:
-        data: bytes = self._stream.read(*args)
-        self._seen(data)
+        try:
+            data: bytes = self._stream.read(*args)
+        except Exception:
+            self._failed()
+            raise
+        if data:
+            self._seen(data)
+        elif not args or args[0] is None or args[0] != 0:
+            self._ended()
         return data
 
     def readinto(self, buffer: Any) -> int:
         # werkzeug's LimitedStream prefers readinto when the input has it.
-        readinto = getattr(self._stream, "readinto", None)
-        if readinto is not None:
-            count: int = readinto(buffer) or 0
-        else:
-            data = self._stream.read(len(buffer))
-            count = len(data)
-            buffer[:count] = data
+        try:
+            readinto = getattr(self._stream, "readinto", None)
+            if readinto is not None:
+                count: int = readinto(buffer) or 0
+            else:
+                data = self._stream.read(len(buffer))
+                count = len(data)
+                buffer[:count] = data
+        except Exception:
+            self._failed()
+            raise
+        if not count:
+            if len(buffer):
+                self._ended()
+            return 0
         self._exchange.request_bytes += count
         if self._recorder is not None:
             self._recorder.request_chunk(bytes(memoryview(buffer)[:count]))
         return count
 
     def readline(self, *args: Any) -> bytes:
-        data: bytes = self._stream.readline(*args)
+        try:
+            data: bytes = self._stream.readline(*args)
+        except Exception:
+            self._failed()
+            raise
         self._seen(data)
         return data
 
     def readlines(self, *args: Any) -> list[bytes]:
-        lines: list[bytes] = self._stream.readlines(*args)
+        try:
+            lines: list[bytes] = self._stream.readlines(*args)
+        except Exception:
+            self._failed()
+            raise
         for line in lines:
             self._seen(line)
         return lines

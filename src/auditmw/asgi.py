@@ -126,7 +126,7 @@ class AuditMiddleware:
             await self.app(scope, cycle.receive, cycle.send)
         except BaseException as exc:
             if not cycle.recorded:
-                if isinstance(exc, Exception) and not cycle.send_failed:
+                if isinstance(exc, Exception) and not cycle.exchange.aborted:
                     cycle.exchange.exception = exc
                 else:  # cancelled, or the client went away: not the app's error
                     cycle.exchange.aborted = True
@@ -210,8 +210,8 @@ class _HTTPCycle:
     """Observes one HTTP request/response cycle through ``receive`` and ``send``."""
 
     __slots__ = (
-        "_receive", "_send", "bodies", "done", "durable", "exchange", "held", "middleware",
-        "recorded", "root_path", "scope", "send_failed", "started",
+        "_receive", "_send", "bodies", "cut", "done", "durable", "exchange", "held", "middleware",
+        "recorded", "request_done", "root_path", "scope", "started",
     )  # fmt: skip
 
     def __init__(self, middleware: AuditMiddleware, scope: Scope, receive: Receive, send: Send):
@@ -221,7 +221,9 @@ class _HTTPCycle:
         self.exchange = exchange = middleware._exchange(scope, "http")
         self._receive = receive
         self._send = send
-        self.started = self.done = self.recorded = self.send_failed = False
+        self.started = self.done = self.recorded = False
+        # request_done: the last request body message arrived; cut: the client left before.
+        self.request_done = self.cut = False
         self.bodies = middleware._bodies(exchange, scope, self.root_path)
         self.durable = middleware.auditor.durable
         self.held: Message | None = None  # durable mode: the response start, until the commit
@@ -239,8 +241,13 @@ class _HTTPCycle:
             self.exchange.request_bytes += len(message.get("body", b""))
             if self.bodies is not None:
                 self.bodies.request_chunk(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.request_done = True
         elif mtype == "http.disconnect" and not self.done:
+            # Whatever the app makes of it (Starlette raises ClientDisconnect), the
+            # client is gone: the outcome is "aborted", not the app's error.
             self.exchange.aborted = True
+            self.cut = self.cut or not self.request_done
         return message
 
     async def send(self, message: Message) -> None:
@@ -268,9 +275,11 @@ class _HTTPCycle:
                     await self._commit(message)
                     return
                 await self._forward(message)
-                # The response is complete: record now, before background tasks run.
+                # The response is complete: record now, before background tasks run.  A
+                # disconnect seen after the whole request arrived may be the server's
+                # own end-of-response notice; one seen before it never is.
                 self.done = True
-                exchange.aborted = False
+                exchange.aborted = self.cut
                 self.finish()
                 return
             if self.held is not None:
@@ -285,7 +294,7 @@ class _HTTPCycle:
     async def _commit(self, final: Message) -> None:
         """Durable mode: send the end of the response only once the event is stored."""
         self.done = self.recorded = True
-        self.exchange.aborted = False
+        self.exchange.aborted = self.cut
         if self.bodies is not None:
             self.bodies.finish()
         auditor = self.middleware.auditor
@@ -307,8 +316,7 @@ class _HTTPCycle:
         except OSError:
             # ASGI 2.4: the server's send raises OSError once the client is gone;
             # whatever the app turns that into, the outcome is "aborted".
-            self.exchange.aborted = True
-            self.send_failed = True
+            self.exchange.aborted = self.cut = True
             raise
 
 

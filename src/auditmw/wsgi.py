@@ -172,7 +172,11 @@ class _Cycle:
 
         def counted_write(data: bytes) -> object:
             self._seen(data)
-            return write(data)
+            try:
+                return write(data)
+            except OSError:
+                exchange.aborted = True  # a broken pipe: the client left
+                raise
 
         return counted_write
 
@@ -189,7 +193,9 @@ class _Cycle:
             self._shell.auditor.record(self._exchange)
 
     def fail(self, exc: BaseException) -> None:
-        if isinstance(exc, Exception):
+        # A client disconnect seen by the shell (input cut short, a failed write) makes
+        # the outcome "aborted", whatever the app raised because of it.
+        if isinstance(exc, Exception) and not self._exchange.aborted:
             self._exchange.exception = exc
         else:  # KeyboardInterrupt, SystemExit, a worker timeout: the request never completed
             self._exchange.aborted = True
