@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from auditmw._body import BodyRecorder
+from auditmw._net import ROOT_PATH
 from auditmw.event import Headers
 
 if TYPE_CHECKING:
@@ -90,10 +91,12 @@ def new_environ_exchange(
     """
     protocol: str = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
     client = _client(environ)
-    return auditor.new_exchange(
+    # Routes (Flask rules, Django patterns) are relative to SCRIPT_NAME: so is the path.
+    script_name: str = environ.get("SCRIPT_NAME", "")
+    exchange = auditor.new_exchange(
         "http",
         environ.get("REQUEST_METHOD", "GET"),
-        _text(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")),
+        _text(environ.get("PATH_INFO", "")) or ("/" if script_name else ""),
         environ_headers(environ),
         query=environ.get("QUERY_STRING", ""),
         scheme=environ.get("wsgi.url_scheme", "http"),
@@ -101,6 +104,10 @@ def new_environ_exchange(
         client=client,
         request_object=environ if request_object is None else request_object,
     )
+    root = script_name.rstrip("/")
+    if root:
+        exchange.extra = {ROOT_PATH: _text(root)}
+    return exchange
 
 
 def body_recorder(auditor: Auditor, exchange: Exchange) -> BodyRecorder | None:
