@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from auditmw.evidence.report import summarize
-from auditmw.evidence.sources import verify_sources
+from auditmw.evidence.sources import read_events, verify_sources
+from auditmw.evidence.summary import EvidenceSummary
 
 if TYPE_CHECKING:
     import os
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from auditmw._keys import KeyRegistry
     from auditmw._report import Report
     from auditmw.evidence.report import PolicyInfo
-    from auditmw.evidence.summary import EvidenceSummary
 
 __all__ = ["PROFILES", "Check", "Readiness", "check_readiness"]
 
@@ -106,7 +105,12 @@ def check_readiness(
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
     files = list(paths)
     report = verify_sources(files, keys=keys, mac_key=mac_key, progress=progress)
-    summary = summarize(files)
+    summary = EvidenceSummary()
+    weaknesses: list[dict[str, object]] = []
+    for event in read_events(files):
+        summary.add(event)
+        if event.get("kind") == "audit.started":
+            weaknesses += event.get("details", {}).get("weaknesses", ())
     result = Readiness(profile)
     result.checks.append(_completeness(summary, report))
     result.checks.append(_consistency(summary))
@@ -121,7 +125,32 @@ def check_readiness(
         )
     )
     result.checks.append(_retention(policy, profile))
+    if weaknesses:
+        result.checks.append(_key_strength(weaknesses))
     return result
+
+
+def _key_strength(weaknesses: list[dict[str, object]]) -> Check:
+    """A finding only when a process started with a weak key (e.g. a short JWT secret)."""
+    found = {_weakness(w) for w in weaknesses if isinstance(w, dict)}
+    return Check(
+        "key_strength",
+        False,
+        "identities were verified with a weak key: "
+        + "; ".join(sorted(found))
+        + "; use a longer secret, or refuse short ones with JWTResolver(min_secret_bytes=32)",
+    )
+
+
+def _weakness(item: dict[str, object]) -> str:
+    if item.get("kind") != "short_hmac_secret":
+        return str(item.get("kind", "unknown"))[:64]
+    algorithms = item.get("algorithms")
+    names = "/".join(map(str, algorithms)) if isinstance(algorithms, list) else "HS*"
+    return (
+        f"a {item.get('secret_bytes')}-byte {names} secret "
+        f"(RFC 7518 §3.2 asks for {item.get('recommended_bytes')})"
+    )
 
 
 def _completeness(summary: EvidenceSummary, report: Report) -> Check:
