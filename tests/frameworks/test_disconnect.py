@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from werkzeug.serving import make_server
 
 from auditmw import AuditConfig, AuditMiddleware, AuditWSGIMiddleware
 from auditmw.contrib.flask import Audit
@@ -276,3 +279,31 @@ class TestWSGIDisconnect:
         (event,) = http_events(audit_events)
         assert event["outcome"] == "error"
         assert event["outcome_reason"] == "exception:Boom"
+
+
+class TestRealWSGIServer:
+    def test_half_upload_to_werkzeug_server_is_aborted(self, audit_events: list[Event]) -> None:
+        """A real socket sends half the body to werkzeug's server and ends its upload: aborted.
+
+        The client reads the whole 400 answer, so only the cut upload says the client left.
+        """
+        server = make_server("127.0.0.1", 0, flask_app(), threaded=False)
+        thread = threading.Thread(target=server.handle_request, daemon=True)
+        thread.start()
+        try:
+            with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+                sock.sendall(
+                    b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Type: text/plain\r\nContent-Length: 1000\r\n\r\n" + b"x" * 100
+                )
+                sock.shutdown(socket.SHUT_WR)  # the upload ends here; the client still reads
+                reply = b"".join(iter(lambda: sock.recv(65536), b""))
+            assert reply.split(b" ", 2)[1] == b"400"  # werkzeug: the body ended early
+            thread.join(30)  # a hang guard: handle_request returns once the request is done
+            assert not thread.is_alive()
+        finally:
+            server.server_close()
+        (event,) = http_events(audit_events)
+        assert event["outcome"] == "aborted"
+        assert event["outcome_reason"] == "client_disconnected"
+        assert event["request"]["bytes"] == 100
