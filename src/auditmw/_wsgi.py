@@ -161,7 +161,7 @@ class CountingInput:
             raise
         if data:
             self._seen(data)
-        elif not args or args[0] is None or args[0] != 0:
+        elif not args or args[0] != 0:  # read(0) returns b"" by definition
             self._ended()
         return data
 

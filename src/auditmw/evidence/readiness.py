@@ -110,7 +110,7 @@ def check_readiness(
     for event in read_events(files):
         summary.add(event)
         if event.get("kind") == "audit.started":
-            weaknesses += event.get("details", {}).get("weaknesses", ())
+            weaknesses += _weaknesses(event.get("details"))
     result = Readiness(profile)
     result.checks.append(_completeness(summary, report))
     result.checks.append(_consistency(summary))
@@ -130,9 +130,14 @@ def check_readiness(
     return result
 
 
+def _weaknesses(details: object) -> list[dict[str, object]]:
+    found = details.get("weaknesses") if isinstance(details, dict) else None
+    return [w for w in found if isinstance(w, dict)] if isinstance(found, list) else []
+
+
 def _key_strength(weaknesses: list[dict[str, object]]) -> Check:
     """A finding only when a process started with a weak key (e.g. a short JWT secret)."""
-    found = {_weakness(w) for w in weaknesses if isinstance(w, dict)}
+    found = {_weakness(w) for w in weaknesses}
     return Check(
         "key_strength",
         False,
