@@ -104,9 +104,10 @@ def new_environ_exchange(
         client=client,
         request_object=environ if request_object is None else request_object,
     )
-    root = script_name.rstrip("/")
-    if root:
-        exchange.extra = {ROOT_PATH: _text(root)}
+    if script_name:
+        root = script_name.rstrip("/")
+        if root:
+            exchange.extra = {ROOT_PATH: _text(root)}
     return exchange
 
 
