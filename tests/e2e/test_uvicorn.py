@@ -196,7 +196,10 @@ class TestUvicornShells:
                 b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 b"Content-Type: text/plain\r\nContent-Length: 1000\r\n\r\n" + b"x" * 100
             )
-        events = [e for e in read_events(log, want=2) if e["request"]["path"] == "/upload"]
+        # The timeout is only a hang guard: the wait ends as soon as both events are in.
+        events = [
+            e for e in read_events(log, want=2, timeout=60) if e["request"]["path"] == "/upload"
+        ]
         assert len(events) == 1, events
         (event,) = events
         assert event["outcome"] == "aborted"
@@ -212,7 +215,7 @@ class TestUvicornShells:
         server, log = shell_server
         # The proxy in front strips /api/v1; uvicorn puts it back into scope["path"].
         assert httpx.get(server.base_url + "/items/7").status_code == 200
-        events = [e for e in read_events(log, want=2) if e["request"].get("route")]
+        events = [e for e in read_events(log, want=2, timeout=60) if e["request"].get("route")]
         (event,) = [e for e in events if "items" in e["request"]["path"]]
         assert event["request"]["route"] == "/items/{item_id}"
         assert event["request"]["path"] == "/items/7"
