@@ -291,7 +291,7 @@ class TestRealWSGIServer:
         thread = threading.Thread(target=server.handle_request, daemon=True)
         thread.start()
         try:
-            with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+            with socket.create_connection(("127.0.0.1", server.server_port), timeout=60) as sock:
                 sock.sendall(
                     b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                     b"Content-Type: text/plain\r\nContent-Length: 1000\r\n\r\n" + b"x" * 100
@@ -299,7 +299,7 @@ class TestRealWSGIServer:
                 sock.shutdown(socket.SHUT_WR)  # the upload ends here; the client still reads
                 reply = b"".join(iter(lambda: sock.recv(65536), b""))
             assert reply.split(b" ", 2)[1] == b"400"  # werkzeug: the body ended early
-            thread.join(30)  # a hang guard: handle_request returns once the request is done
+            thread.join(60)  # a hang guard: handle_request returns once the request is done
             assert not thread.is_alive()
         finally:
             server.server_close()
