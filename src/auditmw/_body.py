@@ -1,18 +1,27 @@
 """Body capture for the ``request`` and ``request_response`` levels, shared by every shell.
 
 A :class:`BodyCapture` is fed each chunk as it passes through: it copies bytes up
-to a cap, counts and hashes them all, and never holds a chunk back, so the app
-reads its request and the client receives its stream exactly as without auditmw.
-:func:`describe_body` turns what was captured into the event's ``body`` object:
-JSON and form bodies are parsed (the redactor then cleans them); anything else,
-and anything cut at the cap, is recorded as size, content type and SHA-256.
+to a cap, counts them all (and, with a key, MACs them all), and never holds a chunk
+back, so the app reads its request and the client receives its stream exactly as
+without auditmw.  :func:`describe_body` turns what was captured into the event's
+``body`` object: JSON and form bodies are parsed (the redactor then cleans them);
+anything else, and anything cut at the cap, is recorded as size and content type,
+plus a keyed HMAC when the policy has a redaction key (``redaction.hmac_key_id``),
+else the marker ``"content": "omitted"``.
+
+Trust: the client chooses the content type, so any body may hold a credential.  An
+unkeyed hash would let anyone who reads the log confirm a guess of it, so none is
+ever recorded; the HMAC key is derived from the redaction key (label
+``auditmw/v1/body``), so it confirms guesses only for whoever holds that key.
 
 .. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -23,39 +32,65 @@ if TYPE_CHECKING:
 
     from auditmw.event import Exchange
     from auditmw.policy import Policy
+    from auditmw.processors import Pseudonymizer
     from auditmw.types import RawHeaders
 
 __all__ = ["BodyCapture", "BodyRecorder", "describe_body", "raw_headers"]
 
-#: ``Exchange.extra`` keys holding the SHA-256 of the whole bodies.
-REQUEST_SHA256 = "auditmw.request_body_sha256"
-RESPONSE_SHA256 = "auditmw.response_body_sha256"
+#: ``Exchange.extra`` keys holding the keyed digests of the whole bodies.
+REQUEST_DIGEST = "auditmw.request_body_digest"
+RESPONSE_DIGEST = "auditmw.response_body_digest"
+
+#: The label the body HMAC key is derived with from the redaction key.
+BODY_KEY_LABEL = b"auditmw/v1/body"
+
+#: What ``body.content`` says when no digest could be recorded (no key configured).
+OMITTED = "omitted"
+
+
+@functools.lru_cache(maxsize=16)  # one per policy key: derive once, not per request
+def _body_key(hasher: Pseudonymizer) -> tuple[str, bytes]:
+    secret: bytes = hasher._key  # the redaction key itself never leaves processors/_body
+    return hasher.key_id, hmac.new(secret, BODY_KEY_LABEL, hashlib.sha256).digest()
+
+
+def body_key(policy: Policy) -> tuple[str, bytes] | None:
+    """Return ``(key id, body HMAC key)`` from the policy's redaction key, or ``None``."""
+    hasher = policy._hasher
+    return None if hasher is None else _body_key(hasher)
 
 
 class BodyCapture:
-    """Copies the first ``limit`` bytes of a body and hashes all of it.
+    """Copies the first ``limit`` bytes of a body; counts and (with a key) MACs all of it.
 
     Args:
-        limit: bytes kept; the rest is counted and hashed, not stored.
+        limit: bytes kept; the rest is counted (and MACed), not stored.
+        key: ``(key id, HMAC key)`` to digest the whole body with, or ``None`` for no
+            digest at all: an unkeyed hash of client content is never computed.
 
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_chunks", "_hash", "kept", "limit", "size")
+    __slots__ = ("_chunks", "_key_id", "_mac", "kept", "limit", "size")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, key: tuple[str, bytes] | None = None) -> None:
         self.limit = limit
         self.size = 0
         self.kept = 0
         self._chunks: list[bytes] = []
-        self._hash = hashlib.sha256()
+        self._key_id = ""
+        self._mac: hmac.HMAC | None = None
+        if key is not None:
+            self._key_id = key[0]
+            self._mac = hmac.new(key[1], digestmod=hashlib.sha256)
 
     def feed(self, chunk: bytes) -> None:
         """Account for one chunk (called before the chunk is passed on, never delaying it)."""
         if not chunk:
             return
         self.size += len(chunk)
-        self._hash.update(chunk)
+        if self._mac is not None:
+            self._mac.update(chunk)
         room = self.limit - self.kept
         if room > 0:
             part = chunk[:room]
@@ -68,9 +103,11 @@ class BodyCapture:
         return b"".join(self._chunks)
 
     @property
-    def sha256(self) -> str:
-        """Hex SHA-256 of every byte fed so far."""
-        return self._hash.hexdigest()
+    def digest(self) -> str | None:
+        """``"hmac:<key id>:<hex HMAC-SHA256>"`` of every byte fed so far, or ``None``."""
+        if self._mac is None:
+            return None
+        return f"hmac:{self._key_id}:{self._mac.hexdigest()}"
 
 
 def _content_type(headers: RawHeaders | None) -> str:
@@ -81,7 +118,7 @@ def _content_type(headers: RawHeaders | None) -> str:
 
 
 def describe_body(
-    data: bytes, size: int, content_type: str, sha256: str | None, limit: int
+    data: bytes, size: int, content_type: str, digest: str | None, limit: int
 ) -> dict[str, Any]:
     """Build the event's ``body`` object.
 
@@ -89,13 +126,16 @@ def describe_body(
         data: the captured bytes (at most the capture cap).
         size: the original size of the whole body.
         content_type: its ``Content-Type``.
-        sha256: hex SHA-256 of the whole body, when known.
+        digest: the keyed digest of the whole body (:attr:`BodyCapture.digest`), or
+            ``None`` when no key is configured.
         limit: the cap for this event (may be below the capture cap).
 
     Returns:
-        ``{content_type, size, json | form | sha256, truncated?}``.  JSON and form
-        bodies carry no hash, even when cut at the cap: they may hold credentials,
-        and a hash of the raw bytes would let anyone confirm a guess of one.
+        ``{content_type, size, json | form | hmac | content: "omitted", truncated?}``.
+        JSON and form bodies carry no digest, even when cut at the cap: they are
+        recorded redacted or not at all.  Other bodies carry the keyed ``hmac``, or
+        ``"content": "omitted"``; never an unkeyed hash, which would let anyone
+        confirm a guess of a credential sent as, say, ``text/plain``.
 
     .. versionadded:: 0.1.0
     """
@@ -116,7 +156,10 @@ def describe_body(
         except UnicodeDecodeError:
             pass
     if not (structured or form):
-        body["sha256"] = sha256 or hashlib.sha256(data).hexdigest()
+        if digest is not None:
+            body["hmac"] = digest
+        else:
+            body["content"] = OMITTED
     return body
 
 
@@ -149,7 +192,8 @@ class BodyRecorder:
     """
 
     __slots__ = (
-        "_decided", "_locate", "exchange", "level", "limit", "policy", "request", "response",
+        "_decided", "_key", "_locate", "exchange", "level", "limit", "policy", "request",
+        "response",
     )  # fmt: skip
 
     def __init__(
@@ -159,6 +203,7 @@ class BodyRecorder:
         self.exchange = exchange
         self._locate = locate
         self._decided = False
+        self._key: tuple[str, bytes] | None = None
         self.level = "metadata"
         self.limit = 0
         self.request: BodyCapture | None = None
@@ -169,13 +214,14 @@ class BodyRecorder:
         if self._locate is not None:
             self._locate()
         self.level, self.limit = self.policy.body_capture(self.exchange)
+        self._key = body_key(self.policy)
 
     def request_chunk(self, chunk: bytes) -> None:
         """Account for a request body chunk read by the app."""
         if not self._decided:
             self._decide()
             if self.level in ("request", "request_response"):
-                self.request = BodyCapture(self.limit)
+                self.request = BodyCapture(self.limit, self._key)
         if self.request is not None:
             self.request.feed(chunk)
 
@@ -184,7 +230,7 @@ class BodyRecorder:
         if not self._decided:
             self._decide()
         if self.level == "request_response":
-            self.response = BodyCapture(self.limit)
+            self.response = BodyCapture(self.limit, self._key)
             self.exchange.response_headers = headers
 
     def response_chunk(self, chunk: bytes) -> None:
@@ -195,15 +241,18 @@ class BodyRecorder:
     def finish(self) -> None:
         """Store what was captured on the exchange."""
         ex = self.exchange
-        hashes: dict[str, str] = {}
-        if self.request is not None and self.request.size:
-            ex.request_body, ex.request_body_size = self.request.data, self.request.size
-            hashes[REQUEST_SHA256] = self.request.sha256
-        if self.response is not None:
-            ex.response_body, ex.response_body_size = self.response.data, self.response.size
-            hashes[RESPONSE_SHA256] = self.response.sha256
-        if hashes:
-            ex.extra = {**(ex.extra or {}), **hashes}
+        digests: dict[str, str] = {}
+        request, response = self.request, self.response
+        if request is not None and request.size:
+            ex.request_body, ex.request_body_size = request.data, request.size
+            if (digest := request.digest) is not None:
+                digests[REQUEST_DIGEST] = digest
+        if response is not None:
+            ex.response_body, ex.response_body_size = response.data, response.size
+            if (digest := response.digest) is not None:
+                digests[RESPONSE_DIGEST] = digest
+        if digests:
+            ex.extra = {**(ex.extra or {}), **digests}
 
 
 def raw_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
@@ -218,7 +267,7 @@ def request_body(exchange: Exchange, limit: int) -> dict[str, Any]:
         exchange.request_body or b"",
         exchange.request_body_size,
         content_type,
-        (exchange.extra or {}).get(REQUEST_SHA256),
+        (exchange.extra or {}).get(REQUEST_DIGEST),
         limit,
     )
 
@@ -229,6 +278,6 @@ def response_body(exchange: Exchange, limit: int) -> dict[str, Any]:
         exchange.response_body or b"",
         exchange.response_body_size,
         _content_type(exchange.response_headers),
-        (exchange.extra or {}).get(RESPONSE_SHA256),
+        (exchange.extra or {}).get(RESPONSE_DIGEST),
         limit,
     )

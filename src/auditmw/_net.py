@@ -1,4 +1,4 @@
-"""Client address resolution behind proxies.
+"""Client address resolution behind proxies, and the root path a proxy or server strips.
 
 Trust model (like werkzeug's ``ProxyFix``, but by address rather than by count):
 ``X-Forwarded-For`` and ``Forwarded`` are believed only when the socket peer is one
@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
     from auditmw.config import Network
 
-__all__ = ["ProxyTrust"]
+__all__ = ["ROOT_PATH", "ProxyTrust", "relative_path"]
+
+#: ``Exchange.extra`` key of the app's root path (ASGI ``root_path``, WSGI
+#: ``SCRIPT_NAME``), recorded as ``request.root_path``; ``request.path`` and
+#: ``request.route`` are relative to it.
+ROOT_PATH = "auditmw.root_path"
 
 _FORWARDED_FOR = re.compile(r'for\s*=\s*"?\[?([^\]";,\s]+)', re.IGNORECASE)
 _CACHE_LIMIT = 4096
@@ -82,3 +87,17 @@ def _is_ip(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def relative_path(path: str, base: str) -> str:
+    """Return ``path`` relative to the root path ``base`` (no trailing ``/``).
+
+    A path outside ``base`` (a proxy already stripped it) is returned unchanged.
+    """
+    if path.startswith(base):
+        rest = path[len(base) :]
+        if not rest:
+            return "/"
+        if rest[0] == "/":
+            return rest
+    return path

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from auditmw._body import BodyRecorder
+from auditmw._net import ROOT_PATH
 from auditmw.event import Headers
 
 if TYPE_CHECKING:
@@ -90,10 +91,12 @@ def new_environ_exchange(
     """
     protocol: str = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
     client = _client(environ)
-    return auditor.new_exchange(
+    # Routes (Flask rules, Django patterns) are relative to SCRIPT_NAME: so is the path.
+    script_name: str = environ.get("SCRIPT_NAME", "")
+    exchange = auditor.new_exchange(
         "http",
         environ.get("REQUEST_METHOD", "GET"),
-        _text(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")),
+        _text(environ.get("PATH_INFO", "")) or ("/" if script_name else ""),
         environ_headers(environ),
         query=environ.get("QUERY_STRING", ""),
         scheme=environ.get("wsgi.url_scheme", "http"),
@@ -101,6 +104,11 @@ def new_environ_exchange(
         client=client,
         request_object=environ if request_object is None else request_object,
     )
+    if script_name:
+        root = script_name.rstrip("/")
+        if root:
+            exchange.extra = {ROOT_PATH: _text(root)}
+    return exchange
 
 
 def body_recorder(auditor: Auditor, exchange: Exchange) -> BodyRecorder | None:
@@ -112,7 +120,11 @@ def body_recorder(auditor: Auditor, exchange: Exchange) -> BodyRecorder | None:
 class CountingInput:
     """Counts (and, for body capture, records) the request body bytes the app reads.
 
-    The app reads exactly what it would read without it; nothing is read ahead.
+    The app reads exactly what it would read without it; nothing is read ahead.  It
+    also notices a client that went away during the upload: the server's stream
+    raising, or ending before ``Content-Length``.  The exchange is then ``aborted``
+    whatever the app makes of it (werkzeug answers 400, Django raises
+    ``UnreadablePostError``).
     """
 
     __slots__ = ("_exchange", "_recorder", "_stream")
@@ -127,32 +139,70 @@ class CountingInput:
         if self._recorder is not None:
             self._recorder.request_chunk(data)
 
+    def _ended(self) -> None:
+        # The stream returned nothing although the app asked for more: the client
+        # left if fewer bytes than announced arrived.
+        exchange = self._exchange
+        try:
+            expected = int(exchange.headers.get("content-length") or 0)
+        except ValueError:
+            return
+        if exchange.request_bytes < expected:
+            exchange.aborted = True
+
+    def _failed(self) -> None:
+        # The server's own stream failed (reset, timeout): a transport fault.
+        self._exchange.aborted = True
+
     def read(self, *args: Any) -> bytes:
-        data: bytes = self._stream.read(*args)
-        self._seen(data)
+        try:
+            data: bytes = self._stream.read(*args)
+        except Exception:
+            self._failed()
+            raise
+        if data:
+            self._seen(data)
+        elif not args or args[0] != 0:  # read(0) returns b"" by definition
+            self._ended()
         return data
 
     def readinto(self, buffer: Any) -> int:
         # werkzeug's LimitedStream prefers readinto when the input has it.
-        readinto = getattr(self._stream, "readinto", None)
-        if readinto is not None:
-            count: int = readinto(buffer) or 0
-        else:
-            data = self._stream.read(len(buffer))
-            count = len(data)
-            buffer[:count] = data
+        try:
+            readinto = getattr(self._stream, "readinto", None)
+            if readinto is not None:
+                count: int = readinto(buffer) or 0
+            else:
+                data = self._stream.read(len(buffer))
+                count = len(data)
+                buffer[:count] = data
+        except Exception:
+            self._failed()
+            raise
+        if not count:
+            if len(buffer):
+                self._ended()
+            return 0
         self._exchange.request_bytes += count
         if self._recorder is not None:
             self._recorder.request_chunk(bytes(memoryview(buffer)[:count]))
         return count
 
     def readline(self, *args: Any) -> bytes:
-        data: bytes = self._stream.readline(*args)
+        try:
+            data: bytes = self._stream.readline(*args)
+        except Exception:
+            self._failed()
+            raise
         self._seen(data)
         return data
 
     def readlines(self, *args: Any) -> list[bytes]:
-        lines: list[bytes] = self._stream.readlines(*args)
+        try:
+            lines: list[bytes] = self._stream.readlines(*args)
+        except Exception:
+            self._failed()
+            raise
         for line in lines:
             self._seen(line)
         return lines

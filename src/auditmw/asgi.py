@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from auditmw._body import BodyRecorder
 from auditmw._context import _current
+from auditmw._net import ROOT_PATH, relative_path
 from auditmw.auditor import Auditor, auditor_for
 from auditmw.event import Exchange, Headers
 from auditmw.exceptions import DeliveryTimeoutError
@@ -36,18 +37,31 @@ if TYPE_CHECKING:
 __all__ = ["AuditMiddleware"]
 
 
-def _route_template(scope: Scope, root_path: str) -> str | None:
+def _place(exchange: Exchange, scope: Scope, path: str) -> None:
+    """Set the route, the path and the root path, all relative to the app's root path.
+
+    The app's root path is what the server (``--root-path``) or the app itself
+    (``FastAPI(root_path=...)``) set, before any ``Mount``; Starlette keeps it in
+    ``app_root_path`` once a mount was crossed.  Mount points inside the app stay part
+    of both the path and the route; the root path is recorded apart.
+    """
+    root: str = scope.get("root_path", "")
+    base: str = scope.get("app_root_path", root)
     route = scope.get("route")
-    if route is None:
-        return None
-    template: object = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if not isinstance(template, str):
-        return None
-    # Inside a Mount the route is relative to the mount point: prefix what the mount matched.
-    mounted: str = scope.get("root_path", "")
-    if mounted != root_path and mounted.startswith(root_path):
-        return mounted[len(root_path) :] + template
-    return template
+    template: object = None
+    if route is not None:
+        template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if isinstance(template, str):
+        # Inside a Mount the route is relative to the mount point: prefix what it matched.
+        if root != base and root.startswith(base):
+            template = root[len(base) :] + template
+        exchange.route = template
+    else:
+        exchange.route = None
+    base = base.rstrip("/")
+    if base:
+        exchange.path = relative_path(path, base)
+        exchange.extra = {**(exchange.extra or {}), ROOT_PATH: base}
 
 
 class AuditMiddleware:
@@ -99,24 +113,24 @@ class AuditMiddleware:
             request_object=scope,
         )
 
-    def _bodies(self, exchange: Exchange, scope: Scope, root_path: str) -> BodyRecorder | None:
+    def _bodies(self, exchange: Exchange, scope: Scope, path: str) -> BodyRecorder | None:
         if not self._captures:
             return None
 
         # Decided at first use, when the router has set the route.
         def locate() -> None:
-            exchange.route = _route_template(scope, root_path)
+            _place(exchange, scope, path)
 
         return BodyRecorder(self.auditor.pipeline.policy, exchange, locate)
 
-    def _prepare(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
-        exchange.route = _route_template(scope, root_path)
+    def _prepare(self, exchange: Exchange, scope: Scope, path: str) -> None:
+        _place(exchange, scope, path)
         exchange.path_params = scope.get("path_params")
         if "user" in scope:
             exchange.user = scope["user"]
 
-    def _finish(self, exchange: Exchange, scope: Scope, root_path: str) -> None:
-        self._prepare(exchange, scope, root_path)
+    def _finish(self, exchange: Exchange, scope: Scope, path: str) -> None:
+        self._prepare(exchange, scope, path)
         self.auditor.record(exchange)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,7 +140,7 @@ class AuditMiddleware:
             await self.app(scope, cycle.receive, cycle.send)
         except BaseException as exc:
             if not cycle.recorded:
-                if isinstance(exc, Exception) and not cycle.send_failed:
+                if isinstance(exc, Exception) and not cycle.exchange.aborted:
                     cycle.exchange.exception = exc
                 else:  # cancelled, or the client went away: not the app's error
                     cycle.exchange.aborted = True
@@ -144,7 +158,7 @@ class AuditMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         exchange = self._exchange(scope, "websocket")
-        root_path = scope.get("root_path", "")
+        path = exchange.path
         header = self._audit_header
 
         async def receive_wrapper() -> Message:
@@ -184,11 +198,11 @@ class AuditMiddleware:
                 exchange.exception = exc
             else:
                 exchange.aborted = True
-            self._finish(exchange, scope, root_path)
+            self._finish(exchange, scope, path)
             raise
         finally:
             _current.reset(token)
-        self._finish(exchange, scope, root_path)
+        self._finish(exchange, scope, path)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         auditor = self.auditor
@@ -210,19 +224,21 @@ class _HTTPCycle:
     """Observes one HTTP request/response cycle through ``receive`` and ``send``."""
 
     __slots__ = (
-        "_receive", "_send", "bodies", "done", "durable", "exchange", "held", "middleware",
-        "recorded", "root_path", "scope", "send_failed", "started",
+        "_receive", "_send", "bodies", "cut", "done", "durable", "exchange", "held", "middleware",
+        "path", "recorded", "request_done", "scope", "started",
     )  # fmt: skip
 
     def __init__(self, middleware: AuditMiddleware, scope: Scope, receive: Receive, send: Send):
         self.middleware = middleware
         self.scope = scope
-        self.root_path: str = scope.get("root_path", "")
         self.exchange = exchange = middleware._exchange(scope, "http")
+        self.path = exchange.path  # as the server gave it, before any root path is removed
         self._receive = receive
         self._send = send
-        self.started = self.done = self.recorded = self.send_failed = False
-        self.bodies = middleware._bodies(exchange, scope, self.root_path)
+        self.started = self.done = self.recorded = False
+        # request_done: the last request body message arrived; cut: the client left before.
+        self.request_done = self.cut = False
+        self.bodies = middleware._bodies(exchange, scope, self.path)
         self.durable = middleware.auditor.durable
         self.held: Message | None = None  # durable mode: the response start, until the commit
 
@@ -230,7 +246,7 @@ class _HTTPCycle:
         self.recorded = True
         if self.bodies is not None:
             self.bodies.finish()
-        self.middleware._finish(self.exchange, self.scope, self.root_path)
+        self.middleware._finish(self.exchange, self.scope, self.path)
 
     async def receive(self) -> Message:
         message = await self._receive()
@@ -239,8 +255,13 @@ class _HTTPCycle:
             self.exchange.request_bytes += len(message.get("body", b""))
             if self.bodies is not None:
                 self.bodies.request_chunk(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.request_done = True
         elif mtype == "http.disconnect" and not self.done:
+            # Whatever the app makes of it (Starlette raises ClientDisconnect), the
+            # client is gone: the outcome is "aborted", not the app's error.
             self.exchange.aborted = True
+            self.cut = self.cut or not self.request_done
         return message
 
     async def send(self, message: Message) -> None:
@@ -268,9 +289,11 @@ class _HTTPCycle:
                     await self._commit(message)
                     return
                 await self._forward(message)
-                # The response is complete: record now, before background tasks run.
+                # The response is complete: record now, before background tasks run.  A
+                # disconnect seen after the whole request arrived may be the server's
+                # own end-of-response notice; one seen before it never is.
                 self.done = True
-                exchange.aborted = False
+                exchange.aborted = self.cut
                 self.finish()
                 return
             if self.held is not None:
@@ -285,11 +308,11 @@ class _HTTPCycle:
     async def _commit(self, final: Message) -> None:
         """Durable mode: send the end of the response only once the event is stored."""
         self.done = self.recorded = True
-        self.exchange.aborted = False
+        self.exchange.aborted = self.cut
         if self.bodies is not None:
             self.bodies.finish()
         auditor = self.middleware.auditor
-        self.middleware._prepare(self.exchange, self.scope, self.root_path)
+        self.middleware._prepare(self.exchange, self.scope, self.path)
         waiter = auditor.commit(self.exchange)
         if waiter is None or await waiter.await_async(auditor.config.delivery.durable_timeout):
             await self.release()
@@ -307,8 +330,7 @@ class _HTTPCycle:
         except OSError:
             # ASGI 2.4: the server's send raises OSError once the client is gone;
             # whatever the app turns that into, the outcome is "aborted".
-            self.exchange.aborted = True
-            self.send_failed = True
+            self.exchange.aborted = self.cut = True
             raise
 
 

@@ -108,7 +108,10 @@ class Auditor:
             self._started_pid = os.getpid()
             self.pipeline.refresh_instance()
             policy = self.pipeline.policy
-            self.submit(self.pipeline.lifecycle("audit.started", {}))
+            # Resolvers state known weaknesses (a short JWT secret): evidence, too.
+            weak = [w for r in self.pipeline.resolvers for w in getattr(r, "weaknesses", ())]
+            details = {"weaknesses": weak} if weak else {}
+            self.submit(self.pipeline.lifecycle("audit.started", details))
             self.submit(
                 self.pipeline.lifecycle(
                     "audit.policy_loaded", {"policy_id": policy.id, "policy_hash": policy.hash}

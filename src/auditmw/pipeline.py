@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_plus
 
 from auditmw import __version__, _body
-from auditmw._net import ProxyTrust
+from auditmw._net import ROOT_PATH, ProxyTrust
 from auditmw.canonical import format_time, new_event_id
 from auditmw.event import (
     OPERATIONS,
@@ -333,6 +333,9 @@ class Pipeline:
         }
         if ex.route is not None:
             request["route"] = ex.route
+        if ex.extra is not None and ROOT_PATH in ex.extra:  # set by the shells (shells brief)
+            root = ex.extra[ROOT_PATH]
+            request["root_path"] = (root if root.isascii() else _escape(root))[: limits.path]
         if ex.query:
             query = self._redact_query(_escape(ex.query), redactions)
             request["query"] = self._cap(query, limits.query, "/request/query", truncated)

@@ -9,10 +9,13 @@ application call or from iterating its response.
 The event is finished when the response iterable is exhausted or closed by the
 server (like werkzeug's ``ClosingIterator``), whichever comes first, so a streamed
 response is measured to its last byte; an iterable closed before it was exhausted
-is recorded as ``aborted``.  A response that is the server's own
-``wsgi.file_wrapper`` object is returned as it is, so the server can still use
-``sendfile``: only its ``close`` is hooked, and its size is taken from
-``Content-Length`` (or the file's size); its body is not captured.
+is recorded as ``aborted``.  An iterable dropped without either (werkzeug's and
+Flask's test clients do so with a body the test never reads) is finished when it is
+garbage-collected, with the annotation ``auditmw.response: "not_closed"``.
+
+A response that is the server's own ``wsgi.file_wrapper`` object is returned as it
+is, so the server can still use ``sendfile``: only its ``close`` is hooked, and its
+size is taken from ``Content-Length`` (or the file's size); its body is not captured.
 
 At the ``request`` and ``request_response`` policy levels the bodies are copied
 (up to the policy's cap) as the app reads its input and as the server pulls the
@@ -40,6 +43,7 @@ the environ key ``"auditmw.exchange"`` and set ``route``, ``path_params`` and
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any, Final
@@ -64,6 +68,12 @@ __all__ = ["ENVIRON_KEY", "AuditWSGIMiddleware"]
 
 #: The environ key holding the in-flight :class:`~auditmw.event.Exchange`.
 ENVIRON_KEY: Final = "auditmw.exchange"
+
+#: The annotation set on the event of a response that was garbage-collected without
+#: being closed or read to the end (value ``"not_closed"``).
+NOT_CLOSED_KEY: Final = "auditmw.response"
+
+_log = logging.getLogger("auditmw")
 
 _ExcInfo = tuple[type[BaseException], BaseException, "TracebackType"] | tuple[None, None, None]
 
@@ -172,7 +182,11 @@ class _Cycle:
 
         def counted_write(data: bytes) -> object:
             self._seen(data)
-            return write(data)
+            try:
+                return write(data)
+            except OSError:
+                exchange.aborted = True  # a broken pipe: the client left
+                raise
 
         return counted_write
 
@@ -189,7 +203,9 @@ class _Cycle:
             self._shell.auditor.record(self._exchange)
 
     def fail(self, exc: BaseException) -> None:
-        if isinstance(exc, Exception):
+        # A client disconnect seen by the shell (input cut short, a failed write) makes
+        # the outcome "aborted", whatever the app raised because of it.
+        if isinstance(exc, Exception) and not self._exchange.aborted:
             self._exchange.exception = exc
         else:  # KeyboardInterrupt, SystemExit, a worker timeout: the request never completed
             self._exchange.aborted = True
@@ -275,6 +291,20 @@ class _Cycle:
             # Nothing reached the client: replace the response (PEP 3333 exc_info).
             self._start_response("503 Service Unavailable", list(_UNAVAILABLE), sys.exc_info())
         yield b"audit storage unavailable\n"
+
+    def __del__(self) -> None:
+        # Neither closed nor exhausted: werkzeug's unbuffered test client (Flask's too)
+        # drops a response whose body nobody read.  Finish the event now, marked, so
+        # that no request goes unrecorded; a hook never raises, least of all here.
+        if self._recorded:
+            return
+        try:
+            context = self._exchange.context
+            if context is not None:
+                context.annotations[NOT_CLOSED_KEY] = "not_closed"
+            self.record()
+        except Exception:  # pragma: no cover - the pipeline itself does not raise
+            _log.exception("auditmw: could not record a response that was never closed")
 
     def close(self) -> None:
         """Close the application's iterable, then finish the event."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -13,7 +15,7 @@ import pytest
 
 from auditmw.types import Event
 
-from .conftest import Server
+from .conftest import Server, free_port, run_server
 
 pytestmark = pytest.mark.e2e
 
@@ -136,3 +138,86 @@ class TestUvicorn:
         assert kinds[:2] == ["audit.started", "audit.policy_loaded"]
         assert kinds[-1] == "audit.stopped"
         assert kinds.count("http") == 21
+
+
+SHELL_APP = """
+import os
+
+from fastapi import FastAPI, Request
+
+from auditmw import AuditConfig, AuditMiddleware
+from auditmw.sinks import FileSink
+
+app = FastAPI()
+
+
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.post("/upload")
+async def upload(request: Request) -> dict[str, int]:
+    return {"size": len(await request.body())}
+
+
+@app.get("/items/{item_id}")
+async def item(item_id: str) -> dict[str, str]:
+    return {"id": item_id}
+
+
+app = AuditMiddleware(
+    app, AuditConfig(service="shells", sinks=[FileSink(os.environ["AUDITMW_DEMO_LOG"])])
+)
+"""
+
+
+@pytest.fixture
+def shell_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Path]]:
+    """A small FastAPI app under uvicorn; ``request.param`` adds uvicorn arguments."""
+    (tmp_path / "shellapp.py").write_text(SHELL_APP)
+    port = free_port()
+    audit_log = tmp_path / "audit.jsonl"
+    extra: list[str] = getattr(request, "param", [])
+    args = ["uvicorn", "shellapp:app", "--app-dir", str(tmp_path), "--port", str(port)]
+    args += ["--no-access-log", *extra]
+    env = {"AUDITMW_DEMO_LOG": str(audit_log)}
+    with run_server(args, port, env=env, cwd=tmp_path) as server:
+        yield server, audit_log
+
+
+class TestUvicornShells:
+    def test_half_upload_then_close_is_aborted(self, shell_server: tuple[Server, Path]) -> None:
+        """A real socket sends half the announced body and closes: one 'aborted' event."""
+        server, log = shell_server
+        port = int(server.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: text/plain\r\nContent-Length: 1000\r\n\r\n" + b"x" * 100
+            )
+        # The timeout is only a hang guard: the wait ends as soon as both events are in.
+        events = [
+            e for e in read_events(log, want=2, timeout=60) if e["request"]["path"] == "/upload"
+        ]
+        assert len(events) == 1, events
+        (event,) = events
+        assert event["outcome"] == "aborted"
+        assert event["outcome_reason"] == "client_disconnected"
+        assert event["severity"] == "low"
+        assert "exception" not in event["outcome_reason"]
+
+    @pytest.mark.parametrize("shell_server", [["--root-path", "/api/v1"]], indirect=True)
+    def test_server_root_path_route_and_path_share_a_base(
+        self, shell_server: tuple[Server, Path]
+    ) -> None:
+        """uvicorn --root-path: path and route are both relative to the root path."""
+        server, log = shell_server
+        # The proxy in front strips /api/v1; uvicorn puts it back into scope["path"].
+        assert httpx.get(server.base_url + "/items/7").status_code == 200
+        events = [e for e in read_events(log, want=2, timeout=60) if e["request"].get("route")]
+        (event,) = [e for e in events if "items" in e["request"]["path"]]
+        assert event["request"]["route"] == "/items/{item_id}"
+        assert event["request"]["path"] == "/items/7"
+        assert event["request"]["root_path"] == "/api/v1"
+        assert event["resource"]["id"] == "7"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -172,6 +173,34 @@ class TestSyncRequests:
         assert b"".join(streaming(response)) == b"chunk-0chunk-1chunk-2"
         (event,) = http_events(audit_events)
         assert event["response"]["bytes"] == 21
+        assert event["outcome"] == "success"
+
+    def test_broken_upload_is_aborted(self, audit_events: list[Event]) -> None:
+        """The server's input fails mid-upload: Django answers 500, the event says aborted."""
+
+        class FailingInput:
+            def read(self, *args: Any) -> bytes:
+                raise ConnectionResetError("peer reset")
+
+            readline = read
+
+        client = Client(raise_request_exception=False)
+        environ = {"wsgi.input": FailingInput(), "CONTENT_LENGTH": "100"}
+        response = client.put("/orders/1", b"x", "text/plain", **environ)  # type: ignore[arg-type]
+        assert response.status_code == 500
+        (event,) = http_events(audit_events)
+        assert event["outcome"] == "aborted"
+        assert event["outcome_reason"] == "client_disconnected"
+
+    def test_unread_stream_recorded_when_dropped(self, audit_events: list[Event]) -> None:
+        """Django's test client drops an unread stream unclosed: one event, marked."""
+        response = Client().get("/stream")
+        assert response.status_code == 200
+        assert http_events(audit_events) == []
+        del response
+        gc.collect()  # the verdict must not depend on when the interpreter frees it
+        (event,) = http_events(audit_events)
+        assert event["annotations"]["auditmw.response"] == "not_closed"
         assert event["outcome"] == "success"
 
     def test_stream_closed_early_is_aborted(self, audit_events: list[Event]) -> None:

@@ -208,7 +208,8 @@ class TestLevels:
         body = event["response"]["body"]
         assert body["size"] == len(b"first,second")
         assert body["content_type"].startswith("text/plain")
-        assert "sha256" in body
+        assert body["content"] == "omitted"  # no redaction key: no digest at all
+        assert "sha256" not in body
 
 
 @pytest.fixture

@@ -55,7 +55,10 @@ class TestExceptionsAndLogs:
     @pytest.mark.parametrize(
         "kwargs",
         [
-            pytest.param({"algorithms": ["HS512"], "secret": b"CANARY-short"}, id="short-secret"),
+            pytest.param(
+                {"algorithms": ["HS512"], "secret": b"CANARY-short", "min_secret_bytes": 64},
+                id="short-secret",
+            ),
             pytest.param(
                 {"algorithms": ["RS256"], "public_keys": ["CANARY-not-a-pem"]}, id="bad-pem"
             ),

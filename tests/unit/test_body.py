@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any
 
 import pytest
@@ -23,13 +24,20 @@ class TestBodyCapture:
     """Copies up to the cap, counts and hashes everything."""
 
     def test_cap(self) -> None:
-        """Bytes past the cap are counted and hashed, not kept."""
-        capture = BodyCapture(5)
+        """Bytes past the cap are counted and MACed with the key, not kept."""
+        capture = BodyCapture(5, ("k1", b"body-key"))
         for chunk in (b"abc", b"", b"defg", b"hij"):
             capture.feed(chunk)
         assert capture.data == b"abcde"
         assert capture.size == 10
-        assert capture.sha256 == hashlib.sha256(b"abcdefghij").hexdigest()
+        mac = hmac.new(b"body-key", b"abcdefghij", hashlib.sha256).hexdigest()
+        assert capture.digest == f"hmac:k1:{mac}"
+
+    def test_no_key_no_digest(self) -> None:
+        """Without a key nothing is digested: an unkeyed hash would confirm guesses."""
+        capture = BodyCapture(5)
+        capture.feed(b"hunter2")
+        assert capture.digest is None
 
     def test_zero_cap(self) -> None:
         """A zero cap keeps nothing but still measures."""
@@ -62,8 +70,11 @@ class TestDescribeBody:
                          {"content_type": "application/json", "size": 8, "truncated": True},
                          id="json-over-rule-cap"),
             pytest.param(b"\x89PNG", 4, "image/png", 100,
-                         {"content_type": "image/png", "size": 4,
-                          "sha256": hashlib.sha256(b"\x89PNG").hexdigest()}, id="binary"),
+                         {"content_type": "image/png", "size": 4, "content": "omitted"},
+                         id="binary-no-key"),
+            pytest.param(b"hunter2", 7, "text/plain", 100,
+                         {"content_type": "text/plain", "size": 7, "content": "omitted"},
+                         id="text-no-key"),
             pytest.param(b"\xff\xfe", 2, "application/x-www-form-urlencoded", 100,
                          {"content_type": "application/x-www-form-urlencoded", "size": 2},
                          id="bad-form"),
@@ -72,18 +83,23 @@ class TestDescribeBody:
     def test_describe(
         self, data: bytes, size: int, ctype: str, limit: int, expected: dict[str, Any]
     ) -> None:
-        """JSON and form are parsed; others hashed; cut bodies marked truncated."""
+        """JSON and form are parsed; others omitted without a key; cut bodies marked."""
         assert describe_body(data, size, ctype, None, limit) == expected
 
-    def test_whole_body_hash(self) -> None:
-        """A hash of the whole body, when known, wins over the hash of the kept part."""
-        body = describe_body(b"ab", 10, "text/plain", "f" * 64, 2)
+    def test_whole_body_digest(self) -> None:
+        """The keyed digest of the whole body is recorded for a body cut at the cap."""
+        body = describe_body(b"ab", 10, "text/plain", "hmac:k1:" + "f" * 64, 2)
         assert body == {
             "content_type": "text/plain",
             "size": 10,
             "truncated": True,
-            "sha256": "f" * 64,
+            "hmac": "hmac:k1:" + "f" * 64,
         }
+
+    def test_json_never_digested(self) -> None:
+        """A JSON body cut at the cap gets no digest even with a key."""
+        body = describe_body(b'{"a"', 20, "application/json", "hmac:k1:" + "f" * 64, 4)
+        assert body == {"content_type": "application/json", "size": 20, "truncated": True}
 
 
 def _exchange(method: str = "POST", route: str | None = None) -> Exchange:

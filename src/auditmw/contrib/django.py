@@ -230,7 +230,8 @@ class AuditMiddleware:
                 exchange.context.annotations.setdefault("route_name", match.view_name)
         exchange.status = response.status_code
         exception = request.META.pop(EXCEPTION_KEY, None)
-        if exception is not None and response.status_code >= 500:
+        # A client that left mid-upload (seen by CountingInput) is "aborted", not an error.
+        if exception is not None and response.status_code >= 500 and not exchange.aborted:
             exchange.exception = exception
         exchange.user = user
         if self._header is not None and not response.has_header(self._header):

@@ -146,8 +146,9 @@ def _finish_request(exc: BaseException | None) -> None:
         exchange.route = flask_route(rule.rule)
         exchange.path_params = dict(req.view_args or {})
     exchange.request_object = req
-    if isinstance(exc, Exception):
-        # Flask turned it into a 500 response: only this hook still sees the exception.
+    if isinstance(exc, Exception) and not exchange.aborted:
+        # Flask turned it into a 500 response: only this hook still sees the exception
+        # (unless the client had left, which the shell noted as "aborted").
         exchange.exception = exc
     auditor: Auditor = current_app.extensions[EXTENSION_KEY]
     if auditor.config.use_framework_user:

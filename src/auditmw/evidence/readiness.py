@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from auditmw.evidence._events import decrypting
-from auditmw.evidence.report import summarize
-from auditmw.evidence.sources import verify_sources
+from auditmw.evidence.sources import read_events, verify_sources
+from auditmw.evidence.summary import EvidenceSummary
 
 if TYPE_CHECKING:
     import os
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from auditmw._report import Report
     from auditmw.crypto import KeyProvider
     from auditmw.evidence.report import PolicyInfo
-    from auditmw.evidence.summary import EvidenceSummary
 
 __all__ = ["PROFILES", "Check", "Readiness", "check_readiness"]
 
@@ -112,9 +111,14 @@ def check_readiness(
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
     files = list(paths)
+    summary = EvidenceSummary()
+    weaknesses: list[dict[str, object]] = []
     with decrypting(keyring):
         report = verify_sources(files, keys=keys, mac_key=mac_key, progress=progress)
-        summary = summarize(files)
+        for event in read_events(files):
+            summary.add(event)
+            if event.get("kind") == "audit.started":
+                weaknesses += _weaknesses(event.get("details"))
     result = Readiness(profile)
     result.checks.append(_completeness(summary, report))
     result.checks.append(_consistency(summary))
@@ -129,7 +133,37 @@ def check_readiness(
         )
     )
     result.checks.append(_retention(policy, profile))
+    if weaknesses:
+        result.checks.append(_key_strength(weaknesses))
     return result
+
+
+def _weaknesses(details: object) -> list[dict[str, object]]:
+    found = details.get("weaknesses") if isinstance(details, dict) else None
+    return [w for w in found if isinstance(w, dict)] if isinstance(found, list) else []
+
+
+def _key_strength(weaknesses: list[dict[str, object]]) -> Check:
+    """A finding only when a process started with a weak key (e.g. a short JWT secret)."""
+    found = {_weakness(w) for w in weaknesses}
+    return Check(
+        "key_strength",
+        False,
+        "identities were verified with a weak key: "
+        + "; ".join(sorted(found))
+        + "; use a longer secret, or refuse short ones with JWTResolver(min_secret_bytes=32)",
+    )
+
+
+def _weakness(item: dict[str, object]) -> str:
+    if item.get("kind") != "short_hmac_secret":
+        return str(item.get("kind", "unknown"))[:64]
+    algorithms = item.get("algorithms")
+    names = "/".join(map(str, algorithms)) if isinstance(algorithms, list) else "HS*"
+    return (
+        f"a {item.get('secret_bytes')}-byte {names} secret "
+        f"(RFC 7518 §3.2 asks for {item.get('recommended_bytes')})"
+    )
 
 
 def _completeness(summary: EvidenceSummary, report: Report) -> Check:

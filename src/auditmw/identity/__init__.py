@@ -9,6 +9,7 @@ credential wins.  Each is a pure function of the request plus preloaded key mate
 from __future__ import annotations
 
 from auditmw.identity._claims import ClaimsMapping
+from auditmw.identity._keysets import InsecureKeyWarning
 from auditmw.identity.apikey import APIKeyEntry, APIKeyRegistry, APIKeyResolver, hash_key
 from auditmw.identity.base import FrameworkUserResolver, HookResolver, resolve_actor
 from auditmw.identity.jwt import JWTResolver
@@ -21,6 +22,7 @@ __all__ = [
     "ClaimsMapping",
     "FrameworkUserResolver",
     "HookResolver",
+    "InsecureKeyWarning",
     "JWKSKeyStore",
     "JWTResolver",
     "KeyStoreStatus",

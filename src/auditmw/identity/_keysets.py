@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from auditmw.identity.keys import JWKSKeyStore
 
 __all__ = [
+    "GENERATE_HINT",
+    "InsecureKeyWarning",
     "KeyEntry",
     "StaticKeys",
     "algorithm_family",
@@ -163,7 +165,38 @@ def check_limits(**limits: int) -> None:
             raise ConfigurationError(f"{name} must be a positive number, got {value}", setting=name)
 
 
-def check_keys(algorithms: frozenset[str], static: StaticKeys, store: JWKSKeyStore | None) -> None:
+class InsecureKeyWarning(UserWarning):
+    """An HS* secret shorter than RFC 7518 §3.2 asks (the hash size) was accepted.
+
+    Emitted once, when the resolver is built (pyjwt's ``InsecureKeyLengthWarning``
+    convention); filter it with ``warnings.filterwarnings("ignore",
+    category=InsecureKeyWarning)``.  The weakness is also stated in ``audit.started``
+    and failed by ``auditmw audit-ready``.  Pass ``min_secret_bytes`` to refuse short
+    secrets instead.
+
+    .. versionadded:: 0.2.0
+    """
+
+
+GENERATE_HINT: Final = "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+
+
+def check_keys(
+    algorithms: frozenset[str],
+    static: StaticKeys,
+    store: JWKSKeyStore | None,
+    min_secret_bytes: int | None = None,
+) -> int | None:
+    """Check that keys fit the algorithms; return the recommended size of a short secret.
+
+    Returns:
+        ``None``, or the byte size RFC 7518 §3.2 asks for when the HS* secret is shorter
+        (accepted, unless ``min_secret_bytes`` refuses it).
+
+    Raises:
+        ConfigurationError: keys and algorithms do not fit, or the secret is shorter
+            than ``min_secret_bytes``.
+    """
     families = {algorithm_family(alg) for alg in algorithms}
     if "HS" in families:
         if store is not None or static.families:
@@ -172,15 +205,15 @@ def check_keys(algorithms: frozenset[str], static: StaticKeys, store: JWKSKeySto
             )
         if not static.secret:
             raise ConfigurationError("HS* algorithms need a secret", setting="secret")
-        need = max(int(alg[2:]) // 8 for alg in algorithms)
-        if len(static.secret) < need:
+        size = len(static.secret)
+        if min_secret_bytes is not None and size < min_secret_bytes:
             raise ConfigurationError(
-                f"secret must be at least {need} bytes for the configured HS algorithms "
-                "(RFC 7518 §3.2); generate one with: python -c 'import secrets; "
-                "print(secrets.token_urlsafe(64))'",
+                f"secret is {size} bytes, below min_secret_bytes={min_secret_bytes}; use a "
+                f"longer secret (generate one with: {GENERATE_HINT}) or lower min_secret_bytes",
                 setting="secret",
             )
-        return
+        need = max(int(alg[2:]) // 8 for alg in algorithms)
+        return need if size < need else None
     if static.secret is not None:
         raise ConfigurationError("secret is only for HS* algorithms", setting="secret")
     if store is None and not static.families:
@@ -191,3 +224,4 @@ def check_keys(algorithms: frozenset[str], static: StaticKeys, store: JWKSKeySto
             "configured algorithm uses",
             setting="public_keys",
         )
+    return None

@@ -19,16 +19,20 @@ import base64
 import binascii
 import logging
 import time
+import warnings
 from typing import TYPE_CHECKING, Any, Final
 
 import jwt
 import orjson
+from jwt.algorithms import HMACAlgorithm
 
 from auditmw.event import Actor, AuthInfo
 from auditmw.exceptions import ConfigurationError
 from auditmw.identity._cache import TokenCache, digest
 from auditmw.identity._claims import ClaimsMapping, clean_text
 from auditmw.identity._keysets import (
+    GENERATE_HINT,
+    InsecureKeyWarning,
     StaticKeys,
     algorithm_family,
     check_algorithms,
@@ -38,11 +42,11 @@ from auditmw.identity._keysets import (
 from auditmw.identity.keys import JWKSKeyStore
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from auditmw.event import Exchange
 
-__all__ = ["ClaimsMapping", "JWTResolver"]
+__all__ = ["ClaimsMapping", "InsecureKeyWarning", "JWTResolver"]
 
 logger = logging.getLogger("auditmw.identity")
 
@@ -58,6 +62,28 @@ _ERRORS: Final = (
     (jwt.InvalidKeyError, "invalid_signature"),
 )
 _MAX_HINT: Final = 128
+_HMAC_HASHES: Final = {
+    "HS256": HMACAlgorithm.SHA256,
+    "HS384": HMACAlgorithm.SHA384,
+    "HS512": HMACAlgorithm.SHA512,
+}
+
+
+class _AcceptedHMAC(HMACAlgorithm):
+    """HMAC whose short key was accepted (and warned about) when the resolver was built."""
+
+    def check_key_length(self, key: bytes) -> str | None:
+        return None
+
+
+def _accepting_decoder(algorithms: Sequence[str]) -> Callable[..., dict[str, Any]]:
+    decoder = jwt.PyJWT()
+    jws = decoder._jws
+    for alg in algorithms:
+        jws.unregister_algorithm(alg)
+        jws.register_algorithm(alg, _AcceptedHMAC(_HMAC_HASHES[alg]))
+    decode: Callable[..., dict[str, Any]] = decoder.decode
+    return decode
 
 
 class JWTResolver:
@@ -65,7 +91,10 @@ class JWTResolver:
 
     Args:
         algorithms: the allowed ``alg`` values, e.g. ``["RS256"]``; required.
-        secret: the shared secret for HS256/384/512 (at least the hash size long).
+        secret: the shared secret for HS256/384/512.  RFC 7518 §3.2 asks for at least
+            the hash size (32 bytes for HS256); a shorter one is accepted, as pyjwt
+            does, with one :class:`InsecureKeyWarning`, and stated in ``audit.started``
+            and by ``auditmw audit-ready``.
         public_keys: PEM public keys for RS*/PS*/ES*/EdDSA, a list or a ``{kid: pem}`` map.
         jwks: a JWKS URL, or a shared :class:`~auditmw.identity.keys.JWKSKeyStore`.
         audience: accepted ``aud`` value(s); checked only when set.
@@ -81,12 +110,17 @@ class JWTResolver:
         cache_ttl: longest time in seconds a verified token is served from the cache.
         failure_ttl: seconds a failed token's result is cached (``unknown_key`` never is).
         max_token_bytes: longer tokens are ``malformed`` without being parsed.
+        min_secret_bytes: refuse an HS* ``secret`` shorter than this (e.g. ``32``);
+            by default a short secret is accepted with a warning.
 
     Raises:
-        ConfigurationError: the algorithms, keys or limits are inconsistent; the message
-            names the setting.
+        ConfigurationError: the algorithms, keys or limits are inconsistent, or the
+            secret is shorter than ``min_secret_bytes``; the message names the setting.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Short HS* secrets are accepted with :class:`InsecureKeyWarning`;
+       ``min_secret_bytes`` refuses them.
     """
 
     def __init__(
@@ -109,10 +143,16 @@ class JWTResolver:
         cache_ttl: int = 300,
         failure_ttl: int = 5,
         max_token_bytes: int = 8192,
+        min_secret_bytes: int | None = None,
     ) -> None:
         self._algorithms = check_algorithms(algorithms)
         check_limits(leeway=leeway, cache_size=cache_size, cache_ttl=cache_ttl,
                       failure_ttl=failure_ttl, max_token_bytes=max_token_bytes)  # fmt: skip
+        if min_secret_bytes is not None and min_secret_bytes < 1:
+            raise ConfigurationError(
+                f"min_secret_bytes must be a positive number of bytes, got {min_secret_bytes}",
+                setting="min_secret_bytes",
+            )
         if jwks is not None and public_keys is not None:
             raise ConfigurationError(
                 "set either jwks or public_keys, not both (one resolver per key source)",
@@ -122,8 +162,12 @@ class JWTResolver:
         self._owns_store = isinstance(jwks, str)
         self._store = JWKSKeyStore(jwks) if isinstance(jwks, str) else jwks
         self._static = StaticKeys(secret, public_keys)
+        self._weaknesses: tuple[dict[str, Any], ...] = ()
+        self._jwt_decode: Callable[..., dict[str, Any]] = jwt.decode
         if verify:
-            check_keys(self._algorithms, self._static, self._store)
+            need = check_keys(self._algorithms, self._static, self._store, min_secret_bytes)
+            if need is not None:
+                self._accept_short_secret(need)
         else:
             logger.warning(
                 "auditmw: JWTResolver(verify=False): JWT signatures are NOT verified; "
@@ -155,6 +199,37 @@ class JWTResolver:
         if self._store is not None:
             self._store.add_listener(self._cache.clear)
             self._store.start()
+
+    def _accept_short_secret(self, need: int) -> None:
+        size = len(self._static.secret or b"")
+        hs = sorted(alg for alg in self._algorithms if algorithm_family(alg) == "HS")
+        self._weaknesses = (
+            {
+                "kind": "short_hmac_secret",
+                "resolver": "JWTResolver",
+                "algorithms": hs,
+                "secret_bytes": size,
+                "recommended_bytes": need,
+            },
+        )
+        warnings.warn(
+            f"JWTResolver: the {'/'.join(hs)} secret is {size} bytes, below the {need} "
+            "bytes RFC 7518 §3.2 asks for; tokens signed with it can be forged by "
+            f"guessing it. Use a longer secret ({GENERATE_HINT}), or pass "
+            "min_secret_bytes=32 to refuse short secrets.",
+            InsecureKeyWarning,
+            stacklevel=3,
+        )
+        # Warned once, here: pyjwt would otherwise warn again on every token decoded.
+        self._jwt_decode = _accepting_decoder(hs)
+
+    @property
+    def weaknesses(self) -> tuple[dict[str, Any], ...]:
+        """Known weaknesses of this configuration (e.g. a short secret), for ``audit.started``.
+
+        .. versionadded:: 0.2.0
+        """
+        return self._weaknesses
 
     @property
     def key_store(self) -> JWKSKeyStore | None:
@@ -253,11 +328,11 @@ class JWTResolver:
         return None  # pragma: no cover - the loop returns or raises
 
     def _decode_with(self, token: str, alg: str, key: Any) -> dict[str, Any]:
-        claims: dict[str, Any] = jwt.decode(
+        claims: dict[str, Any] = self._jwt_decode(
             token,
             key=key,
             algorithms=[alg],
-            options=self._options,  # type: ignore[arg-type]
+            options=self._options,
             audience=self._audience,
             issuer=self._issuer,
             leeway=self._leeway,

@@ -51,9 +51,15 @@ class TestConfiguration:
             pytest.param({"algorithms": ["XS999"]}, "algorithms", id="unknown"),
             pytest.param({"algorithms": ["HS256", "RS256"]}, "algorithms", id="hs-mixed-rs"),
             pytest.param({"algorithms": ["HS256"]}, "secret", id="hs-without-secret"),
-            pytest.param({"algorithms": ["HS256"], "secret": b"short"}, "secret", id="short"),
             pytest.param(
-                {"algorithms": ["HS512"], "secret": b"x" * 32}, "secret", id="short-for-hs512"
+                {"algorithms": ["HS256"], "secret": b"short", "min_secret_bytes": 32},
+                "secret",
+                id="short-refused",
+            ),
+            pytest.param(
+                {"algorithms": ["HS512"], "secret": b"x" * 32, "min_secret_bytes": 64},
+                "secret",
+                id="short-for-hs512-refused",
             ),
             pytest.param({"algorithms": ["RS256"]}, "jwks", id="rs-without-keys"),
             pytest.param(
