@@ -37,7 +37,15 @@ if TYPE_CHECKING:
     from auditmw._keys import KeyRegistry
     from auditmw.crypto import KeyProvider
 
-__all__ = ["Action", "ArchiveTarget", "DirectoryArchive", "RetentionRule", "apply", "plan"]
+__all__ = [
+    "Action",
+    "ArchiveTarget",
+    "DirectoryArchive",
+    "RetentionRule",
+    "apply",
+    "plan",
+    "shred_refusal",
+]
 
 _STAMP = re.compile(r"\.(\d{8}T\d{6}Z)\.\d{6}(?:\.gz)?$")
 _DAY = 86_400.0
@@ -167,6 +175,26 @@ def _stamp(path: Path) -> datetime:
     if match is None:
         raise ValueError(f"{path.name} is not a rotated audit file name")
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def shred_refusal(path: Path) -> str | None:
+    """Why ``path`` must not be crypto-shredded, or ``None`` when it may be.
+
+    Only rotated files (and their archived copies) may be shredded: a name without
+    the rotation suffix is a live file a running :class:`~auditmw.sinks.FileSink`
+    appends to, and shredding rewrites the file under a new inode, so the writer's
+    later events would go to the replaced, unlinked file and be lost.
+
+    .. versionadded:: 0.2.0
+    """
+    if _STAMP.search(path.name) is not None:
+        return None
+    return (
+        f"refusing to shred {path}: it is a live log file (its name has no rotation suffix "
+        "'.<YYYYMMDDTHHMMSSZ>.<NNNNNN>[.gz]'), so a running FileSink may still append to it "
+        "and its later events would be lost; shred only rotated files (rotate first: "
+        "rotate_bytes / rotate_interval)"
+    )
 
 
 def plan(
