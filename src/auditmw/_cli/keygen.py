@@ -40,11 +40,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _write_private(path: Path, data: bytes, force: bool) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, 0o600)
+    """Write a secret with mode 0600 whatever the umask, never through a symlink.
+
+    With ``force`` the key goes to a fresh temporary file renamed over ``path``: an
+    existing file's looser mode, its other hard links or a planted symlink never see
+    the new key.  Without it, ``O_EXCL`` refuses any existing name, a symlink included.
+    """
+    target = path.with_name(f".{path.name}.new") if force else path
+    if force:
+        target.unlink(missing_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # the umask may only remove bits; this sets exactly these
+        with os.fdopen(fd, "wb", closefd=False) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    if force:
+        os.replace(target, path)
 
 
 def _add_to_registry(path: Path, key_id: str, public: str) -> None:
@@ -58,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     """Create the key files; return 0, or 2 when a file exists or cannot be written."""
     out = Path(args.out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        if not out.is_dir():
+            out.mkdir(mode=0o700, parents=True)
+            os.chmod(out, 0o700)  # mkdir's mode is masked by the umask; keys stay private
         if args.mac:
             path = out / f"{args.name}.mac"
             _write_private(path, secrets.token_hex(32).encode() + b"\n", args.force)
