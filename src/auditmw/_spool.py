@@ -139,7 +139,11 @@ class Spool:
         self._size = os.fstat(self._fd).st_size
         self._read = 0  # offset of the next record to replay
         self._cached: tuple[int, Batch] | None = None
-        self._adopt_orphans()
+        try:
+            self._adopt_orphans()
+        except BaseException:
+            self.close()  # unlock; what was adopted so far stays for the next start
+            raise
 
     def _create(self) -> tuple[int, Path]:
         """Create the file locked *before* another process can see it under a spool name.

@@ -9,7 +9,8 @@ retries or spools it.  The caller holds the sink's lock, so no other writer appe
 after that offset.
 
 A torn line can still be left by a crash (``SIGKILL``, power loss) in the middle of a
-write.  The first writer to open the file afterwards closes that line with
+write.  The next writer (every batch checks the last byte, under the lock, since
+another process sharing the file may be the one that died) closes that line with
 :data:`~auditmw._layout.TORN_FENCE` and a newline, so the next record starts on a fresh
 line and ``verify`` reports the fragment as a crash artefact (``torn_record``), not as
 tampering.  The fragment itself is kept: it is evidence of the crash.

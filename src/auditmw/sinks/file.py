@@ -185,20 +185,22 @@ class FileSink:
         self._pid = 0
 
     def _open(self) -> int:
-        """Open the live file (under the lock) and fence a torn tail a crash left in it."""
         if self._fd is None or self._pid != os.getpid():
             flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-            fd = os.open(self.path, flags, self._mode)
-            try:
-                if fence_torn_tail(fd):
-                    logger.warning("auditmw: fenced a torn last line in %s", self.path)
-            except OSError:
-                os.close(fd)
-                raise
-            self._fd = fd
+            self._fd = os.open(self.path, flags, self._mode)
             self._pid = os.getpid()
             self._segment = None  # a forked child may open another file than its parent
         return self._fd
+
+    def _boundary(self, fd: int) -> int:
+        """Return where this batch starts, fencing a torn tail first (under the lock).
+
+        Checked before every batch, not only at open: another process sharing the
+        file may have been killed in the middle of its write since our last one.
+        """
+        if fence_torn_tail(fd):
+            logger.warning("auditmw: fenced a torn last line in %s", self.path)
+        return os.fstat(fd).st_size
 
     def emit(self, batch: Batch) -> None:
         """Append the batch with one ``write`` (and ``fsync`` unless disabled).
@@ -217,7 +219,7 @@ class FileSink:
                     grow = len(data) if self._encryption is None else len(data) * 4 // 3 + 40
                     fd = self._maybe_rotate(fd, grow)
                 # Under the lock nobody else appends: a failure is taken back to here.
-                start = os.fstat(fd).st_size
+                start = self._boundary(fd)
                 if self._encryption is not None:
                     data = self._encrypt(fd, data, self._encryption)
                 append_whole(fd, data, start=start, sync=self._fsync)

@@ -166,6 +166,20 @@ class TestTornTail:
         assert lines[2] == b'{"n":2,"pad":"xx' + TORN_FENCE
         assert [orjson.loads(line)["n"] for i, line in enumerate(lines) if i != 2] == [0, 1, 3]
 
+    def test_fragment_left_by_another_writer_is_fenced(self, tmp_path: Path) -> None:
+        """A writer already holding the file open fences what a killed sharer left."""
+        path = tmp_path / "audit.jsonl"
+        survivor, killed = FileSink(path), FileSink(path)
+        survivor.emit(batch(0))
+        killed.emit(batch(1))
+        with path.open("ab") as crashed:  # the killed worker's last, unfinished write
+            crashed.write(b'{"n":2,"pa')
+        survivor.emit(batch(3))
+        survivor.close()
+        lines = path.read_bytes().splitlines()
+        assert lines[2].endswith(TORN_FENCE)
+        assert orjson.loads(lines[3])["n"] == 3
+
     def test_complete_record_without_newline_is_only_terminated(self, tmp_path: Path) -> None:
         """A last record complete but for its newline is kept as a record, not fenced."""
         path = tmp_path / "audit.jsonl"
