@@ -15,7 +15,8 @@ Each record is framed as ``b"AMS1"`` + length (u32 BE) + CRC-32 (u32 BE) + paylo
 so a record torn by a crash is detected and skipped, never replayed half, and the
 records after it are still replayed; the loss is counted (:meth:`Spool.take_damage`)
 for the delivery thread to record as ``audit.events_dropped``.  A write that fails
-(a full disk stores part of it first) is taken back and raised, never reported stored.
+(a full disk stores part of it first) is taken back, never left torn, and the record
+is held in memory until the disk takes it (see :meth:`Spool.append`).
 
 .. versionadded:: 0.1.0
 """
@@ -28,6 +29,7 @@ import os
 import re
 import struct
 import zlib
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -138,7 +140,11 @@ class Spool:
         self._pid = os.getpid()
         self._size = os.fstat(self._fd).st_size
         self._read = 0  # offset of the next record to replay
+        # (end offset, batch) of the record peek() returned; end -1: the first held one.
         self._cached: tuple[int, Batch] | None = None
+        # Records the disk refused (full, read-only, I/O error), in order after the file's.
+        self._held: deque[tuple[bytes, Batch]] = deque()
+        self._held_bytes = 0
         try:
             self._adopt_orphans()
         except BaseException:
@@ -169,7 +175,7 @@ class Spool:
     @property
     def pending(self) -> bool:
         """Whether records wait to be replayed."""
-        return self._read < self._size
+        return self._read < self._size or bool(self._held)
 
     def take_damage(self) -> int:
         """Return (and reset) the events lost in damaged records found since the last call.
@@ -185,22 +191,52 @@ class Spool:
     def append(self, batch: Batch) -> bool:
         """Append ``batch`` as one record and fsync; ``False`` when the spool is full.
 
-        Raises:
-            OSError: the record could not be stored whole (full disk, I/O error); what
-                was written of it is taken back, so the caller must count it lost.
+        A record the disk refuses (full, read-only, an I/O error; a full disk stores part
+        of a write before it fails) is taken back from the file and held in memory, in
+        order, until the disk takes it: every later append writes the held records
+        first.  Held records count against ``max_bytes`` and, like a memory backlog,
+        are lost only if the process dies before the disk takes them.  A held record is
+        never dropped: dropping an already chained batch would cut a hole in its chain.
+
+        .. versionchanged:: 0.2.0
+           A short or failed write is taken back and held, never left torn.
         """
         record = _encode(batch)
-        if self._size + len(record) > self.max_bytes:
+        if self._size + self._held_bytes + len(record) > self.max_bytes:
             return False
+        if not self._write_held() or not self._write(record):
+            self._held.append((record, batch))
+            self._held_bytes += len(record)
+        return True
+
+    def _write(self, record: bytes) -> bool:
         try:
             view = memoryview(record)
             while view:  # a full disk stores part of a write before it fails
                 view = view[os.write(self._fd, view) :]
             os.fsync(self._fd)
-        except OSError:
+        except OSError as exc:
             self._take_back()
-            raise
+            if not self._held:
+                logger.error(
+                    "auditmw spool %s cannot be written (%s): holding records in memory",
+                    self.path.name,
+                    exc.strerror,
+                )
+            return False
         self._size += len(record)
+        return True
+
+    def _write_held(self) -> bool:
+        """Move the held records to the file, in order; ``False`` if the disk still refuses."""
+        while self._held:
+            record, _ = self._held[0]
+            if not self._write(record):
+                return False
+            self._held.popleft()
+            self._held_bytes -= len(record)
+            if self._cached is not None and self._cached[0] < 0:
+                self._cached = None  # it is in the file now: peek() finds it there
         return True
 
     def _take_back(self) -> None:
@@ -212,27 +248,40 @@ class Spool:
 
     def peek(self) -> Batch | None:
         """Return the next record to replay, or ``None`` (also when the rest is torn)."""
-        if self._cached is None and self.pending:
+        if self._cached is None and self._read < self._size:
             data = os.pread(self._fd, self._size - self._read, self._read)
             for end, batch in read_records(data, self._damaged):
                 self._cached = (self._read + end, batch)
                 break
             else:
-                self._reset()  # only a torn tail is left
-                return None
+                self._reset()  # only a torn tail is left in the file
+        if self._cached is None and self._held:
+            self._cached = (-1, self._held[0][1])
         return self._cached[1] if self._cached else None
 
     def advance(self) -> None:
         """Mark the record returned by :meth:`peek` as delivered."""
         if self._cached is not None:
-            self._read, self._cached = self._cached[0], None
-        if not self.pending:
+            end = self._cached[0]
+            if end < 0:
+                record, _ = self._held.popleft()
+                self._held_bytes -= len(record)
+            else:
+                self._read = end
+            self._cached = None
+        if self._size and self._read >= self._size:
             self._reset()
 
     def _reset(self) -> None:
-        os.ftruncate(self._fd, 0)
-        self._size = self._read = 0
-        self._cached = None
+        """Empty the file once everything in it was replayed."""
+        try:
+            os.ftruncate(self._fd, 0)
+        except OSError:
+            self._read = self._size  # keep the replayed bytes; appends go after them
+        else:
+            self._size = self._read = 0
+        if self._cached is not None and self._cached[0] >= 0:
+            self._cached = None
 
     def _adopt_orphans(self) -> None:
         # A spool file nobody holds a lock on belongs to a dead process: take its
@@ -270,6 +319,12 @@ class Spool:
         if self._fd < 0 or self._pid != os.getpid():
             self._fd = -1
             return
+        if not self._write_held():
+            logger.error(
+                "auditmw spool %s: %d records held in memory are lost: the disk refused them",
+                self.path.name,
+                len(self._held),
+            )
         if not self.pending:
             self.path.unlink(missing_ok=True)
         os.close(self._fd)

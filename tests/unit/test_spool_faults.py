@@ -80,25 +80,97 @@ def make_delivery() -> Iterator[Callable[..., Delivery]]:
 
 
 class TestShortWrite:
-    def test_short_write_is_taken_back_and_raised(self, tmp_path: Path) -> None:
-        """Issue 21.5: a record cut short by a full disk is removed and the failure raised."""
+    def test_short_write_is_taken_back_and_held(self, tmp_path: Path) -> None:
+        """Issue 21.5: a record cut short by a full disk leaves no torn bytes and is not lost."""
         with tmpfs(tmp_path / "fs", "1m") as fs:
             spool = Spool(fs, "HTTPSink:0", 1 << 20)
             assert spool.append(batch(1))
             size = spool.path.stat().st_size
             filler = fill(fs)
-            with pytest.raises(OSError, match="No space"):
-                spool.append(batch(2, 3, pad=3000))
-            assert spool.path.stat().st_size == size
+            assert spool.append(batch(2, 3, pad=3000))  # short write, then ENOSPC
+            assert spool.path.stat().st_size == size  # the fragment was taken back
+            assert spool.append(batch(4))  # held behind it, in order
             filler.unlink()
-            assert spool.append(batch(4))
-            assert drain(spool) == [[1], [4]]
+            assert spool.append(batch(5))  # the disk takes the held records first
+            assert drain(spool) == [[1], [2, 3], [4], [5]]
             spool.close()
 
-    def test_durable_request_is_not_told_stored_after_a_short_spool_write(
+    def test_held_records_replay_in_order_while_the_disk_is_full(self, tmp_path: Path) -> None:
+        """Records held in memory are replayed after those in the file, in order."""
+        with tmpfs(tmp_path / "fs", "1m") as fs:
+            spool = Spool(fs, "s", 1 << 20)
+            spool.append(batch(1))
+            filler = fill(fs)
+            spool.append(batch(2, pad=5000))
+            spool.append(batch(3))
+            assert drain(spool) == [[1], [2], [3]]
+            assert not spool.pending
+            filler.unlink()
+            spool.close()
+
+    def test_held_records_count_against_the_bound(self, tmp_path: Path) -> None:
+        """Memory held for a full disk stays within max_bytes: beyond it, append says full."""
+        with tmpfs(tmp_path / "fs", "1m") as fs:
+            spool = Spool(fs, "s", 25_000)  # a record of this batch is ~10 kB
+            filler = fill(fs)
+            assert spool.append(batch(1, pad=5000))
+            assert spool.append(batch(2, pad=5000))
+            assert not spool.append(batch(3, pad=5000))
+            filler.unlink()
+            spool.close()
+
+    def test_full_disk_under_the_spool_loses_nothing_and_is_not_tampering(
+        self, tmp_path: Path
+    ) -> None:
+        """Log and spool on one full disk: every event arrives, the log verifies, no TAMPER."""
+        from auditmw import AuditConfig, Auditor
+        from auditmw.config import DeliveryOptions
+        from auditmw.event import Headers
+        from auditmw.integrity import IntegrityOptions, KeyRegistry, generate_keypair, verify_files
+        from auditmw.sinks.file import FileSink
+
+        private, public, _ = generate_keypair()
+        with tmpfs(tmp_path / "fs", "1m") as fs:
+            path = fs / "audit.jsonl"
+            auditor = Auditor(
+                AuditConfig(
+                    service="svc",
+                    sinks=[FileSink(path)],
+                    integrity=IntegrityOptions(signing_key=private, checkpoint_every=5),
+                    delivery=DeliveryOptions(
+                        retry_initial=0.01, retry_max=0.05, spool_dir=str(fs / "spool")
+                    ),
+                )
+            )
+            for i in range(13):
+                pad = b"u" * 1000 if i >= 3 else b""
+                exchange = auditor.new_exchange(
+                    "http",
+                    "GET",
+                    f"/o/{i}",
+                    Headers([(b"user-agent", pad)]),
+                    client=("10.1.1.1", 1),
+                )
+                exchange.status = 200
+                auditor.record(exchange)
+                if i == 2:
+                    assert auditor.flush(30)
+                    filler = fill(fs)
+            assert auditor.flush(30)
+            filler.unlink()
+            wait_for(lambda: b"audit.sink_recovered" in path.read_bytes(), "the sink to recover")
+            auditor.close()
+            registry = KeyRegistry.from_mapping({"keys": [{"public_key": public.decode()}]})
+            report = verify_files([path], keys=registry)
+            assert [f.code for f in report.findings if f.category == "tamper"] == []
+            kinds = [orjson.loads(line)["kind"] for line in path.read_bytes().splitlines()]
+            assert kinds.count("http") == 13
+            assert "audit.events_dropped" not in kinds
+
+    def test_durable_request_waits_for_the_sink_not_for_a_torn_spool_record(
         self, tmp_path: Path, make_delivery: Callable[..., Delivery]
     ) -> None:
-        """The waiter resolves False and the loss is recorded as audit.events_dropped."""
+        """A durable event whose spool write was cut short is delivered, then its waiter says so."""
         with tmpfs(tmp_path / "fs", "1m") as fs:
             sink = Outage()
             delivery = make_delivery([sink], mode="durable", spool_dir=fs)
@@ -108,18 +180,17 @@ class TestShortWrite:
             big = {"event_id": new_event_id(), "kind": "http", "n": 1, "pad": "x" * 6000}
             waiter = delivery.submit_durable(big)
             assert delivery.flush(30)
+            assert not waiter.done  # spooled (held) is not stored
             filler.unlink()
             sink.down = False
+            assert waiter.wait(30) is True
             delivery.submit({"event_id": new_event_id(), "kind": "http", "n": 2})
+            assert delivery.flush(30)
             wait_for(
-                lambda: any(e["kind"] == "audit.events_dropped" for e in sink.events()),
-                "the loss to be recorded",
+                lambda: [e.get("n") for e in sink.events() if e["kind"] == "http"] == [0, 1, 2],
+                "every event to arrive in order",
             )
-            # Resolved when the write failed: stored it was not, whatever came after.
-            assert waiter.wait(30) is False
-            assert waiter.done
-            got = [e.get("n") for e in sink.events() if e["kind"] == "http"]
-            assert got == [0, 2]
+            assert not any(e["kind"] == "audit.events_dropped" for e in sink.events())
 
 
 class TestTornRecord:
