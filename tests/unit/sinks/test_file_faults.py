@@ -208,6 +208,24 @@ class TestTornTail:
         assert "torn_record" in report.codes()
         assert [f.category for f in report.findings if f.code == "torn_record"] == ["completeness"]
 
+    def test_encrypted_fenced_fragment_is_skipped_by_strict_readers(self, tmp_path: Path) -> None:
+        """In an encrypted file the fenced fragment is not an altered line: cat/query read on."""
+        from auditmw._sources import iter_file, use_keyring
+        from auditmw.crypto import Keyring
+
+        keyring = Keyring.generate("k1")
+        path = tmp_path / "audit.jsonl"
+        sink = FileSink(path, encryption=keyring)
+        sink.emit(batch(0))
+        sink.close()
+        with path.open("ab") as crashed:
+            crashed.write(b"QUJDREVGR0g")  # part of an encrypted line
+        sink = FileSink(path, encryption=keyring)
+        sink.emit(batch(1))
+        sink.close()
+        with use_keyring(keyring):
+            assert [orjson.loads(line)["n"] for _, line in iter_file(path, strict=True)] == [0, 1]
+
     def test_unfenced_garbage_is_still_tampering(self, tmp_path: Path) -> None:
         """Only the writer's fence makes a broken line benign: other garbage stays malformed."""
         private, public, _ = generate_keypair()
