@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pytest
 
+from auditmw._layout import TORN_FENCE
 from auditmw._sources import iter_file, use_keyring
 from auditmw.cli import main
 from auditmw.config import AuditConfig, DeliveryOptions
@@ -152,6 +153,21 @@ class TestApply:
         got = {(e["details"]["action"], e["details"]["file"]) for e in events}
         assert got == {("delete", first.name), ("delete", second.name), ("archive", third.name)}
         assert all(e["integrity"]["seq"] >= 1 for e in events)  # chained like any event
+
+    def test_fenced_crash_fragment_does_not_block_or_crash_apply(
+        self, setup: dict[str, Any]
+    ) -> None:
+        """A torn line the sink fenced after a crash is no event: the file is judged by the rest."""
+        first = setup["files"][0]
+        raw = first.read_bytes()
+        lines = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).splitlines(keepends=True)
+        lines.insert(1, lines[1][:40] + TORN_FENCE + b"\n")
+        data = b"".join(lines)
+        first.chmod(0o600)
+        first.write_bytes(gzip.compress(data, mtime=0) if raw[:2] == b"\x1f\x8b" else data)
+        args = ["retention", "apply", "--policy", str(setup["policy"]), "--now", NOW.isoformat()]
+        assert main([*args, "--keys", str(setup["registry"])]) == 0
+        assert not first.exists()
 
     def test_without_keys_nothing_is_deleted(
         self, setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
