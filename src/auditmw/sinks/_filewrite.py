@@ -112,30 +112,39 @@ def fence_torn_tail(fd: int) -> int:
     return len(fence)
 
 
-def check_writable(path: Path) -> None:
+def check_writable(path: Path, *, directory: bool) -> None:
     """Refuse, at construction, a log file or directory this process cannot write.
+
+    Args:
+        path: the live log file.
+        directory: the directory must be writable even when the file exists
+            (rotation renames there; the lock sidecar lives there).
 
     Raises:
         ConfigurationError: naming the path, why, and the fix.
     """
-    directory = path.parent
+    folder = path.parent
     effective = os.access in os.supports_effective_ids
-    for target, needs in ((directory, os.W_OK | os.X_OK), (path, os.W_OK)):
-        if target is path and not path.exists():
-            continue
-        if os.access(target, needs, effective_ids=effective):
-            continue
-        if os.statvfs(directory).f_flag & os.ST_RDONLY:
-            why = "its filesystem is mounted read-only; mount it read-write"
-        elif target is path and stat.S_ISDIR(path.stat().st_mode):
-            why = "it is a directory; give the path of a file"
-        else:
-            owner = "directory" if target is directory else "file"
-            why = (
-                f"the {owner} {str(target)!r} is not writable by uid {os.geteuid()}; "
-                "chown/chmod it for the service user"
+    exists = path.exists()
+    checks = [(path, os.W_OK)] if exists else []
+    if directory or not exists:
+        checks.insert(0, (folder, os.W_OK | os.X_OK))
+    for target, needs in checks:
+        if not os.access(target, needs, effective_ids=effective):
+            raise ConfigurationError(
+                f"FileSink: cannot write the audit log {str(path)!r}: "
+                f"{_why(path, target)}, or choose another path",
+                setting="path",
             )
-        raise ConfigurationError(
-            f"FileSink: cannot write the audit log {str(path)!r}: {why}, or choose another path",
-            setting="path",
-        )
+
+
+def _why(path: Path, target: Path) -> str:
+    if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+        return "its filesystem is mounted read-only; mount it read-write"
+    if target is path and stat.S_ISDIR(path.stat().st_mode):
+        return "it is a directory; give the path of a file"
+    kind = "file" if target is path else "directory"
+    return (
+        f"the {kind} {str(target)!r} is not writable by uid {os.geteuid()}; "
+        "chown/chmod it for the service user"
+    )

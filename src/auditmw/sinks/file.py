@@ -167,7 +167,11 @@ class FileSink:
                 )
         self.path = Path(path)
         _check_directory(self.path.parent, create=create_dir, allow=allow_world_writable)
-        check_writable(self.path)
+        # Rotation renames in the directory, and rotating or encrypted writers lock a
+        # sidecar file there; a plain file is locked through its own descriptor.
+        self._sidecar = rotate_bytes is not None or rotate_interval is not None
+        self._sidecar = self._sidecar or encryption is not None
+        check_writable(self.path, directory=self._sidecar)
         self.format = format
         self.delivery_mode = delivery_mode
         self._fsync = fsync != "never"
@@ -230,6 +234,16 @@ class FileSink:
 
     @contextmanager
     def _flock(self) -> Iterator[None]:
+        if not self._sidecar:
+            # The file never changes inode: its own descriptor is the lock, and a
+            # directory the service cannot write (e.g. /var/log) still works.
+            fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            return
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
         lock = os.open(self._lock_path, flags, self._mode)
         try:

@@ -7,7 +7,11 @@ These run against a real small tmpfs (see ``tests/unit/_mounts.py``): a full dis
 from __future__ import annotations
 
 import gzip
+import os
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -24,8 +28,7 @@ from auditmw.sinks.file import FileSink, rotated_files
 from tests.unit._mounts import fill, remount, tmpfs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
+    from collections.abc import Callable, Iterator
 
     from auditmw._report import Report
 
@@ -292,3 +295,80 @@ class TestReadOnly:
             assert kinds.count("http") == 5
             failed = next(d for d in docs if d["kind"] == "audit.sink_failed")
             assert failed["details"]["sink"] == "FileSink:0"
+
+
+def _as_unprivileged(check: Callable[[], object]) -> object:
+    """Run ``check`` in a forked child as uid/gid 65534 (nobody); return its result or error."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            try:
+                result: object = check()
+            except Exception as exc:  # reported to the parent
+                result = f"{type(exc).__name__}: {exc}"
+            os.write(write, orjson.dumps(result))
+        finally:
+            os._exit(0)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    return orjson.loads(b"".join(chunks))
+
+
+@pytest.fixture
+def service_dir() -> Iterator[Path]:
+    """A directory owned by root (0755) holding a log file owned by the service (nobody)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a check as an unprivileged service user")
+    directory = Path(tempfile.mkdtemp(prefix="auditmw-svc-"))
+    try:
+        directory.chmod(0o755)
+        log = directory / "audit.jsonl"
+        log.write_bytes(b"")
+        os.chown(log, 65534, 65534)
+        yield directory
+    finally:
+        shutil.rmtree(directory)
+
+
+class TestUnprivileged:
+    def test_file_writable_in_a_root_owned_directory_works(self, service_dir: Path) -> None:
+        """Like /var/log/app.jsonl: the service owns the file, not the directory; no sidecar."""
+
+        def check() -> object:
+            sink = FileSink(service_dir / "audit.jsonl")
+            sink.emit(batch(0, 2))
+            sink.close()
+            return sorted(p.name for p in service_dir.iterdir())
+
+        assert _as_unprivileged(check) == ["audit.jsonl"]
+        assert numbers(service_dir / "audit.jsonl") == [0, 1]
+
+    @pytest.mark.parametrize(
+        ("name", "options"),
+        [
+            pytest.param("new.jsonl", {}, id="new-file"),
+            pytest.param("audit.jsonl", {"rotate_bytes": 1000}, id="rotation-needs-the-directory"),
+        ],
+    )
+    def test_unwritable_directory_is_refused_naming_uid(
+        self, service_dir: Path, name: str, options: dict[str, object]
+    ) -> None:
+        """When the directory must be written, construction fails naming it and the uid."""
+
+        def check() -> object:
+            FileSink(service_dir / name, **options)  # type: ignore[arg-type]
+            return "constructed"
+
+        message = _as_unprivileged(check)
+        assert isinstance(message, str)
+        assert message.startswith("ConfigurationError")
+        assert "uid 65534" in message
+        assert str(service_dir) in message
