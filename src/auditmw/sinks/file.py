@@ -1,7 +1,8 @@
 """Append events to a JSON Lines file, with optional rotation, compression and retention.
 
-Each batch is appended under an exclusive ``flock`` on the hidden sidecar
-``.<file>-lock``, on a descriptor opened with ``O_APPEND``, so several processes
+Each batch is appended under an exclusive ``flock`` (on the file itself; with
+rotation or encryption on the hidden sidecar ``.<file>-lock``), on a descriptor
+opened with ``O_APPEND``, so several processes
 (gunicorn workers) can share one file without torn or interleaved lines.  A batch is
 stored whole or not at all: when the disk is full (or the write fails for any other
 reason) the file is truncated back to where the batch began before the error is
