@@ -2,21 +2,21 @@
 
 Each batch is appended under an exclusive ``flock`` (on the file itself; with
 rotation or encryption on the hidden sidecar ``.<file>-lock``), on a descriptor
-opened with ``O_APPEND``, so several processes
-(gunicorn workers) can share one file without torn or interleaved lines.  A batch is
-stored whole or not at all: when the disk is full (or the write fails for any other
-reason) the file is truncated back to where the batch began before the error is
-raised, and a torn last line left by a crash is fenced when the file is next opened
-(see :mod:`auditmw.sinks._filewrite`).  The file is created with mode ``0600`` (``0640`` with
-``group_read=True``), its directory ``0700`` when the sink creates it
-(``create_dir=True``), and rotated files are made read-only (``0400``/``0440``).
+opened with ``O_APPEND``, so several processes (gunicorn workers) can share one
+file without torn or interleaved lines.  A batch is stored whole or not at all:
+when the disk is full (or the write fails for any other reason) the file is
+truncated back to where the batch began before the error is raised, and a torn
+last line left by a crash is fenced before the next batch (see
+:mod:`auditmw.sinks._filewrite`).  The file is created with mode ``0600``
+(``0640`` with ``group_read=True``), its directory ``0700`` when the sink creates
+it (``create_dir=True``), and rotated files are made read-only (``0400``/``0440``).
 A world-writable directory is refused: anyone could replace the log there.
 With ``encryption=`` (a :class:`~auditmw.crypto.KeyProvider`) every file is
 encrypted with its own data key; see :mod:`auditmw.crypto`.
 
 With rotation on, the same lock makes the processes sharing the file agree on
-when it rotates: a writer whose descriptor points to a file another process rotated away
-reopens the live one before writing.  Rotated files are named::
+when it rotates: a writer whose descriptor points to a file another process
+rotated away reopens the live one before writing.  Rotated files are named::
 
     <file>.<UTC time of rotation, YYYYMMDDTHHMMSSZ>.<6-digit sequence>[.gz]
 
