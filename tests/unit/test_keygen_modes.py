@@ -65,3 +65,20 @@ class TestModes:
         (tmp_path / "auditmw.key").symlink_to(tmp_path / "missing")
         assert main(["keygen", "--out", str(tmp_path)]) == 2
         assert not (tmp_path / "missing").exists()
+
+    def test_public_key_is_not_written_through_a_symlink(self, tmp_path: Path) -> None:
+        """The public key file is created like the private one: a planted symlink is replaced."""
+        target = tmp_path / "elsewhere"
+        target.write_bytes(b"keep")
+        (tmp_path / "auditmw.pub").symlink_to(target)
+        assert main(["keygen", "--out", str(tmp_path), "--force"]) == 0
+        assert target.read_bytes() == b"keep"
+        assert b"PUBLIC KEY" in (tmp_path / "auditmw.pub").read_bytes()
+        assert mode(tmp_path / "auditmw.pub") == 0o644
+
+    def test_existing_public_key_refuses_before_writing_anything(self, tmp_path: Path) -> None:
+        """Without --force an existing .pub refuses the pair: no orphan private key is left."""
+        (tmp_path / "auditmw.pub").write_bytes(b"old")
+        assert main(["keygen", "--out", str(tmp_path)]) == 2
+        assert not (tmp_path / "auditmw.key").exists()
+        assert (tmp_path / "auditmw.pub").read_bytes() == b"old"

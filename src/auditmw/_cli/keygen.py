@@ -39,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _write_private(path: Path, data: bytes, force: bool) -> None:
-    """Write a secret with mode 0600 whatever the umask, never through a symlink.
+def _write_private(path: Path, data: bytes, force: bool, mode: int = 0o600) -> None:
+    """Write a key file with exactly ``mode`` (0600) whatever the umask, never through a symlink.
 
     With ``force`` the key goes to a fresh temporary file renamed over ``path``: an
     existing file's looser mode, its other hard links or a planted symlink never see
@@ -51,7 +51,7 @@ def _write_private(path: Path, data: bytes, force: bool) -> None:
         target.unlink(missing_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        os.fchmod(fd, 0o600)  # the umask may only remove bits; this sets exactly these
+        os.fchmod(fd, mode)  # the umask may only remove bits; this sets exactly these
         with os.fdopen(fd, "wb", closefd=False) as handle:
             handle.write(data)
             handle.flush()
@@ -83,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
             return 0
         private, public, key_id = generate_keypair()
         key_path, pub_path = out / f"{args.name}.key", out / f"{args.name}.pub"
+        taken = [p for p in (key_path, pub_path) if p.exists() or p.is_symlink()]
+        if taken and not args.force:  # refuse before writing either half of the pair
+            raise FileExistsError(17, "exists", str(taken[0]))
         _write_private(key_path, private, args.force)
-        pub_path.write_bytes(public)
+        _write_private(pub_path, public, args.force, mode=0o644)
         if args.registry:
             _add_to_registry(Path(args.registry), key_id, public.decode())
     except FileExistsError as exc:
