@@ -85,7 +85,14 @@ def _check_directory(directory: Path, *, create: bool, allow: bool) -> None:
                 "or pass create_dir=True",
                 setting="path",
             )
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"FileSink: cannot create the directory {str(directory)!r}: {exc.strerror}; "
+                "create it for the service user or choose another path",
+                setting="path",
+            ) from exc
     if not allow and directory.stat().st_mode & stat.S_IWOTH:
         raise ConfigurationError(
             f"FileSink: directory {str(directory)!r} is world-writable, so anyone could "

@@ -259,6 +259,16 @@ class TestReadOnly:
             assert "writ" in str(info.value)
             assert info.value.setting == "path"
 
+    def test_directory_that_cannot_be_created_is_a_configuration_error(
+        self, tmp_path: Path
+    ) -> None:
+        """create_dir=True on a read-only filesystem names the directory, not an OSError."""
+        with (
+            tmpfs(tmp_path / "fs", "1m", read_only=True) as fs,
+            pytest.raises(ConfigurationError, match="cannot create the directory"),
+        ):
+            FileSink(fs / "logs" / "audit.jsonl", create_dir=True)
+
     def test_read_only_file_is_refused_at_construction(self, tmp_path: Path) -> None:
         """An existing log file the service cannot append to fails at start too."""
         with tmpfs(tmp_path / "fs", "1m") as fs:
