@@ -227,6 +227,7 @@ class FileSink:
             with self._flock():
                 fd = self._open()
                 if self._rotating:
+                    self._boundary(fd)  # fenced before the file may be rotated away
                     # Encrypted, a batch is stored as base64 (4/3) plus nonce and tag.
                     grow = len(data) if self._encryption is None else len(data) * 4 // 3 + 40
                     fd = self._maybe_rotate(fd, grow)

@@ -183,6 +183,19 @@ class TestTornTail:
         assert lines[2].endswith(TORN_FENCE)
         assert orjson.loads(lines[3])["n"] == 3
 
+    def test_torn_tail_is_fenced_before_the_file_is_rotated_away(self, tmp_path: Path) -> None:
+        """A fragment in a file about to rotate is fenced first: no rotated file ends torn."""
+        path = tmp_path / "audit.jsonl"
+        sink = FileSink(path, rotate_bytes=1000, compress=False)
+        sink.emit(batch(0, 1, pad=400))
+        with path.open("ab") as crashed:
+            crashed.write(b'{"n":1,"pad":"' + b"x" * 300)
+        sink.emit(batch(2, 1, pad=400))  # would pass rotate_bytes: rotates first
+        sink.close()
+        (rotated,) = rotated_files(path)
+        assert rotated.read_bytes().endswith(TORN_FENCE + b"\n")
+        assert numbers(path) == [2]
+
     def test_complete_record_without_newline_is_only_terminated(self, tmp_path: Path) -> None:
         """A last record complete but for its newline is kept as a record, not fenced."""
         path = tmp_path / "audit.jsonl"
