@@ -175,10 +175,10 @@ class FileSink:
                 )
         self.path = Path(path)
         _check_directory(self.path.parent, create=create_dir, allow=allow_world_writable)
+        self._rotating = rotate_bytes is not None or rotate_interval is not None
         # Rotation renames in the directory, and rotating or encrypted writers lock a
         # sidecar file there; a plain file is locked through its own descriptor.
-        self._sidecar = rotate_bytes is not None or rotate_interval is not None
-        self._sidecar = self._sidecar or encryption is not None
+        self._sidecar = self._rotating or encryption is not None
         check_writable(self.path, directory=self._sidecar)
         self.format = format
         self.delivery_mode = delivery_mode
@@ -191,7 +191,6 @@ class FileSink:
         self._compress = compress
         self._keep = max_files
         self._max_age = None if max_age_days is None else max_age_days * 86_400
-        self._rotating = rotate_bytes is not None or rotate_interval is not None
         self._lock_path = self.path.with_name(f".{self.path.name}-lock")
         self._fd: int | None = None
         self._pid = 0
@@ -215,10 +214,11 @@ class FileSink:
         return os.fstat(fd).st_size
 
     def emit(self, batch: Batch) -> None:
-        """Append the batch with one ``write`` (and ``fsync`` unless disabled).
+        """Append the batch whole (and ``fsync`` unless disabled), or nothing of it.
 
         Raises:
-            SinkUnavailableError: the file cannot be written.
+            SinkUnavailableError: the file cannot be written; what was written of the
+                batch has been taken back, so delivery can retry it.
         """
         data = batch.payload()
         if not data:
