@@ -94,22 +94,25 @@ def _is_record(fragment: bytes) -> bool:
         return False
 
 
-def fence_torn_tail(fd: int) -> int:
-    """Make the file end at a record boundary; return the bytes appended (0 if it did).
+def fence_torn_tail(fd: int, size: int) -> int:
+    """Make the file end at a record boundary; return its size afterwards.
 
     A last line that is a whole JSON record only lacked its newline; anything else is
     a torn record and gets the fence.  Call with the sink's lock held.
+
+    Args:
+        fd: the log file, opened for reading and appending.
+        size: its current size.
 
     Raises:
         OSError: the file cannot be read or the fence cannot be written (nothing of the
             fence stays behind).
     """
-    size = os.fstat(fd).st_size
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-        return 0
+        return size
     fence = b"\n" if _is_record(_last_line(fd, size)) else TORN_FENCE + b"\n"
     append_whole(fd, fence, start=size, sync=True)
-    return len(fence)
+    return size + len(fence)
 
 
 def check_writable(path: Path, *, directory: bool) -> None:

@@ -194,12 +194,14 @@ class FileSink:
         self._lock_path = self.path.with_name(f".{self.path.name}-lock")
         self._fd: int | None = None
         self._pid = 0
+        self._end = -1  # the file's size after our last append to ``_fd``
 
     def _open(self) -> int:
         if self._fd is None or self._pid != os.getpid():
             flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
             self._fd = os.open(self.path, flags, self._mode)
             self._pid = os.getpid()
+            self._end = -1
             self._segment = None  # a forked child may open another file than its parent
         return self._fd
 
@@ -207,11 +209,16 @@ class FileSink:
         """Return where this batch starts, fencing a torn tail first (under the lock).
 
         Checked before every batch, not only at open: another process sharing the
-        file may have been killed in the middle of its write since our last one.
+        file may have been killed in the middle of its write since our last one.  The
+        last byte is read only when the file is not as our own last append left it.
         """
-        if fence_torn_tail(fd):
+        size = os.fstat(fd).st_size
+        if size == self._end:
+            return size
+        fenced = fence_torn_tail(fd, size)
+        if fenced != size:
             logger.warning("auditmw: fenced a torn last line in %s", self.path)
-        return os.fstat(fd).st_size
+        return fenced
 
     def emit(self, batch: Batch) -> None:
         """Append the batch whole (and ``fsync`` unless disabled), or nothing of it.
@@ -236,6 +243,8 @@ class FileSink:
                 if self._encryption is not None:
                     data = self._encrypt(fd, data, self._encryption)
                 append_whole(fd, data, start=start, sync=self._fsync)
+                # Where our batch ended (not tracked when encrypting: a header may precede it).
+                self._end = -1 if self._encryption is not None else start + len(data)
         except OSError as exc:
             self._close_fd()  # an encrypted file's header may have been taken back too
             why = exc.strerror or str(exc)
@@ -349,6 +358,7 @@ class FileSink:
 
     def _close_fd(self) -> None:
         self._segment = None
+        self._end = -1
         if self._fd is not None and self._pid == os.getpid():
             try:
                 os.close(self._fd)
