@@ -174,6 +174,9 @@ class Channel:
         return dropped
 
     def next(self) -> Batch | None:
+        if self.spool is not None and (damaged := self.spool.take_damage()):
+            # Torn spool records (a crash mid-write): lost, recorded on the next tick.
+            self.lost, self.lost_reason = self.lost + damaged, "spool_damaged"
         if self.spool is not None and self.spool.pending:
             batch = self.spool.peek()
             if batch is not None:

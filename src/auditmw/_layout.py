@@ -17,8 +17,10 @@ __all__ = [
     "EVENT_DOMAIN",
     "MAC_DOMAIN",
     "SIGNATURE_DOMAIN",
+    "TORN_FENCE",
     "ZERO_HASH",
     "find_integrity",
+    "is_fenced_torn",
     "integrity_key",
     "with_integrity",
 ]
@@ -32,6 +34,21 @@ CHECKPOINT_MAC_DOMAIN: Final = b"auditmw/v1/checkpoint-mac"
 ZERO_HASH: Final = bytes(32)
 #: The ``kind`` of inline checkpoint records.
 CHECKPOINT_KIND: Final = "audit.checkpoint"
+#: Appended by the file sink to a torn last line (left by a crash) before it writes on,
+#: so the next record starts on a fresh line.  ``0x1E`` (ASCII record separator, as in
+#: RFC 7464 JSON text sequences) never occurs in a JSON record: no record ends this way.
+TORN_FENCE: Final = b"\x1eauditmw/v1/torn"
+
+
+def is_fenced_torn(line: bytes) -> bool:
+    """Whether ``line`` is a partial record fenced by the file sink (a crash artefact).
+
+    Such a line holds no evidence (it is not a whole record); the events around it are
+    still checked by their chain, so a fence can never hide a deleted event.
+
+    .. versionadded:: 0.2.0
+    """
+    return line.endswith(TORN_FENCE)
 
 
 def integrity_key(format: str) -> str:

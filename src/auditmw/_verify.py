@@ -18,7 +18,13 @@ import orjson
 
 from auditmw._chainstate import ChainState, MasterKeys
 from auditmw._fastpath import accept_fast
-from auditmw._layout import CHECKPOINT_KIND, EVENT_DOMAIN, MAC_DOMAIN, find_integrity
+from auditmw._layout import (
+    CHECKPOINT_KIND,
+    EVENT_DOMAIN,
+    MAC_DOMAIN,
+    find_integrity,
+    is_fenced_torn,
+)
 from auditmw._report import Finding, Location, Report
 from auditmw._seal import read_checkpoint
 
@@ -72,6 +78,9 @@ class Reader:
         try:
             doc = _loads(line)
         except orjson.JSONDecodeError:
+            if is_fenced_torn(line):  # a crash artefact the file sink fenced: no evidence
+                self.flag("torn_record", "a record torn by a crash (fenced)", location, None)
+                return
             self.flag("malformed_record", "the line is not valid JSON", location, None)
             return
         if not isinstance(doc, dict):

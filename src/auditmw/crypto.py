@@ -44,6 +44,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from auditmw._keyring import KeyProvider, Keyring
+from auditmw._layout import is_fenced_torn
 from auditmw.exceptions import DecryptionError
 
 if TYPE_CHECKING:
@@ -217,9 +218,10 @@ def decrypt_lines(
             try:
                 payload = key.decrypt(line, offset)
             except AlteredLineError as exc:
-                if strict:
+                if not strict:
+                    yield line + b"\n"  # a verifier reports it (torn_record if fenced)
+                elif not is_fenced_torn(line):  # a fenced crash fragment holds no record
                     raise AlteredLineError(f"{source}: {exc}", key_id=key.key_id) from exc
-                yield line + b"\n"
             else:
                 for record in payload.split(b"\n"):
                     if record:

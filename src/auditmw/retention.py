@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
-from auditmw._layout import find_integrity
+from auditmw._layout import find_integrity, is_fenced_torn
 from auditmw._sources import expand_paths, iter_file, use_keyring
 from auditmw.exceptions import PolicyError
 from auditmw.sinks.file import rotated_files
@@ -37,7 +37,15 @@ if TYPE_CHECKING:
     from auditmw._keys import KeyRegistry
     from auditmw.crypto import KeyProvider
 
-__all__ = ["Action", "ArchiveTarget", "DirectoryArchive", "RetentionRule", "apply", "plan"]
+__all__ = [
+    "Action",
+    "ArchiveTarget",
+    "DirectoryArchive",
+    "RetentionRule",
+    "apply",
+    "plan",
+    "shred_refusal",
+]
 
 _STAMP = re.compile(r"\.(\d{8}T\d{6}Z)\.\d{6}(?:\.gz)?$")
 _DAY = 86_400.0
@@ -169,6 +177,26 @@ def _stamp(path: Path) -> datetime:
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
+def shred_refusal(path: Path) -> str | None:
+    """Why ``path`` must not be crypto-shredded, or ``None`` when it may be.
+
+    Only rotated files (and their archived copies) may be shredded: a name without
+    the rotation suffix is a live file a running :class:`~auditmw.sinks.FileSink`
+    appends to, and shredding rewrites the file under a new inode, so the writer's
+    later events would go to the replaced, unlinked file and be lost.
+
+    .. versionadded:: 0.2.0
+    """
+    if _STAMP.search(path.name) is not None:
+        return None
+    return (
+        f"refusing to shred {path}: it is a live log file (its name has no rotation suffix "
+        "'.<YYYYMMDDTHHMMSSZ>.<NNNNNN>[.gz]'), so a running FileSink may still append to it "
+        "and its later events would be lost; shred only rotated files (rotate first: "
+        "rotate_bytes / rotate_interval)"
+    )
+
+
 def plan(
     logs: list[Path], rule: RetentionRule, now: datetime, target: ArchiveTarget | None = None
 ) -> list[Action]:
@@ -204,6 +232,14 @@ def _decide(
     return Action("keep", path, age, "within the retention window", archived)
 
 
+def _record(line: bytes) -> Any:
+    """The parsed record, or ``None`` for a line that is none (verify judges those)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _coverage(files: list[Path]) -> dict[str, float]:
     """The highest ``last_seq`` checkpointed per chain in ``files``."""
     covered: dict[str, float] = {}
@@ -211,7 +247,8 @@ def _coverage(files: list[Path]) -> dict[str, float]:
         for _, line in iter_file(path):
             if b'"checkpoint"' not in line:
                 continue
-            body = orjson.loads(line).get("checkpoint")
+            doc = _record(line)
+            body = doc.get("checkpoint") if isinstance(doc, dict) else None
             if isinstance(body, dict):
                 chain = str(body.get("chain_id"))
                 covered[chain] = max(covered.get(chain, -1), float(body.get("last_seq", -1)))
@@ -221,7 +258,11 @@ def _coverage(files: list[Path]) -> dict[str, float]:
 def _uncovered(path: Path, covered: Mapping[str, float]) -> str | None:
     """Why ``path`` holds events no checkpoint covers, or ``None`` when all are covered."""
     for _, line in iter_file(path):
-        doc = orjson.loads(line)
+        if is_fenced_torn(line):
+            continue  # a crash fragment the sink fenced: no event, nothing to cover
+        doc = _record(line)
+        if doc is None:
+            return "holds a line that is not a JSON record"
         if not isinstance(doc, dict) or "checkpoint" in doc:
             continue  # a checkpoint-only file covers others; it holds no event of its own
         integrity = find_integrity(doc)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pytest
 
+from auditmw._layout import TORN_FENCE
 from auditmw._sources import iter_file, use_keyring
 from auditmw.cli import main
 from auditmw.config import AuditConfig, DeliveryOptions
@@ -18,6 +19,7 @@ from auditmw.exceptions import PolicyError
 from auditmw.integrity import IntegrityOptions
 from auditmw.pipeline import Pipeline
 from auditmw.retention import RetentionRule, plan
+from auditmw.sinks.base import Batch
 from auditmw.sinks.file import FileSink, rotated_files
 
 if TYPE_CHECKING:
@@ -152,6 +154,21 @@ class TestApply:
         assert got == {("delete", first.name), ("delete", second.name), ("archive", third.name)}
         assert all(e["integrity"]["seq"] >= 1 for e in events)  # chained like any event
 
+    def test_fenced_crash_fragment_does_not_block_or_crash_apply(
+        self, setup: dict[str, Any]
+    ) -> None:
+        """A torn line the sink fenced after a crash is no event: the file is judged by the rest."""
+        first = setup["files"][0]
+        raw = first.read_bytes()
+        lines = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).splitlines(keepends=True)
+        lines.insert(1, lines[1][:40] + TORN_FENCE + b"\n")
+        data = b"".join(lines)
+        first.chmod(0o600)
+        first.write_bytes(gzip.compress(data, mtime=0) if raw[:2] == b"\x1f\x8b" else data)
+        args = ["retention", "apply", "--policy", str(setup["policy"]), "--now", NOW.isoformat()]
+        assert main([*args, "--keys", str(setup["registry"])]) == 0
+        assert not first.exists()
+
     def test_without_keys_nothing_is_deleted(
         self, setup: dict[str, Any], capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -246,3 +263,53 @@ class TestApply:
         with use_keyring(keyring):
             docs = [orjson.loads(line) for _, line in iter_file(archived, strict=True)]
         assert any(d.get("kind") == "audit.policy_loaded" for d in docs)
+
+
+class TestShred:
+    @staticmethod
+    def encrypted_log(tmp_path: Path) -> tuple[Path, Keyring, FileSink]:
+        keyring = Keyring.generate("k1")
+        live = tmp_path / "audit.jsonl"
+        sink = FileSink(live, rotate_bytes=700, encryption=keyring)
+        for n in range(12):
+            line = orjson.dumps({"n": n, "pad": "x" * 60})
+            sink.emit(Batch([{"n": n}], [line]))
+        return live, keyring, sink
+
+    def test_refuses_the_live_file(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Issue 15.10: the file a sink appends to is refused, naming it and why; exit 2."""
+        live, keyring, sink = self.encrypted_log(tmp_path)
+        before = live.read_bytes()
+        assert main(["retention", "shred", str(live)]) == 2
+        err = capsys.readouterr().err
+        assert str(live) in err
+        assert "live" in err
+        assert "rotated" in err
+        assert live.read_bytes() == before
+        sink.emit(Batch([{"n": 99}], [b'{"n":99}']))  # the sink writes on, still readable
+        sink.close()
+        with use_keyring(keyring):
+            assert [orjson.loads(line)["n"] for _, line in iter_file(live, strict=True)][-1] == 99
+
+    def test_refusal_shreds_nothing(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """With the live file among the arguments, not even the rotated ones are shredded."""
+        live, _, sink = self.encrypted_log(tmp_path)
+        sink.close()
+        first = rotated_files(live)[0]
+        before = first.read_bytes()
+        assert main(["retention", "shred", str(first), str(live)]) == 2
+        assert first.read_bytes() == before
+        assert "shredded" not in capsys.readouterr().out
+
+    def test_shreds_a_rotated_file(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A rotated file is shredded as before."""
+        live, _, sink = self.encrypted_log(tmp_path)
+        sink.close()
+        assert main(["retention", "shred", str(rotated_files(live)[0])]) == 0
+        assert "shredded" in capsys.readouterr().out

@@ -94,7 +94,7 @@ class TestTornTail:
         assert got == [[i] for i in range(sum(1 for end in ends if end <= cut))]
 
     def test_corrupt_record_stops_replay(self, tmp_path: Path) -> None:
-        """A record whose checksum fails is not replayed, nor anything after it."""
+        """A record whose checksum fails is not replayed (it is the last one here)."""
         spool = Spool(tmp_path, "s", 1 << 20)
         spool.append(batch(1))
         spool.append(batch(2))

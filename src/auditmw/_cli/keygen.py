@@ -39,12 +39,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _write_private(path: Path, data: bytes, force: bool) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(path, 0o600)
+def _write_private(path: Path, data: bytes, force: bool, mode: int = 0o600) -> None:
+    """Write a key file with exactly ``mode`` (0600) whatever the umask, never through a symlink.
+
+    With ``force`` the key goes to a fresh temporary file renamed over ``path``: an
+    existing file's looser mode, its other hard links or a planted symlink never see
+    the new key.  Without it, ``O_EXCL`` refuses any existing name, a symlink included.
+    """
+    target = path.with_name(f".{path.name}.new") if force else path
+    if force:
+        target.unlink(missing_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, mode)  # the umask may only remove bits; this sets exactly these
+        with os.fdopen(fd, "wb", closefd=False) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    if force:
+        os.replace(target, path)
 
 
 def _add_to_registry(path: Path, key_id: str, public: str) -> None:
@@ -58,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     """Create the key files; return 0, or 2 when a file exists or cannot be written."""
     out = Path(args.out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        if not out.is_dir():
+            out.mkdir(mode=0o700, parents=True)
+            os.chmod(out, 0o700)  # mkdir's mode is masked by the umask; keys stay private
         if args.mac:
             path = out / f"{args.name}.mac"
             _write_private(path, secrets.token_hex(32).encode() + b"\n", args.force)
@@ -66,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
             return 0
         private, public, key_id = generate_keypair()
         key_path, pub_path = out / f"{args.name}.key", out / f"{args.name}.pub"
+        taken = [p for p in (key_path, pub_path) if p.exists() or p.is_symlink()]
+        if taken and not args.force:  # refuse before writing either half of the pair
+            raise FileExistsError(17, "exists", str(taken[0]))
         _write_private(key_path, private, args.force)
-        pub_path.write_bytes(public)
+        _write_private(pub_path, public, args.force, mode=0o644)
         if args.registry:
             _add_to_registry(Path(args.registry), key_id, public.decode())
     except FileExistsError as exc:

@@ -35,7 +35,10 @@ def register(subparsers: Any) -> None:
         if name == "apply":
             cmd.add_argument("--keys", metavar="REGISTRY", help="keys verifying checkpoints")
         cmd.set_defaults(func=_plan if name == "plan" else _apply)
-    shred = sub.add_parser("shred", help="destroy the data key of encrypted files")
+    shred = sub.add_parser(
+        "shred",
+        help="destroy the data key of encrypted rotated files (the live file is refused)",
+    )
     shred.add_argument("files", nargs="+", metavar="FILE")
     shred.set_defaults(func=_shred)
 
@@ -126,7 +129,14 @@ def _apply(args: argparse.Namespace) -> int:
 
 def _shred(args: argparse.Namespace) -> int:
     from auditmw.crypto import shred
+    from auditmw.retention import shred_refusal
 
+    # Every file is checked before any is shredded: a refusal leaves all of them intact.
+    refusals = [why for name in args.files if (why := shred_refusal(Path(name)))]
+    for why in refusals:
+        print(f"auditmw retention shred: {why}", file=sys.stderr)
+    if refusals:
+        return 2
     for name in args.files:
         try:
             key_id = shred(name)

@@ -1,26 +1,31 @@
 """Append events to a JSON Lines file, with optional rotation, compression and retention.
 
-Each batch is written with a single ``write`` on a descriptor opened with
-``O_APPEND``, so several processes (gunicorn workers) can share one file without
-torn or interleaved lines.  The file is created with mode ``0600`` (``0640`` with
-``group_read=True``), its directory ``0700`` when the sink creates it
-(``create_dir=True``), and rotated files are made read-only (``0400``/``0440``).
+Each batch is appended under an exclusive ``flock`` (on the file itself; with
+rotation or encryption on the hidden sidecar ``.<file>-lock``), on a descriptor
+opened with ``O_APPEND``, so several processes (gunicorn workers) can share one
+file without torn or interleaved lines.  A batch is stored whole or not at all:
+when the disk is full (or the write fails for any other reason) the file is
+truncated back to where the batch began before the error is raised, and a torn
+last line left by a crash is fenced before the next batch (see
+:mod:`auditmw.sinks._filewrite`).  The file is created with mode ``0600``
+(``0640`` with ``group_read=True``), its directory ``0700`` when the sink creates
+it (``create_dir=True``), and rotated files are made read-only (``0400``/``0440``).
 A world-writable directory is refused: anyone could replace the log there.
 With ``encryption=`` (a :class:`~auditmw.crypto.KeyProvider`) every file is
 encrypted with its own data key; see :mod:`auditmw.crypto`.
 
-With rotation on, every batch is written under an exclusive ``flock`` on the
-hidden sidecar ``.<file>-lock``, so the processes sharing the file agree on when it
-rotates: a writer whose descriptor points to a file another process rotated away
-reopens the live one before writing.  Rotated files are named::
+With rotation on, the same lock makes the processes sharing the file agree on
+when it rotates: a writer whose descriptor points to a file another process
+rotated away reopens the live one before writing.  Rotated files are named::
 
     <file>.<UTC time of rotation, YYYYMMDDTHHMMSSZ>.<6-digit sequence>[.gz]
 
 e.g. ``audit.jsonl.20261130T034500Z.000001.gz``: sorting the names sorts the files
 in writing order (the sequence keeps increasing within one second), and the live
 file comes last.  A file is compressed into a hidden partial file, renamed to its
-``.gz`` name when complete; neither helper file looks like a log to a reader
-(``auditmw verify`` on the directory skips them).
+``.gz`` name when complete (when the disk is too full to compress, the rotated file
+stays uncompressed and the partial file is removed); neither helper file looks like
+a log to a reader (``auditmw verify`` on the directory skips them).
 
 .. versionadded:: 0.1.0
 """
@@ -29,25 +34,28 @@ from __future__ import annotations
 
 import fcntl
 import gzip
+import logging
 import os
 import re
 import shutil
 import stat
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from auditmw.exceptions import ConfigurationError, SinkUnavailableError
+from auditmw.sinks._filewrite import append_whole, check_writable, fence_torn_tail
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from contextlib import AbstractContextManager
 
     from auditmw.crypto import KeyProvider, SegmentKey
     from auditmw.sinks.base import Batch
 
 __all__ = ["FileSink", "rotated_files"]
+
+logger = logging.getLogger("auditmw.delivery")
 
 Fsync = Literal["never", "batch", "always"]
 _ROTATED = re.compile(r"\.(\d{8}T\d{6}Z)\.(\d{6})(\.gz)?$")
@@ -77,7 +85,14 @@ def _check_directory(directory: Path, *, create: bool, allow: bool) -> None:
                 "or pass create_dir=True",
                 setting="path",
             )
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"FileSink: cannot create the directory {str(directory)!r}: {exc.strerror}; "
+                "create it for the service user or choose another path",
+                setting="path",
+            ) from exc
     if not allow and directory.stat().st_mode & stat.S_IWOTH:
         raise ConfigurationError(
             f"FileSink: directory {str(directory)!r} is world-writable, so anyone could "
@@ -113,8 +128,14 @@ class FileSink:
             this sink; ``None`` follows ``DeliveryOptions.mode``.
 
     Raises:
-        ConfigurationError: an option is invalid, or the directory does not exist or
-            is world-writable.
+        ConfigurationError: an option is invalid, or the directory does not exist, is
+            world-writable, or this process cannot write the directory or the file
+            (e.g. a read-only mount): found at start, not at the first request.
+
+    .. versionchanged:: 0.2.0
+       A failed or short write is taken back (the file always ends at a record
+       boundary), a torn tail left by a crash is fenced, and an unwritable path is
+       refused at construction.
 
     .. versionadded:: 0.1.0
     """
@@ -154,6 +175,11 @@ class FileSink:
                 )
         self.path = Path(path)
         _check_directory(self.path.parent, create=create_dir, allow=allow_world_writable)
+        self._rotating = rotate_bytes is not None or rotate_interval is not None
+        # Rotation renames in the directory, and rotating or encrypted writers lock a
+        # sidecar file there; a plain file is locked through its own descriptor.
+        self._sidecar = self._rotating or encryption is not None
+        check_writable(self.path, directory=self._sidecar)
         self.format = format
         self.delivery_mode = delivery_mode
         self._fsync = fsync != "never"
@@ -165,54 +191,77 @@ class FileSink:
         self._compress = compress
         self._keep = max_files
         self._max_age = None if max_age_days is None else max_age_days * 86_400
-        self._rotating = rotate_bytes is not None or rotate_interval is not None
-        # Encrypted writers share one data key per file and need the offset of each
-        # append, so they serialise under the lock even without rotation.
-        self._locking = self._rotating or encryption is not None
         self._lock_path = self.path.with_name(f".{self.path.name}-lock")
         self._fd: int | None = None
         self._pid = 0
+        self._end = -1  # the file's size after our last append to ``_fd``
 
     def _open(self) -> int:
         if self._fd is None or self._pid != os.getpid():
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
             self._fd = os.open(self.path, flags, self._mode)
             self._pid = os.getpid()
+            self._end = -1
             self._segment = None  # a forked child may open another file than its parent
         return self._fd
 
+    def _boundary(self, fd: int) -> int:
+        """Return where this batch starts, fencing a torn tail first (under the lock).
+
+        Checked before every batch, not only at open: another process sharing the
+        file may have been killed in the middle of its write since our last one.  The
+        last byte is read only when the file is not as our own last append left it.
+        """
+        size = os.fstat(fd).st_size
+        if size == self._end:
+            return size
+        fenced = fence_torn_tail(fd, size)
+        if fenced != size:
+            logger.warning("auditmw: fenced a torn last line in %s", self.path)
+        return fenced
+
     def emit(self, batch: Batch) -> None:
-        """Append the batch with one ``write`` (and ``fsync`` unless disabled).
+        """Append the batch whole (and ``fsync`` unless disabled), or nothing of it.
 
         Raises:
-            SinkUnavailableError: the file cannot be written.
+            SinkUnavailableError: the file cannot be written; what was written of the
+                batch has been taken back, so delivery can retry it.
         """
         data = batch.payload()
         if not data:
             return
         try:
-            with self._locked():
+            with self._flock():
                 fd = self._open()
                 if self._rotating:
+                    self._boundary(fd)  # fenced before the file may be rotated away
                     # Encrypted, a batch is stored as base64 (4/3) plus nonce and tag.
                     grow = len(data) if self._encryption is None else len(data) * 4 // 3 + 40
                     fd = self._maybe_rotate(fd, grow)
+                # Under the lock nobody else appends: a failure is taken back to here.
+                start = self._boundary(fd)
                 if self._encryption is not None:
                     data = self._encrypt(fd, data, self._encryption)
-                written = os.write(fd, data)
-                while written < len(data):  # short writes only happen on full disks or signals
-                    written += os.write(fd, data[written:])
-                if self._fsync:
-                    os.fsync(fd)
+                append_whole(fd, data, start=start, sync=self._fsync)
+                # Where our batch ended (not tracked when encrypting: a header may precede it).
+                self._end = -1 if self._encryption is not None else start + len(data)
         except OSError as exc:
-            self._close_fd()
-            raise SinkUnavailableError(f"cannot append to {self.path}: {exc.strerror}") from exc
-
-    def _locked(self) -> AbstractContextManager[None]:
-        return self._flock() if self._locking else nullcontext()
+            self._close_fd()  # an encrypted file's header may have been taken back too
+            why = exc.strerror or str(exc)
+            raise SinkUnavailableError(f"cannot append to {self.path}: {why}") from exc
 
     @contextmanager
     def _flock(self) -> Iterator[None]:
+        if not self._sidecar:
+            # The file never changes inode: its own descriptor is the lock, and a
+            # directory the service cannot write (e.g. /var/log) still works.
+            fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            return
         flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
         lock = os.open(self._lock_path, flags, self._mode)
         try:
@@ -254,9 +303,19 @@ class FileSink:
         os.rename(self.path, target)
         self._close_fd()
         if self._compress:
-            target = self._gzip(target)
+            target = self._try_gzip(target)
         os.chmod(target, self._mode & 0o444)  # a rotated file is never written again
         self._retain()
+
+    def _try_gzip(self, source: Path) -> Path:
+        """Compress ``source``; when the disk is too full, keep it plain (still a log)."""
+        try:
+            return self._gzip(source)
+        except OSError as exc:
+            partial = source.with_name("." + source.name.replace(".", "_") + ".gz-partial")
+            partial.unlink(missing_ok=True)
+            logger.warning("auditmw: kept %s uncompressed: %s", source.name, exc.strerror)
+            return source
 
     def _gzip(self, source: Path) -> Path:
         final = source.with_name(source.name + ".gz")
@@ -277,9 +336,11 @@ class FileSink:
         # The segment is tied to the open descriptor (reset whenever it is closed), not
         # to an inode number: a rotated file's inode number can be reused at once.
         if self._segment is None:
-            if os.fstat(fd).st_size == 0:
-                header, self._segment = new_segment(provider)
-                os.write(fd, header)
+            size = os.fstat(fd).st_size
+            if size == 0:
+                header, segment = new_segment(provider)
+                append_whole(fd, header, start=size, sync=False)
+                self._segment = segment
             else:  # another process started this file; under the lock, path is our file
                 with open(self.path, "rb") as existing:
                     self._segment = open_segment(existing.readline(), provider, str(self.path))
@@ -297,6 +358,7 @@ class FileSink:
 
     def _close_fd(self) -> None:
         self._segment = None
+        self._end = -1
         if self._fd is not None and self._pid == os.getpid():
             try:
                 os.close(self._fd)
