@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from auditmw.types import Event
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Silence :class:`~auditmw.config.NoSinksWarning` in tests (events are captured there)."""
+    config.addinivalue_line("filterwarnings", "ignore::auditmw.config.NoSinksWarning")
+
+
 @pytest.fixture
 def audit_events() -> Iterator[list[Event]]:
     """Every audit event built in this process during the test."""
