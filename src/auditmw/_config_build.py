@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from auditmw._config_schema import SettingError
 from auditmw._config_sources import Source, document_from_env, read_document
-from auditmw.config import AuditConfig, DeliveryOptions, ServiceInfo
+from auditmw.config import AuditConfig, DeliveryOptions, Limits, ServiceInfo
 from auditmw.exceptions import ConfigurationError, PolicyError
 from auditmw.policy import Policy, document_keys
 
@@ -200,6 +200,12 @@ def _jwt_options(section: Mapping[str, Any], environ: Mapping[str, str]) -> dict
     value = secret(options, "secret", "/identity/jwt", environ)
     if value is not None:
         options["secret"] = value
+    claims = options.get("claims")
+    if isinstance(claims, Mapping):
+        from auditmw.identity._claims import ClaimsMapping
+
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in claims.items()}
+        options["claims"] = _build("/identity/jwt/claims", ClaimsMapping, fields)
     return options
 
 
@@ -311,6 +317,8 @@ def config_from_document(
         kwargs["delivery"] = _build("/delivery", DeliveryOptions, document["delivery"])
     if "integrity" in document:
         kwargs["integrity"] = _integrity(document["integrity"], env)
+    if "limits" in document:
+        kwargs["limits"] = _build("/limits", Limits, document["limits"])
     kwargs.update(identity_options(document.get("identity", {}), env))
     kwargs.update(overrides)
     if "service" not in kwargs:

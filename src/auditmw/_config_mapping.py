@@ -1,4 +1,4 @@
-"""Settings mappings (Django ``settings.AUDITMW``, Flask ``app.config["AUDITMW"]``) as configuration.
+"""Settings mappings (Django ``settings.AUDITMW``, Flask ``app.config["AUDITMW"]``) as config.
 
 A settings mapping is the same document as a policy file, with the same keys,
 meaning and errors, and may in addition hold live objects where a user prefers
@@ -12,7 +12,6 @@ document file whose sections are merged in; the mapping's own keys win.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
 import warnings
@@ -23,7 +22,7 @@ from auditmw._config_build import build_sink, config_from_document
 from auditmw._config_schema import NoSinksWarning, SettingError, show
 from auditmw._config_sources import merge, read_document
 from auditmw._policy_schema import policy_schema
-from auditmw.config import AuditConfig, Limits
+from auditmw.config import AuditConfig
 from auditmw.exceptions import ConfigurationError, MissingDependencyError, PolicyError
 from auditmw.policy import Policy
 
@@ -44,7 +43,7 @@ _PASS_THROUGH: Final = frozenset(
 
 
 def _allowed() -> list[str]:
-    return sorted({*policy_schema()["properties"], *_PASS_THROUGH, "limits", "policy"})
+    return sorted({*policy_schema()["properties"], *_PASS_THROUGH, "policy"})
 
 
 def _unknown(key: object, setting: str) -> SettingError:
@@ -59,20 +58,6 @@ def _unknown(key: object, setting: str) -> SettingError:
     )
 
 
-def _limits(value: object, setting: str) -> object:
-    if not isinstance(value, Mapping):
-        return value
-    names = {f.name for f in dataclasses.fields(Limits)}
-    for key in value:
-        if key not in names:
-            raise SettingError(
-                f"{setting}.limits: unknown key {key!r}; allowed keys: {', '.join(sorted(names))}",
-                path=f"/limits/{key}",
-                value=key,
-            )
-    return Limits(**value)
-
-
 def _split(options: Mapping[str, Any], setting: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Separate plain data (the document) from live objects (``AuditConfig`` arguments)."""
     document_keys = policy_schema()["properties"]
@@ -81,8 +66,6 @@ def _split(options: Mapping[str, Any], setting: str) -> tuple[dict[str, Any], di
     for key, value in options.items():
         if key in _PASS_THROUGH:
             live[key] = value
-        elif key == "limits":
-            live[key] = _limits(value, setting)
         elif key == "policy":
             continue
         elif key not in document_keys:
@@ -91,7 +74,7 @@ def _split(options: Mapping[str, Any], setting: str) -> tuple[dict[str, Any], di
             document[key] = {"name": value}
         elif key == "sinks" and isinstance(value, list | tuple):
             _sinks(value, document, live)
-        elif key in ("service", "identity", "integrity", "delivery") and not isinstance(
+        elif key in ("service", "identity", "integrity", "delivery", "limits") and not isinstance(
             value, Mapping
         ):
             live[key] = value
@@ -100,7 +83,9 @@ def _split(options: Mapping[str, Any], setting: str) -> tuple[dict[str, Any], di
     return document, live
 
 
-def _sinks(value: list[Any] | tuple[Any, ...], document: dict[str, Any], live: dict[str, Any]) -> None:
+def _sinks(
+    value: list[Any] | tuple[Any, ...], document: dict[str, Any], live: dict[str, Any]
+) -> None:
     if all(isinstance(entry, Mapping) for entry in value):
         document["sinks"] = list(value)
     else:

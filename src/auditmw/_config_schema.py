@@ -124,8 +124,8 @@ def check_live_fields(config: Any) -> None:
         raise _fail(
             "integrity",
             integrity,
-            "expected an encoder factory such as auditmw.integrity.IntegrityOptions(...) or "
-            "None; plain data ({'signing_key_file': ...}) is accepted by AuditConfig.from_mapping()",
+            "expected an encoder factory such as auditmw.integrity.IntegrityOptions(...) or None; "
+            "plain data ({'signing_key_file': ...}) is accepted by AuditConfig.from_mapping()",
         )
     _check_scalars(config)
 
@@ -143,7 +143,9 @@ def _check_scalars(config: Any) -> None:
 
     if not isinstance(config.delivery, DeliveryOptions):
         raise _fail(
-            "delivery", config.delivery, "expected DeliveryOptions(...) (or a table, in from_mapping)"
+            "delivery",
+            config.delivery,
+            "expected DeliveryOptions(...) (or a table, in from_mapping)",
         )
     if not isinstance(config.limits, Limits):
         raise _fail("limits", config.limits, "expected Limits(...) (or a table, in from_mapping)")

@@ -37,8 +37,8 @@ __all__ = [
     "Decision",
     "Level",
     "Policy",
-    "config_from_env",
-    "config_from_policy",
+    "config_from_env",  # noqa: F822 (module __getattr__)
+    "config_from_policy",  # noqa: F822 (module __getattr__)
     "document_keys",
     "load_policy",
     "policy_schema",
