@@ -16,15 +16,17 @@ import difflib
 import os
 import warnings
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from auditmw._config_build import build_sink, config_from_document
 from auditmw._config_schema import NoSinksWarning, SettingError, show
 from auditmw._config_sources import merge, read_document
 from auditmw._policy_schema import policy_schema
-from auditmw.config import AuditConfig
 from auditmw.exceptions import ConfigurationError, MissingDependencyError, PolicyError
 from auditmw.policy import Policy
+
+if TYPE_CHECKING:
+    from auditmw.config import AuditConfig
 
 __all__ = ["NoSinksWarning", "config_from_mapping"]
 
