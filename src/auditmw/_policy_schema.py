@@ -150,9 +150,6 @@ def _check_object(
     value: dict[str, Any], schema: dict[str, Any], path: str, root: dict[str, Any]
 ) -> None:
     properties: dict[str, Any] = schema.get("properties", {})
-    for key in schema.get("required", ()):
-        if key not in value:
-            raise _fail(path, f"the key {key!r} is required", value if path else None)
     for key, item in value.items():
         if not isinstance(key, str):
             raise _fail(path, f"keys must be strings, got {_show(key)}", key)
@@ -165,6 +162,10 @@ def _check_object(
             raise _fail(child, _unknown_key(key, properties), key)
         elif isinstance(extra, dict):
             _check(item, extra, child, root)
+    # After the keys: a misspelt required key is reported as the typo it is.
+    for key in schema.get("required", ()):
+        if key not in value:
+            raise _fail(path, f"the key {key!r} is required", value if path else None)
 
 
 def _unknown_key(key: str, properties: dict[str, Any]) -> str:

@@ -139,8 +139,8 @@ ERRORS = [
     ),
     pytest.param(
         {"redaction": {"fields": [{"name": "x"}]}},
-        "/redaction/fields/0",
-        "policy /redaction/fields/0: the key 'field' is required",
+        "/redaction/fields/0/name",
+        "policy /redaction/fields/0/name: unknown key 'name'; allowed keys: action, field, keep",
         id="field-object",
     ),
     pytest.param(
