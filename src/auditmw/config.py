@@ -238,6 +238,8 @@ class AuditConfig:
                 value=self.service,
             )
         check_live_fields(self)
+        if _SINK_OVERRIDE:  # auditmw.testing.audit_trail() is active: never write the real log
+            object.__setattr__(self, "sinks", (_SINK_OVERRIDE[-1],))
         self.trusted_networks()  # validate early
         if self.audit_id_header is not None and not self.audit_id_header.isascii():
             raise ConfigurationError("audit_id_header must be ASCII", setting="audit_id_header")
@@ -328,6 +330,9 @@ class AuditConfig:
                 ) from exc
         return tuple(networks)
 
+
+#: Sinks standing in for every configuration's own, pushed by ``auditmw.testing.audit_trail``.
+_SINK_OVERRIDE: list[AnySink] = []
 
 #: Document sections that configure the deployment, not the policy: ``AuditConfig(policy=...)``
 #: cannot apply them (use ``AuditConfig.from_policy`` or ``from_mapping``).

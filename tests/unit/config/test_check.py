@@ -76,7 +76,9 @@ class TestPolicyCheck:
     ) -> None:
         """``secret_env`` (which JWTResolver itself does not take) builds the resolver."""
         monkeypatch.delenv("TEST_CHECK_SECRET", raising=False)
-        document = {"identity": {"jwt": {"algorithms": ["HS256"], "secret_env": "TEST_CHECK_SECRET"}}}
+        document = {
+            "identity": {"jwt": {"algorithms": ["HS256"], "secret_env": "TEST_CHECK_SECRET"}}
+        }
         assert main(["policy", "check", write(tmp_path, document)]) == 0
         captured = capsys.readouterr()
         assert "TEST_CHECK_SECRET is not set; checked with a throw-away value" in captured.err
