@@ -108,6 +108,32 @@ class TestWSGI:
         assert results[1].problems == ["outcome: expected 'success', got 'failure'"]
         assert results[2].problems == ["expected no audit event, got 'unmatched.read'"]
 
+    def test_tokens_carry_exp(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A policy requiring ``exp`` accepts minted tokens; a rejected one shows auth.error."""
+        from auditmw.identity.jwt import JWTResolver
+
+        secret = "exp-scenario-secret-0123456789abcdef"
+        resolver = JWTResolver(algorithms=["HS256"], secret=secret, required_claims=["exp"])
+        config = AuditConfig(service="w", sinks=[MemorySink()], resolvers=[resolver])
+        app = AuditWSGIMiddleware(_wsgi_app, config)
+        scenarios = tmp_path / "exp.toml"
+        scenarios.write_text(
+            f'[tokens.ada]\nsecret = "{secret}"\nclaims = {{ sub = "ada" }}\n'
+            f'[tokens.forged]\nsecret = "{"x" * 40}"\nclaims = {{ sub = "ada" }}\n'
+            '[[scenario]]\nname = "ada"\nrequest = { path = "/items/1", '
+            'headers = { authorization = "Bearer {{ token.ada }}" } }\n'
+            'expect = { actor = { id = "ada" } }\n'
+            '[[scenario]]\nname = "forged"\nrequest = { path = "/items/1", '
+            'headers = { authorization = "Bearer {{ token.forged }}" } }\n'
+            'expect = { actor = { id = "ada" } }\n'
+        )
+        ok, forged = run_scenarios(scenarios, app=app)
+        assert ok.passed, ok.problems
+        assert forged.problems == [
+            "actor.id: expected 'ada', got 'anonymous'",
+            "actor.auth.error: 'invalid_signature' (the credential sent was rejected)",
+        ]
+
     def test_missing_env_secret(self, tmp_path: Path) -> None:
         """A token secret read from an unset variable names the setting."""
         app = AuditWSGIMiddleware(_wsgi_app, AuditConfig(service="w", sinks=[MemorySink()]))
