@@ -29,8 +29,8 @@ import importlib
 import os
 import re
 import sys
-import tomllib
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
