@@ -108,7 +108,10 @@ class Auditor:
             self._started_pid = os.getpid()
             self.pipeline.refresh_instance()
             policy = self.pipeline.policy
-            self.submit(self.pipeline.lifecycle("audit.started", {}))
+            no_sinks = {"warning": "no sinks are configured: events are written nowhere"}
+            self.submit(
+                self.pipeline.lifecycle("audit.started", {} if self.config.sinks else no_sinks)
+            )
             self.submit(
                 self.pipeline.lifecycle(
                     "audit.policy_loaded", {"policy_id": policy.id, "policy_hash": policy.hash}

@@ -234,3 +234,32 @@ class TestSettingsMapping:
         """Zero sinks is a NoSinksWarning (events would be written nowhere)."""
         with pytest.warns(NoSinksWarning, match="no sinks"):
             AuditConfig.from_mapping({"service": "orders"})
+
+
+class TestNoSinks:
+    """Zero sinks is said where an operator looks: a warning and ``audit.started``."""
+
+    def test_audit_started_says_so(self, audit_events: list[Event]) -> None:
+        """``audit.started`` of an auditor without sinks carries the warning."""
+        from auditmw.auditor import Auditor
+
+        auditor = Auditor(AuditConfig(service="s"))
+        try:
+            auditor.start()
+        finally:
+            auditor.close()
+        (started,) = [e for e in audit_events if e["kind"] == "audit.started"]
+        assert "no sinks" in started["details"]["warning"]
+
+    def test_audit_started_quiet_with_sinks(self, audit_events: list[Event]) -> None:
+        """With a sink, ``audit.started`` has no warning."""
+        from auditmw.auditor import Auditor
+        from auditmw.testing import MemorySink
+
+        auditor = Auditor(AuditConfig(service="s", sinks=[MemorySink()]))
+        try:
+            auditor.start()
+        finally:
+            auditor.close()
+        (started,) = [e for e in audit_events if e["kind"] == "audit.started"]
+        assert "warning" not in started["details"]
