@@ -69,6 +69,27 @@ class TestExampleScenarios:
         assert "actor.id: expected 'bob', got 'ada'" in done.stdout
         assert "forbidden text 'ada…' appears in the event" in done.stdout
 
+    def test_no_files_left_in_the_working_tree(self, tmp_path: Path) -> None:
+        """The demo's key folder and log (relative paths) do not land in the working directory."""
+        work = tmp_path / "work"
+        work.mkdir()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("AUDITMW_DEMO_LOG", "AUDITMW_DEMO_KEYS")
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "auditmw", "simulate", str(EXAMPLES / "scenarios.toml")],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=work,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert list(work.iterdir()) == []
+
     def test_app_option_and_import_error(self, tmp_path: Path) -> None:
         """--app overrides the file; an unknown module is a usage error (exit 2)."""
         done = _simulate(tmp_path, str(EXAMPLES / "scenarios.toml"), "--app", "nosuchmod:app")
