@@ -39,6 +39,12 @@ def register(subparsers: Any) -> None:
         "check", help="validate and lint a policy file, building everything start-up builds"
     )
     check.add_argument("file", help="policy file (.toml, .yaml, .json)")
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="also reach each sink (directory writable, server accepting connections); "
+        "nothing is written",
+    )
     check.set_defaults(func=_check)
     explain = sub.add_parser("explain", help="show the rule and event for one request")
     explain.add_argument("file")
@@ -218,14 +224,29 @@ def build(policy: Policy, notes: list[str]) -> AuditConfig:
 def _check(args: argparse.Namespace) -> int:
     try:
         policy, notes = _load(args.file)
-        build(policy, notes)
+        config = build(policy, notes)
     except (PolicyError, ConfigurationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if getattr(args, "connect", False) and not _connect(config):
         return 1
     for message in [*notes, *lint(policy)]:
         print(f"warning: {message}", file=sys.stderr)
     print(f"ok: policy {policy.id!r} {policy.hash} ({len(policy.rules)} rules)")
     return 0
+
+
+def _connect(config: AuditConfig) -> bool:
+    from auditmw._cli._reach import reach
+
+    reached = True
+    for i, sink in enumerate(config.sinks):
+        try:
+            print(f"/sinks/{i} ({type(sink).__name__}): {reach(sink)}")
+        except (OSError, ConfigurationError) as exc:
+            print(f"error: /sinks/{i} ({type(sink).__name__}): {exc}", file=sys.stderr)
+            reached = False
+    return reached
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -120,3 +121,47 @@ class TestDjangoCheck:
         with override_settings(AUDITMW={"service": "orders"}):
             call_command("check")
         assert "auditmw.W001" in capsys.readouterr().err
+
+
+class TestConnect:
+    """``policy check --connect`` reaches each sink without writing to it."""
+
+    def test_unreachable_server(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A closed port fails the check, naming the sink."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]  # closed again when the block ends
+        document = {"sinks": [{"type": "http", "url": f"http://127.0.0.1:{port}/events"}]}
+        assert main(["policy", "check", "--connect", write(tmp_path, document)]) == 1
+        assert f"/sinks/0 (HTTPSink): cannot connect to 127.0.0.1:{port}" in capsys.readouterr().err
+
+    def test_reachable(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A listening server and a writable directory pass; nothing is written."""
+        log = tmp_path / "audit.jsonl"
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            port = server.getsockname()[1]
+            document = {
+                "sinks": [
+                    {"type": "file", "path": str(log)},
+                    {"type": "http", "url": f"http://127.0.0.1:{port}/events"},
+                ]
+            }
+            assert main(["policy", "check", "--connect", write(tmp_path, document)]) == 0
+        out = capsys.readouterr().out
+        assert "/sinks/0 (FileSink): directory" in out
+        assert f"/sinks/1 (HTTPSink): connected to 127.0.0.1:{port}" in out
+        assert not log.exists()
+
+    @pytest.mark.service("postgres")
+    def test_postgres_login(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """The PostgreSQL sink logs in (a wrong database fails, naming the sink)."""
+        good = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+        bad = "host=127.0.0.1 port=5432 user=postgres dbname=no_such_database_auditmw"
+        for dsn, code in ((good, 0), (bad, 1)):
+            document = {"sinks": [{"type": "postgres", "dsn": dsn, "table": "check_probe"}]}
+            assert main(["policy", "check", "--connect", write(tmp_path, document)]) == code
+        captured = capsys.readouterr()
+        assert "/sinks/0 (PostgresSink): logged in to PostgreSQL" in captured.out
+        assert "error: /sinks/0 (PostgresSink): cannot log in to PostgreSQL" in captured.err
