@@ -126,3 +126,20 @@ def test_env_overrides_win_over_the_file(tmp_path: Path, monkeypatch: pytest.Mon
     assert (config.delivery.mode, config.delivery.max_queue) == ("durable", 20000)
     (sink,) = config.sinks
     assert sink.format == "ecs"
+
+
+def test_flask_prefixed_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flask's ``from_prefixed_env`` convention fills ``app.config["AUDITMW"]`` the same way."""
+    from flask import Flask
+
+    monkeypatch.setenv("FLASK_AUDITMW__service__name", "orders-api")
+    monkeypatch.setenv("FLASK_AUDITMW__sinks", '[{"type": "stdout"}]')
+    monkeypatch.setenv("FLASK_AUDITMW__delivery__max_queue", "20000")
+    app = Flask("orders")
+    app.config.from_prefixed_env()
+    auditor = Audit(app).auditor(app)
+    auditor.close()
+    config = auditor.config
+    assert config.service_info.name == "orders-api"
+    assert [type(s).__name__ for s in config.sinks] == ["StdoutSink"]
+    assert config.delivery.max_queue == 20000
