@@ -44,6 +44,18 @@ _PASS_THROUGH: Final = frozenset(
 )
 
 
+#: Document keys that configure the deployment rather than the policy's rules.
+DEPLOYMENT_KEYS: Final = (
+    "service",
+    "sinks",
+    "identity",
+    "integrity",
+    "delivery",
+    "limits",
+    "retention",
+)
+
+
 def _allowed() -> list[str]:
     return sorted({*policy_schema()["properties"], *_PASS_THROUGH, "policy"})
 
@@ -178,11 +190,11 @@ def _from_mapping(
     base, policy = _policy_source(options.get("policy"), setting)
     document, live = _split(options, setting)
     document = merge(base, document)
-    if policy is not None and set(document) - {"service", "sinks", "identity", "integrity",
-                                                   "delivery"}:  # fmt: skip
+    policy_keys = set(document) - set(DEPLOYMENT_KEYS)
+    if policy is not None and policy_keys:
         raise SettingError(
             f"{setting}: 'policy' is a Policy object and the mapping also holds policy keys "
-            f"({', '.join(sorted(document))}); put them in one place",
+            f"({', '.join(sorted(policy_keys))}); put them in one place",
             path="/policy",
         )
     if "sinks" in live:

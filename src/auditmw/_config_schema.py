@@ -12,8 +12,8 @@ when the configuration is built, never at the first request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Collection, Mapping, Sequence, Set
+from typing import Any, Final, TypeGuard
 
 from auditmw.exceptions import ConfigurationError, PolicyError
 
@@ -70,8 +70,14 @@ def _is_sink(value: object) -> bool:
     return callable(getattr(value, "emit", None)) or callable(getattr(value, "aemit", None))
 
 
+def _is_list(value: object) -> TypeGuard[Collection[Any]]:
+    if isinstance(value, str | bytes | Mapping):
+        return False
+    return isinstance(value, Sequence | Set)
+
+
 def _strings(name: str, value: object) -> None:
-    if isinstance(value, str | bytes) or not isinstance(value, list | tuple | frozenset | set):
+    if not _is_list(value):
         raise _fail(name, value, "expected a list of strings, e.g. ['x-tenant']")
     for i, item in enumerate(value):
         if not isinstance(item, str):
@@ -79,7 +85,7 @@ def _strings(name: str, value: object) -> None:
 
 
 def _sequence(name: str, value: object) -> list[Any]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple):
+    if not _is_list(value):
         raise _fail(name, value, "expected a list")
     return list(value)
 
