@@ -114,6 +114,31 @@ def _build_mixed(sinks: list[Any], document: Mapping[str, Any]) -> list[Any]:
     ]
 
 
+#: Flat ``AuditConfig`` arguments and their twin in the document's ``identity`` section.
+_TWINS: Final = {
+    "resolvers": ("jwt", "api_key"),
+    "use_framework_user": ("framework_user",),
+    "trusted_proxies": ("trusted_proxies",),
+    "request_id_header": ("request_id_header",),
+    "audit_id_header": ("audit_id_header",),
+}
+
+
+def _check_twins(identity: object, live: Mapping[str, Any], setting: str) -> None:
+    """Refuse one setting given twice (flat and in ``identity``): one would silently win."""
+    if not isinstance(identity, Mapping):
+        return
+    for flat, twins in _TWINS.items():
+        both = [t for t in twins if t in identity]
+        if flat in live and both:
+            raise SettingError(
+                f"{setting}: {flat!r} and identity.{both[0]} configure the same thing; "
+                "keep one of them",
+                path=f"/identity/{both[0]}",
+                value=flat,
+            )
+
+
 def _policy_source(value: object, setting: str) -> tuple[dict[str, Any], Policy | None]:
     if value is None:
         return {}, None
@@ -197,6 +222,7 @@ def _from_mapping(
             f"({', '.join(sorted(policy_keys))}); put them in one place",
             path="/policy",
         )
+    _check_twins(document.get("identity"), live, setting)
     if "sinks" in live:
         live["sinks"] = _build_mixed(live["sinks"], document)
     if "service" not in document and "service" not in live and default_service is not None:

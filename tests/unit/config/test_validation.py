@@ -218,6 +218,11 @@ class TestSettingsMapping:
             pytest.param({"delivery": {"mode": 1}}, "/delivery/mode", id="delivery-mode"),
             pytest.param({"limits": {"path": "long"}}, "/limits/path", id="limits"),
             pytest.param({"resolvers": [{"jwt": {}}]}, "/resolvers/0", id="resolvers-dict"),
+            pytest.param(
+                {"trusted_proxies": ["10.0.0.1"], "identity": {"trusted_proxies": ["10.0.0.2"]}},
+                "/identity/trusted_proxies",
+                id="flat-and-section",
+            ),
         ],
     )
     def test_refused_at_build_with_path(
