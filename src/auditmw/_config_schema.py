@@ -59,10 +59,13 @@ def show(value: object) -> str:
 
 
 def _fail(setting: str, value: object, allowed: str) -> SettingError:
+    if isinstance(value, Mapping):
+        # A table may hold an inline secret: name its keys, never its values.
+        shown, value = f"a table with keys {sorted(map(str, value))}", None
+    else:
+        shown = f"{show(value)} ({type(value).__name__})"
     return SettingError(
-        f"{setting}: got {show(value)} ({type(value).__name__}); {allowed}",
-        path="/" + setting.replace(".", "/"),
-        value=value,
+        f"{setting}: got {shown}; {allowed}", path="/" + setting.replace(".", "/"), value=value
     )
 
 

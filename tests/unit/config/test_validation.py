@@ -61,6 +61,14 @@ class TestLiveFields:
         assert isinstance(info.value, ConfigurationError)
         assert path.strip("/").split("/")[0] in str(info.value)
 
+    def test_table_values_never_shown(self) -> None:
+        """A refused table is described by its keys: an inline secret stays out of the error."""
+        with pytest.raises(SettingError) as info:
+            AuditConfig(service="s", integrity={"mac_key": b"k" * 32})
+        assert "kkkk" not in str(info.value)
+        assert "['mac_key']" in str(info.value)
+        assert info.value.value is None
+
     @pytest.mark.parametrize(
         ("kwargs", "path"),
         [
