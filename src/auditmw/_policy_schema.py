@@ -19,7 +19,7 @@ import re
 from importlib import resources
 from typing import Any, Final
 
-from auditmw.exceptions import PolicyError
+from auditmw._config_schema import SettingError
 
 __all__ = ["policy_schema", "validate_document"]
 
@@ -58,9 +58,9 @@ def _show(value: object) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
-def _fail(path: str, message: str, value: object) -> PolicyError:
+def _fail(path: str, message: str, value: object) -> SettingError:
     where = path or "/"
-    return PolicyError(f"policy {where}: {message}", path=where, value=value)
+    return SettingError(f"policy {where}: {message}", path=where, value=value)
 
 
 def _is_type(value: object, name: str) -> bool:
@@ -150,18 +150,22 @@ def _check_object(
     value: dict[str, Any], schema: dict[str, Any], path: str, root: dict[str, Any]
 ) -> None:
     properties: dict[str, Any] = schema.get("properties", {})
-    for key in schema.get("required", ()):
-        if key not in value:
-            raise _fail(path, f"the key {key!r} is required", value if path else None)
     for key, item in value.items():
         if not isinstance(key, str):
             raise _fail(path, f"keys must be strings, got {_show(key)}", key)
         child = f"{path}/{key.replace('~', '~0').replace('/', '~1')}"
         sub = properties.get(key)
+        extra = schema.get("additionalProperties", True)
         if sub is not None:
             _check(item, sub, child, root)
-        elif schema.get("additionalProperties", True) is False:
+        elif extra is False:
             raise _fail(child, _unknown_key(key, properties), key)
+        elif isinstance(extra, dict):
+            _check(item, extra, child, root)
+    # After the keys: a misspelt required key is reported as the typo it is.
+    for key in schema.get("required", ()):
+        if key not in value:
+            raise _fail(path, f"the key {key!r} is required", value if path else None)
 
 
 def _unknown_key(key: str, properties: dict[str, Any]) -> str:

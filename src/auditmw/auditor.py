@@ -110,7 +110,9 @@ class Auditor:
             policy = self.pipeline.policy
             # Resolvers state known weaknesses (a short JWT secret): evidence, too.
             weak = [w for r in self.pipeline.resolvers for w in getattr(r, "weaknesses", ())]
-            details = {"weaknesses": weak} if weak else {}
+            details: dict[str, object] = {"weaknesses": weak} if weak else {}
+            if not self.config.sinks:
+                details["warning"] = "no sinks are configured: events are written nowhere"
             self.submit(self.pipeline.lifecycle("audit.started", details))
             self.submit(
                 self.pipeline.lifecycle(

@@ -8,28 +8,46 @@ Everything is validated and precomputed in ``__post_init__``; a bad value raises
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
+from auditmw._config_schema import NoSinksWarning, SettingError, check_live_fields
 from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
     from pathlib import Path
 
     from auditmw.policy import Policy
     from auditmw.sinks.base import EncoderFactory
     from auditmw.types import AnySink, IdentityHook, Processor, Resolver
 
-__all__ = ["AuditConfig", "DeliveryOptions", "Limits", "ServiceInfo"]
+__all__ = [
+    "AuditConfig",
+    "DeliveryOptions",
+    "Limits",
+    "NoSinksWarning",
+    "ServiceInfo",
+    "SettingError",
+]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Overflow = Literal["block", "drop_and_record"]
 Mode = Literal["async", "durable"]
 
 
-def _positive(value: float, setting: str) -> None:
+def _positive(value: float, setting: str, kind: type | tuple[type, ...] = (int, float)) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind):
+        wanted = "an integer" if kind is int else "a number"
+        raise SettingError(
+            f"{setting}: got {value!r} ({type(value).__name__}); expected {wanted} > 0",
+            path="/" + setting.replace(".", "/"),
+            value=value,
+        )
     if value <= 0:
         raise ConfigurationError(f"{setting} must be > 0, got {value!r}", setting=setting)
 
@@ -51,7 +69,15 @@ class ServiceInfo:
     environment: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.name or not self.name.strip():
+        for key in ("version", "environment"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                raise SettingError(
+                    f"service.{key}: got {value!r}; expected a string",
+                    path=f"/service/{key}",
+                    value=value,
+                )
+        if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigurationError(
                 "service name must be a non-empty string, e.g. AuditConfig(service='orders-api')",
                 setting="service",
@@ -124,7 +150,17 @@ class DeliveryOptions:
             "retry_initial",
             "retry_max",
         ):
-            _positive(getattr(self, name), f"delivery.{name}")
+            kind = int if name in _INTEGER_FIELDS else (int, float)
+            _positive(getattr(self, name), f"delivery.{name}", kind)
+        if self.spool_dir is not None and not isinstance(self.spool_dir, str | os.PathLike):
+            raise SettingError(
+                f"delivery.spool_dir: got {self.spool_dir!r}; expected a directory path",
+                path="/delivery/spool_dir",
+                value=self.spool_dir,
+            )
+
+
+_INTEGER_FIELDS: Final = frozenset({"max_queue", "max_batch", "max_wait_ms", "spool_max_bytes"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +175,10 @@ class Limits:
     header: int = 1024
     user_agent: int = 512
     request_id: int = 128
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):
+            _positive(getattr(self, item.name), f"limits.{item.name}", int)
 
 
 @dataclass(frozen=True)
@@ -190,15 +230,20 @@ class AuditConfig:
     def __post_init__(self) -> None:
         if isinstance(self.service, str):
             object.__setattr__(self, "service", ServiceInfo(self.service))
+        elif not isinstance(self.service, ServiceInfo):
+            raise SettingError(
+                f"service: got {self.service!r}; expected a name such as 'orders-api' or "
+                "ServiceInfo(...)",
+                path="/service",
+                value=self.service,
+            )
+        check_live_fields(self)
+        if _SINK_OVERRIDE:  # auditmw.testing.audit_trail() is active: never write the real log
+            object.__setattr__(self, "sinks", (_SINK_OVERRIDE[-1],))
         self.trusted_networks()  # validate early
-        for sink in self.sinks:
-            if not (hasattr(sink, "emit") or hasattr(sink, "aemit")):
-                raise ConfigurationError(
-                    f"sinks: {sink!r} is not a sink (needs emit(batch) or async aemit(batch))",
-                    setting="sinks",
-                )
         if self.audit_id_header is not None and not self.audit_id_header.isascii():
             raise ConfigurationError("audit_id_header must be ASCII", setting="audit_id_header")
+        object.__setattr__(self, "policy", _coerce_policy(self.policy))
 
     @classmethod
     def from_policy(cls, source: Mapping[str, Any] | str | Path, **overrides: Any) -> AuditConfig:
@@ -211,23 +256,55 @@ class AuditConfig:
 
         .. versionadded:: 0.1.0
         """
-        from auditmw._loader import config_from_policy
+        from auditmw._config_build import config_from_policy
 
         return config_from_policy(source, **overrides)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> AuditConfig:
-        """Build the configuration from the policy file named by ``AUDITMW_POLICY``.
+        """Build the configuration from ``AUDITMW_POLICY`` and ``AUDITMW_<KEY>__<KEY>`` variables.
+
+        See :func:`auditmw._config_sources.document_from_env` for the convention.
 
         Raises:
-            ConfigurationError: ``AUDITMW_POLICY`` is unset or unreadable.
+            ConfigurationError: nothing is configured, or a file is unreadable.
             PolicyError: the document is invalid.
 
         .. versionadded:: 0.1.0
         """
-        from auditmw._loader import config_from_env
+        from auditmw._config_build import config_from_env
 
         return config_from_env(**overrides)
+
+    @classmethod
+    def from_mapping(
+        cls,
+        options: Mapping[str, Any],
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> AuditConfig:
+        """Build the configuration from plain data, live objects, or a mix of both.
+
+        ``options`` is the document of ``docs/configuration.md`` (the same as a
+        TOML/YAML/JSON file), and may also hold any ``AuditConfig`` argument (a
+        ``FileSink(...)`` in ``sinks``, a ``policy`` file path whose sections are
+        merged in, …).  This is what Django's ``settings.AUDITMW`` and Flask's
+        ``app.config["AUDITMW"]`` go through.
+
+        Args:
+            options: the settings mapping.
+            environ: where ``*_env`` secret references are read (default ``os.environ``).
+            **overrides: ``AuditConfig`` arguments that win over ``options``.
+
+        Raises:
+            SettingError: a key is unknown or a value invalid; ``.path`` names it.
+
+        .. versionadded:: 0.2.0
+        """
+        from auditmw._config_mapping import config_from_mapping
+
+        return config_from_mapping(options, environ=environ, **overrides)
 
     @property
     def service_info(self) -> ServiceInfo:
@@ -252,3 +329,31 @@ class AuditConfig:
                     setting="trusted_proxies",
                 ) from exc
         return tuple(networks)
+
+
+#: Sinks standing in for every configuration's own, pushed by ``auditmw.testing.audit_trail``.
+_SINK_OVERRIDE: list[AnySink] = []
+
+#: Document sections that configure the deployment, not the policy: ``AuditConfig(policy=...)``
+#: cannot apply them (use ``AuditConfig.from_policy`` or ``from_mapping``).
+DEPLOYMENT_SECTIONS: Final = ("sinks", "service", "identity", "integrity", "delivery", "retention")
+
+
+def _coerce_policy(value: object) -> Policy:
+    from auditmw.policy import Policy
+
+    policy = Policy.coerce(value)
+    if isinstance(value, Policy):
+        return policy
+    found = [key for key in DEPLOYMENT_SECTIONS if key in policy.document]
+    if found:
+        where = f"the file {str(value)!r}" if not isinstance(value, Mapping) else "the mapping"
+        raise SettingError(
+            f"policy: {where} has the section(s) {', '.join(found)}, which "
+            "AuditConfig(policy=...) does not apply (they would be ignored); build the whole "
+            "configuration with AuditConfig.from_policy(path) or AuditConfig.from_mapping"
+            "({'policy': path, ...}), or move those sections out of the policy",
+            path="/policy",
+            value=found,
+        )
+    return policy

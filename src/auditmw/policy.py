@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from auditmw._loader import config_from_env, config_from_policy, load_policy, read_document
+from auditmw._config_sources import Source, read_document
 from auditmw._policy_schema import policy_schema, validate_document
 from auditmw._rules import CompiledRule, RuleIndex
 from auditmw.canonical import dumps
@@ -37,8 +37,9 @@ __all__ = [
     "Decision",
     "Level",
     "Policy",
-    "config_from_env",
-    "config_from_policy",
+    "config_from_env",  # noqa: F822 (module __getattr__)
+    "config_from_policy",  # noqa: F822 (module __getattr__)
+    "document_keys",
     "load_policy",
     "policy_schema",
     "read_document",
@@ -109,7 +110,9 @@ class Policy:
         doc = self.document
         self.id = str(doc.get("id", id))
         try:
-            canonical = dumps(doc)
+            # The service is stamped on every event on its own; leaving it out of the hash
+            # gives one policy the same hash whichever service name a source supplies.
+            canonical = dumps({k: v for k, v in doc.items() if k != "service"})
         except TypeError as exc:
             raise PolicyError(
                 f"policy: the document must hold only JSON data (strings, numbers, booleans, "
@@ -283,6 +286,60 @@ class Policy:
 
     def __repr__(self) -> str:
         return f"Policy(id={self.id!r}, hash={self.hash!r}, rules={len(self.rules)})"
+
+
+def document_keys(
+    document: Mapping[str, Any],
+    keys: Mapping[str, bytes] | None,
+    environ: Mapping[str, str] | None,
+) -> dict[str, bytes]:
+    """Return ``keys`` plus the redaction key named by ``redaction.hmac_key_env``, if set.
+
+    .. versionadded:: 0.2.0
+    """
+    found = dict(keys or {})
+    redaction = document.get("redaction")
+    if not isinstance(redaction, Mapping) or environ is None:
+        return found
+    kid = redaction.get("hmac_key_id")
+    env = redaction.get("hmac_key_env", "AUDITMW_REDACTION_KEY")
+    if isinstance(kid, str) and kid not in found and isinstance(env, str) and env in environ:
+        found[kid] = environ[env].encode("utf-8")
+    return found
+
+
+def load_policy(
+    source: Source,
+    *,
+    keys: Mapping[str, bytes] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Policy:
+    """Read, validate and compile a policy document.
+
+    Args:
+        source: a mapping or the path of a TOML, YAML or JSON file.
+        keys: HMAC redaction keys by key id.
+        environ: where to read the key named by ``redaction.hmac_key_env`` (pass
+            ``os.environ`` explicitly; nothing is read from the environment otherwise).
+
+    Raises:
+        PolicyError: the document is invalid.
+        ConfigurationError: the file cannot be read.
+
+    .. versionadded:: 0.1.0
+    """
+    document = read_document(source)
+    return Policy(document, keys=document_keys(document, keys, environ))
+
+
+def __getattr__(name: str) -> Any:
+    # Kept importable here for compatibility; they build whole configurations, so
+    # they live above this module (in auditmw._config_build).
+    if name in ("config_from_policy", "config_from_env"):
+        from auditmw import _config_build
+
+        return getattr(_config_build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _RESERVED_IDS: Final = frozenset({"default", "lifecycle"})

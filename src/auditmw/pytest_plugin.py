@@ -4,7 +4,9 @@ Fixtures:
 
 * ``audit_events`` — a list collecting every event built during the test
   (see :func:`auditmw.testing.capture_events`);
-* ``audit_sink`` — a fresh :class:`~auditmw.sinks.memory.MemorySink`.
+* ``audit_sink`` — a fresh :class:`~auditmw.sinks.memory.MemorySink`;
+* ``audit_trail`` — like ``audit_events``, and every configuration built during the
+  test has its sinks replaced by one memory sink (see :func:`auditmw.testing.audit_trail`).
 
 .. versionadded:: 0.1.0
 """
@@ -15,12 +17,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from auditmw.testing import MemorySink, capture_events
+from auditmw.testing import AuditTrail, MemorySink, audit_trail, capture_events
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from auditmw.types import Event
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Silence :class:`~auditmw.config.NoSinksWarning` in tests (events are captured there)."""
+    config.addinivalue_line("filterwarnings", "ignore::auditmw.config.NoSinksWarning")
 
 
 @pytest.fixture
@@ -34,3 +41,13 @@ def audit_events() -> Iterator[list[Event]]:
 def audit_sink() -> MemorySink:
     """A fresh in-memory sink to put in ``AuditConfig(sinks=[...])``."""
     return MemorySink()
+
+
+@pytest.fixture(name="audit_trail")
+def audit_trail_fixture() -> Iterator[AuditTrail]:
+    """The app's audit events, its configured sinks replaced so nothing real is written.
+
+    .. versionadded:: 0.2.0
+    """
+    with audit_trail() as trail:
+        yield trail

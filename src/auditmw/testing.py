@@ -28,10 +28,12 @@ if TYPE_CHECKING:
     from auditmw.types import Event, Scope
 
 __all__ = [
+    "AuditTrail",
     "MemorySink",
     "assert_absent",
     "assert_audited",
     "assert_not_audited",
+    "audit_trail",
     "capture_events",
     "make_environ",
     "make_scope",
@@ -59,6 +61,47 @@ def capture_events() -> Iterator[list[Event]]:
         yield captured
     finally:
         _capture.active.remove(captured)
+
+
+class AuditTrail:
+    """What :func:`audit_trail` collected: the events built, and the sink standing in.
+
+    Args:
+        events: every event built while the block ran (as :func:`capture_events`).
+        sink: the :class:`MemorySink` that replaced every configuration's sinks.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, events: list[Event], sink: MemorySink) -> None:
+        self.events = events
+        self.sink = sink
+
+    def http(self) -> list[Event]:
+        """The request events (``kind`` ``http`` or ``websocket``), lifecycle events left out."""
+        return [e for e in self.events if e.get("kind") in ("http", "websocket")]
+
+
+@contextmanager
+def audit_trail() -> Iterator[AuditTrail]:
+    """Capture an app's events and keep them out of its real sinks while the block runs.
+
+    Every :class:`~auditmw.config.AuditConfig` built inside the block (from
+    ``AuditMiddleware``, Django settings, Flask config, a policy file …) has its sinks
+    replaced by one :class:`MemorySink`, so a test never writes into the app's real
+    log, database or collector.  Build the app inside the block.
+
+    .. versionadded:: 0.2.0
+    """
+    from auditmw import config
+
+    sink = MemorySink()
+    with capture_events() as events:
+        config._SINK_OVERRIDE.append(sink)
+        try:
+            yield AuditTrail(events, sink)
+        finally:
+            config._SINK_OVERRIDE.remove(sink)
 
 
 def _get(event: Mapping[str, Any], dotted: str) -> Any:

@@ -69,6 +69,27 @@ class TestExampleScenarios:
         assert "actor.id: expected 'bob', got 'ada'" in done.stdout
         assert "forbidden text 'ada…' appears in the event" in done.stdout
 
+    def test_no_files_left_in_the_working_tree(self, tmp_path: Path) -> None:
+        """The demo's key folder and log (relative paths) do not land in the working directory."""
+        work = tmp_path / "work"
+        work.mkdir()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("AUDITMW_DEMO_LOG", "AUDITMW_DEMO_KEYS")
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "auditmw", "simulate", str(EXAMPLES / "scenarios.toml")],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=work,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert list(work.iterdir()) == []
+
     def test_app_option_and_import_error(self, tmp_path: Path) -> None:
         """--app overrides the file; an unknown module is a usage error (exit 2)."""
         done = _simulate(tmp_path, str(EXAMPLES / "scenarios.toml"), "--app", "nosuchmod:app")
@@ -107,6 +128,32 @@ class TestWSGI:
         assert results[1].status == 404
         assert results[1].problems == ["outcome: expected 'success', got 'failure'"]
         assert results[2].problems == ["expected no audit event, got 'unmatched.read'"]
+
+    def test_tokens_carry_exp(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A policy requiring ``exp`` accepts minted tokens; a rejected one shows auth.error."""
+        from auditmw.identity.jwt import JWTResolver
+
+        secret = "exp-scenario-secret-0123456789abcdef"
+        resolver = JWTResolver(algorithms=["HS256"], secret=secret, required_claims=["exp"])
+        config = AuditConfig(service="w", sinks=[MemorySink()], resolvers=[resolver])
+        app = AuditWSGIMiddleware(_wsgi_app, config)
+        scenarios = tmp_path / "exp.toml"
+        scenarios.write_text(
+            f'[tokens.ada]\nsecret = "{secret}"\nclaims = {{ sub = "ada" }}\n'
+            f'[tokens.forged]\nsecret = "{"x" * 40}"\nclaims = {{ sub = "ada" }}\n'
+            '[[scenario]]\nname = "ada"\nrequest = { path = "/items/1", '
+            'headers = { authorization = "Bearer {{ token.ada }}" } }\n'
+            'expect = { actor = { id = "ada" } }\n'
+            '[[scenario]]\nname = "forged"\nrequest = { path = "/items/1", '
+            'headers = { authorization = "Bearer {{ token.forged }}" } }\n'
+            'expect = { actor = { id = "ada" } }\n'
+        )
+        ok, forged = run_scenarios(scenarios, app=app)
+        assert ok.passed, ok.problems
+        assert forged.problems == [
+            "actor.id: expected 'ada', got 'anonymous'",
+            "actor.auth.error: 'invalid_signature' (the credential sent was rejected)",
+        ]
 
     def test_missing_env_secret(self, tmp_path: Path) -> None:
         """A token secret read from an unset variable names the setting."""

@@ -205,23 +205,26 @@ class TestConfigFromPolicy:
         """A section whose class is not in this build says so."""
         monkeypatch.setitem(_loader.RESOLVER_CLASSES, "jwt", ("auditmw.absent", "X"))
         with pytest.raises(PolicyError, match=r"auditmw\.absent\.X is not available"):
-            config_from_policy({**DOCUMENT, "identity": {"jwt": {"issuer": "i"}}})
+            config_from_policy({**DOCUMENT, "identity": {"jwt": {"algorithms": ["HS256"]}}})
 
-    def test_resolver_kwargs_pass_through(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_resolver_kwargs_pass_through(self) -> None:
         """Identity sections build their resolver class with the section's keys."""
-        # A stand-in class: the real resolvers are written elsewhere; the table is the contract.
-        monkeypatch.setitem(
-            _loader.RESOLVER_CLASSES, "api_key", ("auditmw.sinks.memory", "MemorySink")
-        )
-        config = config_from_policy({**DOCUMENT, "identity": {"api_key": {"format": "ecs"}}})
+        from auditmw.identity.jwt import JWTResolver
+
+        section = {"algorithms": ["HS256"], "secret": "s" * 32, "header": "x-token"}
+        config = config_from_policy({**DOCUMENT, "identity": {"jwt": section}})
         (resolver,) = config.resolvers
-        assert isinstance(resolver, MemorySink)
-        assert resolver.format == "ecs"
+        assert isinstance(resolver, JWTResolver)
+
+    def test_non_resolver_is_refused(self) -> None:
+        """An object that is not a resolver is refused at construction, by its index."""
+        with pytest.raises(ConfigurationError, match=r"resolvers\.0: got <.*MemorySink"):
+            config_from_policy(DOCUMENT, resolvers=[MemorySink()])
 
     def test_document_must_be_json_data(self) -> None:
         """A mapping holding Python objects is refused with a clear message."""
         with pytest.raises(PolicyError, match="only JSON data"):
-            Policy({"integrity": {"key": object()}})
+            Policy({"sinks": [{"type": "stdout", "stream": object()}]})
 
 
 class TestFromEnv:

@@ -38,7 +38,7 @@ ERRORS = [
         {"rulez": []},
         "/rulez",
         "policy /rulez: unknown key 'rulez' (did you mean 'rules'?); allowed keys: "
-        "default_level, delivery, headers, id, identity, integrity, max_body_bytes, "
+        "default_level, delivery, headers, id, identity, integrity, limits, max_body_bytes, "
         "redaction, retention, rules, service, sinks, version",
         id="unknown-top-key",
     ),
@@ -139,8 +139,8 @@ ERRORS = [
     ),
     pytest.param(
         {"redaction": {"fields": [{"name": "x"}]}},
-        "/redaction/fields/0",
-        "policy /redaction/fields/0: the key 'field' is required",
+        "/redaction/fields/0/name",
+        "policy /redaction/fields/0/name: unknown key 'name'; allowed keys: action, field, keep",
         id="field-object",
     ),
     pytest.param(
@@ -286,8 +286,26 @@ AGREEMENT = [
         id="sink-options-pass-through",
     ),
     pytest.param({"sinks": [{"path": "x"}]}, False, id="sink-without-type"),
-    pytest.param({"integrity": {"anything": 1}}, True, id="integrity-open"),
-    pytest.param({"identity": {"jwt": {"issuer": "x"}, "audit_id_header": False}}, True, id="id"),
+    pytest.param({"integrity": {"anything": 1}}, False, id="integrity-closed"),
+    pytest.param({"integrity": {"mac_key_env": "MAC"}}, True, id="integrity-env-reference"),
+    pytest.param(
+        {"identity": {"jwt": {"algorithms": ["HS256"], "claims": {"roles": ["a", "b"]}}}},
+        True,
+        id="jwt-claims",
+    ),
+    pytest.param(
+        {"identity": {"jwt": {"algorithms": ["HS256"], "claims": {"roles": 1}}}},
+        False,
+        id="jwt-claims-not-strings",
+    ),
+    pytest.param({"identity": {"jwt": {"secret_env": "S"}}}, False, id="jwt-needs-algorithms"),
+    pytest.param({"identity": {"api_key": {"registry": 1}}}, False, id="api-key-registry-type"),
+    pytest.param({"limits": {"path": 0}}, False, id="limits-minimum"),
+    pytest.param(
+        {"identity": {"jwt": {"algorithms": ["RS256"], "issuer": "x"}, "audit_id_header": False}},
+        True,
+        id="id",
+    ),
     pytest.param({"delivery": {"block_timeout": 0.5}}, True, id="number"),
     pytest.param({"delivery": {"max_queue": 0}}, False, id="min-queue"),
     pytest.param({"retention": {"max_age_days": 30}}, True, id="retention"),

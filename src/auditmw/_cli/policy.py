@@ -9,6 +9,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -19,9 +20,10 @@ from auditmw.exceptions import AuditError, ConfigurationError, PolicyError
 if TYPE_CHECKING:
     import argparse
 
+    from auditmw.config import AuditConfig
     from auditmw.policy import Policy
 
-__all__ = ["lint", "register"]
+__all__ = ["build", "lint", "register"]
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _AUTH_WORDS = ("login", "logout", "signin", "signup", "token", "oauth", "password", "auth")
@@ -33,8 +35,16 @@ def register(subparsers: Any) -> None:
     """Add ``policy`` and its sub-commands to the CLI."""
     parser = subparsers.add_parser("policy", help="validate, lint and explain a policy document")
     sub = parser.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
-    check = sub.add_parser("check", help="validate and lint a policy file")
+    check = sub.add_parser(
+        "check", help="validate and lint a policy file, building everything start-up builds"
+    )
     check.add_argument("file", help="policy file (.toml, .yaml, .json)")
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="also reach each sink (directory writable, server accepting connections); "
+        "nothing is written",
+    )
     check.set_defaults(func=_check)
     explain = sub.add_parser("explain", help="show the rule and event for one request")
     explain.add_argument("file")
@@ -138,23 +148,23 @@ def _protection(policy: Policy) -> list[str]:
 
 def _unavailable(doc: dict[str, Any]) -> list[str]:
     """Sections whose implementing class cannot be imported here (a missing extra)."""
-    from auditmw import _loader
+    from auditmw import _config_build as build
 
     wanted = [
-        (f"/sinks/{i}", "auditmw.sinks", _loader.SINK_CLASSES[entry["type"]])
+        (f"/sinks/{i}", "auditmw.sinks", build.SINK_CLASSES[entry["type"]])
         for i, entry in enumerate(doc.get("sinks", ()))
     ]
     wanted += [
-        (f"/identity/{name}", *_loader.RESOLVER_CLASSES[name])
+        (f"/identity/{name}", *build.RESOLVER_CLASSES[name])
         for name in doc.get("identity", {})
-        if name in _loader.RESOLVER_CLASSES
+        if name in build.RESOLVER_CLASSES
     ]
     if "integrity" in doc:
-        wanted.append(("/integrity", *_loader.INTEGRITY_CLASS))
+        wanted.append(("/integrity", *build.INTEGRITY_CLASS))
     out = []
     for where, module, name in wanted:
         try:
-            _loader.lookup(module, name)
+            build.lookup(module, name)
         except ConfigurationError as exc:  # MissingDependencyError names the extra
             out.append(f"{where}: {exc}")
         except PolicyError as exc:
@@ -167,17 +177,77 @@ def _is_auth_route(template: str) -> bool:
     return any(word in lowered for word in _AUTH_WORDS)
 
 
+class _CheckEnviron(Mapping[str, str]):
+    """``os.environ``, answering for unset secret variables with a throw-away value (noted)."""
+
+    def __init__(self, notes: list[str]) -> None:
+        self._notes = notes
+
+    def __getitem__(self, name: str) -> str:
+        if name in os.environ:
+            return os.environ[name]
+        # Checking the document must not need the production secret.
+        self._notes.append(f"{name} is not set; checked with a throw-away value")
+        return os.urandom(32).hex()
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(os.environ)
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+
+def build(policy: Policy, notes: list[str]) -> AuditConfig:
+    """Build everything start-up builds from ``policy``'s document, without connecting.
+
+    Sinks are constructed (options checked, nothing opened), keys loaded, resolvers
+    built; a document without ``[service]`` is checked as a policy-only document.
+
+    Raises:
+        PolicyError: a section cannot be built (the message names the key path).
+
+    .. versionadded:: 0.2.0
+    """
+    from auditmw._config_build import config_from_document
+
+    overrides: dict[str, Any] = {}
+    if "service" not in policy.document:
+        overrides["service"] = "policy-check"
+    return config_from_document(
+        policy.document, policy=policy, environ=_CheckEnviron(notes), **overrides
+    )
+
+
 def _check(args: argparse.Namespace) -> int:
     try:
         policy, notes = _load(args.file)
+        config = build(policy, notes)
     except PolicyError as exc:
         return error("policy check", exc, 1)  # an invalid document is what check looks for
     except ConfigurationError as exc:
         return error("policy check", exc)
+    if getattr(args, "connect", False) and not _connect(config):
+        return 1
     for message in [*notes, *lint(policy)]:
         warn("policy check", message)
     print(f"ok: policy {policy.id!r} {policy.hash} ({len(policy.rules)} rules)")
     return 0
+
+
+def _connect(config: AuditConfig) -> bool:
+    from auditmw._cli._reach import reach
+
+    reached = True
+    for i, sink in enumerate(config.sinks):
+        try:
+            print(f"/sinks/{i} ({type(sink).__name__}): {reach(sink)}")
+        except (OSError, ConfigurationError) as exc:
+            error("policy check", f"/sinks/{i} ({type(sink).__name__}): {exc}")
+            reached = False
+    return reached
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -203,7 +273,7 @@ def _run(args: argparse.Namespace) -> tuple[dict[str, Any] | None, str, str]:
     policy, _ = _load(args.file)
     headers = _headers(args.header, args.token)
     path, _, query = args.path.partition("?")
-    from auditmw._loader import identity_options
+    from auditmw._config_build import identity_options
 
     service = policy.document.get("service", {}).get("name", "explain")
     identity = identity_options(policy.document.get("identity", {}))

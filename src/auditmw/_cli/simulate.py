@@ -7,7 +7,10 @@ Exit codes: 0 every scenario passed, 1 some failed, 2 usage or import error.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import tempfile
 from typing import TYPE_CHECKING
 
 import orjson
@@ -17,8 +20,24 @@ from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
 
 __all__ = ["register"]
+
+
+@contextlib.contextmanager
+def _workdir(directory: str | None) -> Iterator[None]:
+    previous = os.getcwd()
+    if previous not in sys.path:
+        sys.path.append(previous)  # what "" (the working directory) made importable stays so
+    with contextlib.ExitStack() as stack:
+        if directory is None:
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="auditmw-sim-"))
+        os.chdir(directory)
+        try:
+            yield
+        finally:
+            os.chdir(previous)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--app-dir", metavar="DIR", help="import the app from DIR (default: the file's app_dir)"
     )
+    parser.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="working directory while the app is imported and run (default: a temporary "
+        "directory, removed afterwards, so files the app creates under relative paths, such "
+        "as a demo key folder, never land in your working tree)",
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON lines")
     parser.set_defaults(func=run)
 
@@ -43,8 +69,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the scenarios and print one line per scenario; return the exit code."""
     from auditmw.evidence.scenarios import run_scenarios
 
+    scenarios = os.path.abspath(args.scenarios)
+    app_dir = None if args.app_dir is None else os.path.abspath(args.app_dir)
     try:
-        results = run_scenarios(args.scenarios, app_spec=args.app, app_dir=args.app_dir)
+        with _workdir(args.workdir):
+            results = run_scenarios(scenarios, app_spec=args.app, app_dir=app_dir)
     except ConfigurationError as exc:
         return error("simulate", exc)
     for result in results:

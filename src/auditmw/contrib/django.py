@@ -34,6 +34,7 @@ from auditmw._body import raw_headers
 from auditmw._context import _current
 from auditmw._wsgi import CountingInput, body_recorder
 from auditmw.contrib._django_auth import connect_signals
+from auditmw.contrib._django_checks import AuditChecksConfig  # noqa: F401 (registers the check)
 from auditmw.contrib._django_state import current_state, new_request_exchange
 from auditmw.contrib._django_stream import StreamTracker
 from auditmw.exceptions import ConfigurationError

@@ -29,6 +29,7 @@ import importlib
 import os
 import re
 import sys
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
     "run_scenarios",
 ]
 
+_TOKEN_LIFETIME_S = 3600
 _PLACEHOLDER = re.compile(r"\{\{\s*token\.([A-Za-z0-9_-]+)\s*\}\}")
 _REQUEST_KINDS = ("http", "websocket", "auth")
 
@@ -142,8 +144,18 @@ def _mint(tokens: dict[str, Any]) -> dict[str, str]:
                 setting=f"tokens.{name}.alg",
             )
         secret = _secret(str(spec.get("secret", "")), name)
-        minted[name] = jwt.encode(dict(spec.get("claims", {})), secret, algorithm=alg)
+        minted[name] = jwt.encode(_claims(spec.get("claims", {})), secret, algorithm=alg)
     return minted
+
+
+def _claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """The token's claims, with ``iat`` and a one-hour ``exp`` unless the file sets them.
+
+    A policy that requires ``exp`` (as production policies should) would otherwise
+    reject every minted token and fail every scenario.
+    """
+    now = int(time.time())
+    return {"iat": now, "exp": now + _TOKEN_LIFETIME_S, **claims}
 
 
 def _fill(text: str, minted: dict[str, str]) -> str:
@@ -248,6 +260,17 @@ def run_scenarios(
         return [_run_one(driver, scenario, minted) for scenario in document["scenario"]]
 
 
+def _auth_error(event: dict[str, Any], expected: dict[str, Any], problems: list[str]) -> list[str]:
+    """Say why a credential was rejected when the actor differs from the expectation."""
+    error = get_path(event, "actor.auth.error")
+    checked = "actor.auth.error" in flatten(expected)
+    if error is MISSING or error is None or checked:
+        return []
+    if not any(p.startswith("actor.") for p in problems):
+        return []
+    return [f"actor.auth.error: {error!r} (the credential sent was rejected)"]
+
+
 def _run_one(driver: Driver, scenario: dict[str, Any], minted: dict[str, str]) -> ScenarioResult:
     name = str(scenario.get("name", "?"))
     request = scenario.get("request", {})
@@ -279,6 +302,7 @@ def _run_one(driver: Driver, scenario: dict[str, Any], minted: dict[str, str]) -
         best = min(events, key=lambda e: len(diff_event(e, expected)))
         result.event = best
         result.problems.extend(diff_event(best, expected))
+        result.problems.extend(_auth_error(best, expected, result.problems))
         serialized = dumps(best).decode("utf-8", "replace")
         for text in scenario.get("absent", []):
             secret = _fill(str(text), minted)
