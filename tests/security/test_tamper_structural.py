@@ -89,9 +89,10 @@ class Store:
         if self.form != "encrypted":
             self.path.write_bytes(b"".join(line + b"\n" for line in lines))
             return
+        self.path.touch()
         sink = FileSink(self.path, encryption=self.keyring)
-        if lines:
-            sink.emit(Batch([], list(lines)))
+        for line in lines:  # one encrypted line per record
+            sink.emit(Batch([], [line]))
         sink.close()
 
     def verify(self, lines: list[bytes] | None, **kwargs: Any) -> Report:
@@ -119,8 +120,8 @@ FORMS = [pytest.param(f, id=f) for f in ("plain", "mac", "encrypted")]
 
 
 def _line(store: Store, index: int) -> int:
-    """The 1-based line of record ``index`` in the stored file (encrypted files add a header)."""
-    return index + (2 if store.form == "encrypted" else 1)
+    """The 1-based line (record number) of record ``index``."""
+    return index + 1
 
 
 @pytest.fixture(params=FORMS)
@@ -150,7 +151,8 @@ class TestDeletion:
         first = data.draw(st.integers(1, EVENTS), label="first")
         last = data.draw(st.integers(first, EVENTS), label="last")
         lines = [
-            line for line, seq in zip(chain.lines, chain.seqs, strict=True)
+            line
+            for line, seq in zip(chain.lines, chain.seqs, strict=True)
             if seq is None or not first <= seq <= last
         ]
         report = store.verify(lines)
@@ -231,7 +233,9 @@ class TestReordering:
         got = tampers(store.verify(lines))
         assert [(code, seq, end) for code, _, seq, end in got] == [("reordered_event", 4, 19)]
 
-    def test_moved_encrypted_line_is_detected(self, tmp_path: Path, chains: dict[bool, Chain]) -> None:
+    def test_moved_encrypted_line_is_detected(
+        self, tmp_path: Path, chains: dict[bool, Chain]
+    ) -> None:
         """An encrypted log with two lines swapped is reported as tampered."""
         store = Store(tmp_path, "encrypted")
         store.write(chains[True].lines)
