@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_RECORD",
     "Oversized",
+    "capped",
     "expand_paths",
     "first_chain",
     "iter_file",
@@ -76,6 +77,14 @@ def _oversized(size: int) -> Oversized:
     marker = Oversized()
     marker.size = size
     return marker
+
+
+def capped(line: bytes, limit: int) -> bytes:
+    """Return ``line``, or an :class:`Oversized` marker when it is longer than ``limit``.
+
+    .. versionadded:: 0.2.0
+    """
+    return line if len(line) <= limit else _oversized(len(line))
 
 
 # Process-wide on purpose: ``verify --jobs`` workers are forked and inherit it.
