@@ -156,9 +156,9 @@ class TestDeletion:
             if seq is None or not first <= seq <= last
         ]
         report = store.verify(lines)
-        assert report.verdict == "tampered"
         deleted = [(f.seq, f.seq_end) for f in report.findings if f.code == "deleted_events"]
         assert deleted == [(first, last)]
+        assert report.verdict == "tampered"
 
     def test_every_event_deleted_checkpoints_kept(
         self, store: Store, chains: dict[bool, Chain]
@@ -166,10 +166,10 @@ class TestDeletion:
         """A log reduced to its checkpoints reports every event as deleted."""
         chain = chain_for(store, chains)
         report = store.verify([chain.lines[i] for i in chain.checkpoints])
-        assert report.verdict == "tampered"
         assert [(f.code, f.seq, f.seq_end) for f in report.findings if f.category == "tamper"] == [
             ("deleted_events", 1, EVENTS)
         ]
+        assert report.verdict == "tampered"
 
     def test_last_event_deleted_before_the_final_checkpoint(
         self, store: Store, chains: dict[bool, Chain]
@@ -187,9 +187,9 @@ class TestEmpty:
     def test_empty_input_is_not_verified(self, store: Store) -> None:
         """No records is a distinct not-verified verdict, never clean."""
         report = store.verify([])
-        assert report.verdict == "not_verified"
         assert not report.clean
         assert "no_records" in report.codes()
+        assert report.verdict == "not_verified"
 
     def test_empty_input_allowed(self, store: Store) -> None:
         """With allow_empty, an empty input is clean."""
@@ -257,16 +257,28 @@ class TestOtherStructuralTampering:
         assert tampers(store.verify(lines)) == [("foreign_event", _line(store, 4), 3, 3)]
 
     def test_cut_mid_line(self, store: Store, chains: dict[bool, Chain]) -> None:
-        """A file cut in the middle of a record reports the fragment and the lost events."""
+        """A file cut inside a record reports the fragment; the uncommitted rest is unverified."""
         if store.form == "encrypted":
             pytest.skip("the encrypted writer frames lines itself")
         chain = chain_for(store, chains)
         i = chain.at(20)
-        lines = [*chain.lines[:i], chain.lines[i][:57]]
-        report = store.verify(lines)
-        codes = [code for code, *_ in tampers(report)]
-        assert codes[0] == "malformed_record"
-        assert report.verdict == "tampered"
+        report = store.verify([*chain.lines[:i], chain.lines[i][:57]])
+        assert tampers(report) == [("malformed_record", i + 1, None, None)]
+        assert "unverified_events" in report.codes()
+
+    def test_fragment_joined_to_the_next_record(
+        self, store: Store, chains: dict[bool, Chain]
+    ) -> None:
+        """A torn record glued to the next one is malformed, and both events are missing."""
+        if store.form == "encrypted":
+            pytest.skip("the encrypted writer frames lines itself")
+        chain = chain_for(store, chains)
+        i = chain.at(20)
+        lines = [*chain.lines[:i], chain.lines[i][:57] + chain.lines[i + 1], *chain.lines[i + 2 :]]
+        assert tampers(store.verify(lines)) == [
+            ("malformed_record", i + 1, None, None),
+            ("deleted_events", lines.index(chain.lines[chain.at(22)]) + 1, 20, 21),
+        ]
 
     def test_duplicates_are_benign(self, store: Store, chains: dict[bool, Chain]) -> None:
         """Byte-identical copies (at-least-once delivery) leave the log clean."""
@@ -275,6 +287,7 @@ class TestOtherStructuralTampering:
         lines.insert(9, lines[3])
         lines.append(lines[-2])
         report = store.verify(lines)
+        assert report.clean
         assert report.verdict == "clean"
 
 
@@ -295,7 +308,8 @@ class TestNoFalseAlarm:
         chain = make_chain()
         lines = [line for line, seq in zip(chain.lines, chain.seqs, strict=True) if seq]
         report = Store(tmp_path, "mac").verify(lines)
-        assert report.verdict != "clean"
+        assert "no_checkpoint" in report.codes()
+        assert report.verdict == "tampered"  # the events are also foreign to any checkpoint
 
 
 def _write_rotated(tmp_path: Path, workers: int = 2, batches: int = 12) -> Path:
