@@ -132,7 +132,8 @@ def read_records(
 
     .. versionadded:: 0.2.0
     """
-    number, parts, held, skipping = 1, [], 0, -1  # skipping: length of an oversized line
+    parts: list[bytes] = []  # the line being assembled across chunks
+    number, held, skipping = 1, 0, -1  # skipping: length so far of an oversized line
     while chunk := read(_CHUNK):
         start = 0
         if parts or skipping >= 0:
