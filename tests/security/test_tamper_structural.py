@@ -328,7 +328,36 @@ def _write_rotated(tmp_path: Path, workers: int = 2, batches: int = 12) -> Path:
     return logs
 
 
+def _worker(directory: str, worker: int, batches: int) -> None:
+    """A forked worker: its own options and chain, appending to the shared rotating file."""
+    from pathlib import Path
+
+    sink = FileSink(Path(directory) / "audit.jsonl", rotate_bytes=5000)
+    options = IntegrityOptions(signing_key=_KEYS[0], mac_key=MAC_KEY, checkpoint_every=4)
+    encoder = options.encoder_for("auditmw", "s")
+    for n in range(batches):
+        sink.emit(encoder.encode([make_event(worker * 1000 + n)]))
+    sink.emit(encoder.finish() or Batch())
+    sink.close()
+
+
 class TestRotatedMultiWorker:
+    def test_forked_workers_sharing_a_rotating_file(self, tmp_path: Path) -> None:
+        """Two forked workers appending to one rotating file: every chain verifies clean."""
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        workers = [context.Process(target=_worker, args=(str(tmp_path), k, 40)) for k in range(2)]
+        for process in workers:
+            process.start()
+        for process in workers:
+            process.join(timeout=120)  # a hang guard only
+            assert process.exitcode == 0
+        assert len(list(tmp_path.glob("audit.jsonl.*"))) > 3
+        report = verify_files([tmp_path], keys=_REGISTRY, mac_key=MAC_KEY)
+        assert report.findings == []
+        assert sorted(c.events for c in report.chains) == [40, 40]
+
     def test_rotated_files_of_several_workers_verify_clean(self, tmp_path: Path) -> None:
         """Rotated files starting with different workers' chains verify with no finding."""
         logs = _write_rotated(tmp_path)
@@ -350,3 +379,65 @@ class TestRotatedMultiWorker:
         (logs / "FileSink_0.chain.json").write_text(json.dumps({"chain_id": "x", "n": 3}))
         report = verify_files([logs], keys=_REGISTRY, mac_key=MAC_KEY)
         assert report.findings == []
+
+
+class TestGeneratedTampering:
+    """Hypothesis draws the tampering; the verifier must name it exactly."""
+
+    @settings(
+        max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(data=st.data())
+    def test_any_swap(self, tmp_path: Path, chains: dict[bool, Chain], data: st.DataObject) -> None:
+        """Any two events swapped: one reordered_event from the first to the second."""
+        store = Store(tmp_path, data.draw(st.sampled_from(["plain", "mac"]), label="form"))
+        chain = chain_for(store, chains)
+        a = data.draw(st.integers(1, EVENTS - 1), label="a")
+        b = data.draw(st.integers(a + 1, EVENTS), label="b")
+        assert tampers(store.verify(_swap(chain, a, b))) == [
+            ("reordered_event", chain.at(a) + 1, a, b)
+        ]
+
+    @settings(
+        max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(data=st.data())
+    def test_any_moved_block(
+        self, tmp_path: Path, chains: dict[bool, Chain], data: st.DataObject
+    ) -> None:
+        """A block of events moved anywhere is one reordered_event spanning the displacement."""
+        store = Store(tmp_path, "mac")
+        chain = chain_for(store, chains)
+        first = data.draw(st.integers(1, EVENTS), label="first")
+        last = data.draw(st.integers(first, min(EVENTS, first + 4)), label="last")
+        block = [chain.lines[chain.at(s)] for s in range(first, last + 1)]
+        rest = [line for line in chain.lines if line not in block]
+        target = data.draw(st.integers(0, len(rest)), label="target")
+        lines = rest[:target] + block + rest[target:]
+        order = [s for s in (_seq(line) for line in lines) if s is not None]
+        got = tampers(store.verify(lines))
+        if order == sorted(order):
+            assert got == []  # moved among checkpoints only: the events keep their order
+            return
+        assert len(got) == 1
+        code, _, low, high = got[0]
+        assert code == "reordered_event"
+        assert low is not None and high is not None
+        assert low <= first and last <= high
+
+    @settings(
+        max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(data=st.data())
+    def test_any_duplicated_record_is_benign(
+        self, tmp_path: Path, chains: dict[bool, Chain], data: st.DataObject
+    ) -> None:
+        """A byte-identical copy of any record, stored anywhere after it, is benign."""
+        store = Store(tmp_path, data.draw(st.sampled_from(["plain", "mac"]), label="form"))
+        chain = chain_for(store, chains)
+        source = data.draw(st.integers(0, len(chain.lines) - 1), label="source")
+        target = data.draw(st.integers(source + 1, len(chain.lines)), label="target")
+        lines = list(chain.lines)
+        lines.insert(target, lines[source])
+        report = store.verify(lines)
+        assert report.verdict == "clean"
