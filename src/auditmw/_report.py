@@ -161,7 +161,7 @@ class Report:
 
         .. versionadded:: 0.2.0
         """
-        codes = set(self._counts)
+        codes = {finding.code for finding in self.findings} | set(self.suppressed)
         categories = {CODES[code] for code in codes}
         if "tamper" in categories:
             return "tampered"
@@ -175,7 +175,9 @@ class Report:
         .. versionadded:: 0.2.0
         """
         totals = dict.fromkeys(CATEGORIES, 0)
-        for code, count in self._counts.items():
+        for finding in self.findings:
+            totals[finding.category] += 1
+        for code, count in self.suppressed.items():
             totals[CODES[code]] += count
         return totals
 
