@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditmw._sources import use_keyring
+from auditmw._sources import expand_paths, iter_file, use_keyring
 from auditmw.crypto import Keyring
 from auditmw.integrity import IntegrityOptions, KeyRegistry, Report, generate_keypair, verify_files
 from auditmw.sinks.base import Batch
@@ -302,6 +302,32 @@ class TestNoFalseAlarm:
         assert tampers(report) == []
         assert "missing_start" in report.codes()
         assert report.verdict == "incomplete"
+
+    @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+    def test_retention_by_a_real_rotating_sink_of_a_second_stream(
+        self, tmp_path: Path, compress: bool
+    ) -> None:
+        """A second stream (MAC index 1) whose oldest files FileSink deleted is not forged."""
+        options = IntegrityOptions(
+            signing_key=_KEYS[0], mac_key=MAC_KEY, checkpoint_every=5, checkpoint_interval_s=1
+        )
+        first = options.encoder_for("auditmw", "a")  # takes master key 0
+        second = options.encoder_for("auditmw", "b")  # master key 1
+        sink = FileSink(tmp_path / "audit.jsonl", rotate_bytes=4000, max_files=2, compress=compress)
+        now = time.time_ns()
+        for n in range(30):
+            sink.emit(second.encode([make_event(n), make_event(n + 100)]))
+            # An interval checkpoint in its own batch: rotated files may start with it.
+            now += 2 * 10**9
+            sink.emit(second.tick(now) or Batch())
+        sink.emit(second.finish() or Batch())
+        sink.close()
+        first.finish()
+        first_record = next(iter_file(expand_paths([tmp_path])[0]))[1]
+        assert b'"kind":"audit.checkpoint"' in first_record  # the case that looked forged
+        report = verify_files([tmp_path], keys=_REGISTRY, mac_key=MAC_KEY, as_of_ns=now)
+        assert tampers(report) == []
+        assert "missing_start" in report.codes()
 
     def test_unsigned_chain_without_any_checkpoint_is_not_verified(self, tmp_path: Path) -> None:
         """Events whose checkpoints are all gone are never a clean verdict."""
