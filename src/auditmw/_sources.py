@@ -109,6 +109,8 @@ def _split(body: bytes, number: int, limit: int) -> Iterator[tuple[int, bytes]]:
     """The non-empty lines of ``body`` (whole lines, no final newline), numbered from ``number``."""
     if body.count(b"\n\n") > _BLANK_RUN:
         # Runs of blank lines: find the records in C rather than loop over every line.
+        if not body.translate(None, b"\n"):
+            return  # nothing but newlines
         at, line_no = 0, number
         for match in _NON_EMPTY.finditer(body):
             line_no += body.count(b"\n", at, match.start())
