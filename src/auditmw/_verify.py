@@ -236,9 +236,7 @@ class Reader:
             return True
         # Without the genesis checkpoint (retention, or not read yet), the chain's
         # master key index is unknown: find it from this event.
-        return not chain.has_genesis and chain.find_mac_index(
-            self.masters, epoch, MAC_DOMAIN + digest, mac
-        )
+        return chain.find_mac_index(self.masters, epoch, MAC_DOMAIN + digest, mac)
 
     def _again(  # noqa: PLR0917 - internal, called positionally
         self,

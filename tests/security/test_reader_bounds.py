@@ -71,8 +71,17 @@ class TestRecordCap:
 
     @pytest.mark.parametrize("chunk", [1, 3, 7, 64, 1 << 20])
     def test_records_and_line_numbers_survive_any_chunking(self, chunk: int) -> None:
-        """Lines split across reads keep their bytes and line numbers; blanks are counted."""
-        text = b'{"a":1}\n\n\n{"b":2}\n' + b"\n" * 5000 + b'{"c":3}\r\n{"d":4}'
+        """Lines split across reads keep their bytes and numbers; long ones become markers."""
+        long = b"x" * 250
+        text = (
+            b'{"a":1}\n\n\n{"b":2}\n'
+            + b"\n" * 5000
+            + b'{"c":3}\r\n'
+            + long
+            + b"\n"
+            + long
+            + b'\n{"d":4}'
+        )
         data = memoryview(text)
         at = 0
 
@@ -82,11 +91,17 @@ class TestRecordCap:
             at += len(piece)
             return piece
 
-        assert list(read_records(read, limit=100)) == [
+        got = [
+            (number, line.size if isinstance(line, Oversized) else line)
+            for number, line in read_records(read, limit=100)
+        ]
+        assert got == [
             (1, b'{"a":1}'),
             (4, b'{"b":2}'),
             (5005, b'{"c":3}\r'),
-            (5006, b'{"d":4}'),
+            (5006, 250),
+            (5007, 250),
+            (5008, b'{"d":4}'),
         ]
 
     def test_cli_max_record_bytes(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
