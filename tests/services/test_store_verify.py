@@ -248,3 +248,28 @@ class TestJetStreamStructuralTampering:
             (f["seq"], f["seq_end"]) for f in data["findings"] if f["code"] == "deleted_events"
         ]
         assert deleted == [(first, last)]
+
+    def test_purged_stream_is_not_verified(
+        self, nats_stream: NatsStream, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A stream purged of every message exits 3, NOT VERIFIED."""
+        pytest.importorskip("nats")
+        from auditmw.sinks import NATSSink
+
+        sink = NATSSink(
+            NATS_URL, subject=nats_stream.subject, stream=nats_stream.name, create_stream=True
+        )
+        key = write_chain(sink, tmp_path)
+
+        async def purge() -> None:
+            import nats
+
+            nc = await nats.connect(NATS_URL)
+            try:
+                await nc.jetstream().purge_stream(nats_stream.name)
+            finally:
+                await nc.close()
+
+        asyncio.run(purge())
+        assert main(["verify", f"{NATS_URL}/{nats_stream.name}", "--keys", str(key)]) == 3
+        assert "NOT VERIFIED" in capsys.readouterr().out
