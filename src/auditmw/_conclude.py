@@ -80,7 +80,7 @@ class _Conclusion:
         self._links()
         self._holes()
         self._sequence()
-        check_order(self.reader.report, chain)
+        check_order(self.reader.report, chain)  # events and checkpoints, per source
         if not self.by_n:
             return
         check_tail_coverage(self.reader, chain)
@@ -130,11 +130,9 @@ class _Conclusion:
 
     def _sequence(self) -> None:
         chain, by_n = self.chain, self.by_n
-        last_by_source: dict[str, int] = {}  # storage order is evidence within a source
         for cp in chain.checkpoints:
             if not cp.intact:
                 continue
-            last_n = last_by_source.get(cp.location.source, -1)
             other = by_n.get(cp.n)
             if other is not None:
                 same = other.hash == cp.hash
@@ -148,15 +146,7 @@ class _Conclusion:
                     )
                 )
                 continue
-            if cp.n < last_n:
-                self.flag(
-                    "reordered_event",
-                    f"checkpoint {cp.n} is stored after checkpoint {last_n}",
-                    cp.location,
-                    chain,
-                )
             by_n[cp.n] = cp
-            last_by_source[cp.location.source] = max(last_n, cp.n)
         numbers = sorted(by_n)
         if numbers and numbers[0] != 0:
             first = by_n[numbers[0]]

@@ -11,7 +11,8 @@ of runs (weighted by events) is kept in place; every other run is displaced.  Ea
 displaced run spans the stretch between where it is stored and where it belongs;
 overlapping stretches merge into one *region*, reported as one ``reordered_event``
 naming the sequence numbers stored in it.  So a swap of two events is one finding at
-any distance, and so is a moved block.
+any distance, and so is a moved block.  Checkpoints are judged the same way by their
+numbers (their position among the events is not evidence: they commit by seq).
 
 .. versionadded:: 0.2.0
 """
@@ -94,21 +95,46 @@ def _regions(runs: list[_Run]) -> list[tuple[int, int]]:
     return merged
 
 
-def check_order(report: Report, chain: ChainState) -> None:
-    """Report each stretch of a source where ``chain``'s events are out of sequence order."""
-    for runs in _runs_by_source(chain).values():
+def _checkpoint_runs(chain: ChainState) -> dict[str, list[_Run]]:
+    by_source: dict[str, list[_Run]] = {}
+    seen: set[int] = set()
+    for cp in chain.checkpoints:
+        if not cp.intact or cp.n in seen:  # copies are judged as duplicates
+            continue
+        seen.add(cp.n)
+        runs = by_source.setdefault(cp.location.source, [])
+        if runs and runs[-1].end + 1 == cp.n:
+            runs[-1] = runs[-1]._replace(end=cp.n)
+        else:
+            runs.append(_Run(cp.n, cp.n, cp.location))
+    return by_source
+
+
+def _report_regions(
+    report: Report, chain: ChainState, by_source: dict[str, list[_Run]], what: str
+) -> None:
+    for runs in by_source.values():
         if len(runs) < 2:
             continue
         for lo, hi in _regions(runs):
             first = min(run.start for run in runs[lo : hi + 1])
             last = max(run.end for run in runs[lo : hi + 1])
+            is_events = what == "events"
             report.add(
                 Finding(
                     "reordered_event",
-                    f"events {first}..{last} are stored out of sequence order",
+                    f"{what} {first}..{last} are stored out of "
+                    + ("sequence" if is_events else "number")
+                    + " order",
                     runs[lo].location,
                     chain.chain_id,
-                    first,
-                    last,
+                    first if is_events else None,
+                    last if is_events else None,
                 )
             )
+
+
+def check_order(report: Report, chain: ChainState) -> None:
+    """Report each out-of-order stretch of ``chain``'s events or checkpoints, per source."""
+    _report_regions(report, chain, _runs_by_source(chain), "events")
+    _report_regions(report, chain, _checkpoint_runs(chain), "checkpoints")

@@ -219,6 +219,17 @@ class TestReordering:
             ("reordered_event", _line(store, min(chain.at(a), chain.at(b))), a, b)
         ]
 
+    @pytest.mark.parametrize("distance", [1, 2, 3])
+    def test_swapped_checkpoints_are_one_finding(
+        self, store: Store, chains: dict[bool, Chain], distance: int
+    ) -> None:
+        """Swapping two checkpoints is one reordered_event at the first, at any distance."""
+        chain = chain_for(store, chains)
+        i, j = chain.checkpoints[1], chain.checkpoints[1 + distance]
+        lines = list(chain.lines)
+        lines[i], lines[j] = lines[j], lines[i]
+        assert tampers(store.verify(lines)) == [("reordered_event", i + 1, None, None)]
+
     def test_moved_block_is_one_finding(self, store: Store, chains: dict[bool, Chain]) -> None:
         """Moving a block of events elsewhere is one reordered_event."""
         chain = chain_for(store, chains)
