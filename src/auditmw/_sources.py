@@ -13,6 +13,7 @@ Other stores (a PostgreSQL table, a JetStream stream) plug into the verifier by 
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -59,6 +60,7 @@ _CHUNK = 1 << 20
 #: Past this many blank lines in a chunk, records are found with a regex, not a split.
 _BLANK_RUN = 4096
 _NON_EMPTY = re.compile(rb"[^\n]+")
+_BLANKS = b"\n" * 64  # cheap to look for: absent from any ordinary chunk
 
 
 class Oversized(bytes):
@@ -79,14 +81,6 @@ def _oversized(size: int) -> Oversized:
     return marker
 
 
-def capped(line: bytes, limit: int) -> bytes:
-    """Return ``line``, or an :class:`Oversized` marker when it is longer than ``limit``.
-
-    .. versionadded:: 0.2.0
-    """
-    return line if len(line) <= limit else _oversized(len(line))
-
-
 # Process-wide on purpose: ``verify --jobs`` workers are forked and inherit it.
 _keyring: KeyProvider | None = None
 
@@ -105,22 +99,34 @@ def use_keyring(provider: KeyProvider | None) -> Iterator[None]:
         _keyring = previous
 
 
-def _split(body: bytes, number: int, limit: int) -> Iterator[tuple[int, bytes]]:
-    """The non-empty lines of ``body`` (whole lines, no final newline), numbered from ``number``."""
-    if body.count(b"\n\n") > _BLANK_RUN:
+def capped(line: bytes, limit: int) -> bytes:
+    """Return ``line``, or an :class:`Oversized` marker when it is longer than ``limit``.
+
+    .. versionadded:: 0.2.0
+    """
+    return line if len(line) <= limit else _oversized(len(line))
+
+
+def _split(body: bytes, number: int, limit: int) -> tuple[list[tuple[int, bytes]], int]:
+    """Return the non-empty lines of ``body`` numbered from ``number``, and its line count.
+
+    ``body`` holds whole lines without the final newline.
+    """
+    if _BLANKS in body and body.count(b"\n\n") > _BLANK_RUN:
         # Runs of blank lines: find the records in C rather than loop over every line.
+        count = body.count(b"\n") + 1
         if not body.translate(None, b"\n"):
-            return  # nothing but newlines
-        at, line_no = 0, number
+            return [], count  # nothing but newlines
+        found, at, line_no = [], 0, number
         for match in _NON_EMPTY.finditer(body):
             line_no += body.count(b"\n", at, match.start())
             at = match.start()
-            line = match.group()
-            yield line_no, line if len(line) <= limit else _oversized(len(line))
-        return
-    for line_no, line in enumerate(body.split(b"\n"), number):
-        if line:
-            yield line_no, line if len(line) <= limit else _oversized(len(line))
+            found.append((line_no, capped(match.group(), limit)))
+        return found, count
+    parts = body.split(b"\n")
+    if len(body) <= limit:  # no line can be over the cap
+        return [(n, line) for n, line in enumerate(parts, number) if line], len(parts)
+    return [(n, capped(line, limit)) for n, line in enumerate(parts, number) if line], len(parts)
 
 
 def read_records(
@@ -134,6 +140,11 @@ def read_records(
 
     .. versionadded:: 0.2.0
     """
+    # Records are produced a chunk at a time and flattened in C: no Python frame per line.
+    return itertools.chain.from_iterable(_chunks(read, limit))
+
+
+def _chunks(read: Callable[[int], bytes], limit: int) -> Iterator[list[tuple[int, bytes]]]:
     parts: list[bytes] = []  # the line being assembled across chunks
     number, held, skipping = 1, 0, -1  # skipping: length so far of an oversized line
     while chunk := read(_CHUNK):
@@ -145,21 +156,21 @@ def read_records(
                 continue
             parts, held, skipping = _carry(parts, held, skipping, chunk[:end], limit)
             if skipping >= 0:
-                yield number, _oversized(skipping)
+                yield [(number, _oversized(skipping))]
             elif held:
-                yield number, b"".join(parts)
+                yield [(number, b"".join(parts))]
             number, parts, held, skipping, start = number + 1, [], 0, -1, end + 1
         last = chunk.rfind(b"\n", start)
         if last >= 0:
-            body = chunk[start:last]
-            yield from _split(body, number, limit)
-            number += body.count(b"\n") + 1
+            found, count = _split(chunk[start:last], number, limit)
+            yield found
+            number += count
             start = last + 1
         parts, held, skipping = _carry([], 0, -1, chunk[start:], limit)
     if skipping >= 0:
-        yield number, _oversized(skipping)
+        yield [(number, _oversized(skipping))]
     elif held:
-        yield number, b"".join(parts)
+        yield [(number, b"".join(parts))]
 
 
 def _carry(
@@ -196,22 +207,26 @@ def _plain(
     records = read_records(stream.read, limit)
     first = next(records, None)
     if first is None:
-        return
+        return iter(())
     if first[0] == 1 and first[1].startswith(_ENCRYPTED):
-        from auditmw.crypto import decrypt_lines, parse_header  # needs cryptography
+        from auditmw.crypto import parse_header  # needs cryptography
 
         header = first[1] + b"\n"
         if parse_header(header) is not None:
-            plain = decrypt_lines(
-                header, _raw_lines(records, 2), _keyring, str(path), strict=strict
-            )
-            for number, line in enumerate(plain, 1):
-                record = line[:-1] if line.endswith(b"\n") else line
-                if record:
-                    yield number, record if len(record) <= limit else _oversized(len(record))
-            return
-    yield first
-    yield from records
+            return _decrypted(header, records, path, strict, limit)
+    return itertools.chain((first,), records)
+
+
+def _decrypted(
+    header: bytes, records: Iterator[tuple[int, bytes]], path: Path, strict: bool, limit: int
+) -> Iterator[tuple[int, bytes]]:
+    from auditmw.crypto import decrypt_lines
+
+    plain = decrypt_lines(header, _raw_lines(records, 2), _keyring, str(path), strict=strict)
+    for number, line in enumerate(plain, 1):
+        record = line[:-1] if line.endswith(b"\n") else line
+        if record:
+            yield number, capped(record, limit)
 
 
 def _is_log(path: Path) -> bool:
