@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ ZERO = bytes(32)
 #: A sequence number further than this beyond the last one is treated as forged,
 #: so that one bad record cannot make the verifier allocate gigabytes.
 MAX_JUMP = 10_000_000
+#: How many records of one chain may be used to search for its master key index.
+MAX_MAC_SEARCHES = 8
 
 
 class MasterKeys:
@@ -26,6 +29,8 @@ class MasterKeys:
 
     #: How many chains one options object may plausibly create.
     LIMIT = 4096
+    #: How many master keys are tried when no genesis checkpoint names the chain's.
+    SEARCH = 65
 
     def __init__(self, initial: bytes) -> None:
         self._keys = [initial]
@@ -88,6 +93,11 @@ class ChainState:
     mac_index: int | None = None
     epoch_key: tuple[int, bytes] = (-1, b"")  # the current epoch's key, for the fast path
     epoch: int = 0
+    # Where a run of consecutive seqs starts in storage order: (events read before it,
+    # seq, location).  The fast path extends runs; see :mod:`auditmw._order`.
+    runs: list[tuple[int, int, Location]] = field(default_factory=list)
+    fresh_run: bool = False  # the next event starts a run (after a late one, a new source)
+    mac_searches: int = 0
 
     def get(self, seq: int) -> bytes | None:
         """Return the stored hash of ``seq``, or ``None`` when not seen."""
@@ -133,6 +143,25 @@ class ChainState:
         if index != self.mac_index:
             self.mac_index, self.mac_keys, self.epoch_key = index, [], (-1, b"")
 
+    def find_mac_index(self, masters: MasterKeys, epoch: int, message: bytes, mac: str) -> bool:
+        """Find which master key this chain was given, from one MAC over ``message``.
+
+        Only used while no genesis checkpoint (which names the index) has been read,
+        e.g. when retention removed it; the search is tried a bounded number of times.
+        """
+        if self.mac_index is not None or self.mac_searches >= MAX_MAC_SEARCHES:
+            return False
+        if self.has_genesis:  # it names the index: a MAC that fails with it is bad
+            return False
+        self.mac_searches += 1
+        for index in range(MasterKeys.SEARCH):
+            self.set_mac_index(index)
+            key = self.mac_key(masters, epoch)
+            if hmac.compare_digest(hmac.digest(key, message, "sha256").hex(), mac):
+                return True
+        self.set_mac_index(None)
+        return False
+
     def mac_key(self, masters: MasterKeys, epoch: int) -> bytes:
         """Return this chain's MAC key for ``epoch``, deriving forward as needed."""
         if not self.mac_keys:
@@ -141,6 +170,11 @@ class ChainState:
         while len(self.mac_keys) <= epoch:
             self.mac_keys.append(evolve_mac_key(self.mac_keys[-1]))
         return self.mac_keys[epoch]
+
+    @property
+    def has_genesis(self) -> bool:
+        """Whether the chain's intact genesis checkpoint (number 0) was read."""
+        return any(cp.intact and cp.body.get("n") == 0 for cp in self.checkpoints)
 
     def max_seq(self) -> int:
         """Return the highest sequence number stored."""

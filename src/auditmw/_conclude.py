@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from auditmw._chainstate import ZERO, ChainState, Checkpoint
 from auditmw._heads import ExpectedHead, check_expected
 from auditmw._merkle import merkle_root
+from auditmw._order import check_order
+from auditmw._reconcile import check_input, check_tail_coverage
 from auditmw._report import ChainSummary, Finding
 
 if TYPE_CHECKING:
@@ -26,8 +28,17 @@ def grace_ns(interval_s: int) -> int:
     return (interval_s + max(2, interval_s // 2)) * 1_000_000_000
 
 
-def conclude(reader: Reader, expected: list[ExpectedHead], as_of_ns: int | None) -> None:
-    """Draw the whole-input conclusions into ``reader.report``."""
+def conclude(
+    reader: Reader,
+    expected: list[ExpectedHead],
+    as_of_ns: int | None,
+    *,
+    allow_empty: bool = False,
+) -> None:
+    """Draw the whole-input conclusions into ``reader.report``.
+
+    ``allow_empty`` accepts an input without any record as clean.
+    """
     as_of_ns = time.time_ns() if as_of_ns is None else as_of_ns
     successors: dict[str, tuple[Checkpoint, dict[str, Any]]] = {}
     for chain in reader.chains.values():
@@ -38,6 +49,7 @@ def conclude(reader: Reader, expected: list[ExpectedHead], as_of_ns: int | None)
     for chain in reader.chains.values():
         _Conclusion(reader, chain).run(successors, as_of_ns)
     check_expected(reader, expected)
+    check_input(reader, allow_empty=allow_empty)
 
 
 class _Conclusion:
@@ -68,8 +80,10 @@ class _Conclusion:
         self._links()
         self._holes()
         self._sequence()
+        check_order(self.reader.report, chain)  # events and checkpoints, per source
         if not self.by_n:
             return
+        check_tail_coverage(self.reader, chain)
         self.flagged = sorted(chain.flagged)
         vouching = [cp for cp in self.by_n.values() if self._content(cp)]
         self._epochs()
@@ -116,7 +130,6 @@ class _Conclusion:
 
     def _sequence(self) -> None:
         chain, by_n = self.chain, self.by_n
-        last_n = -1
         for cp in chain.checkpoints:
             if not cp.intact:
                 continue
@@ -133,15 +146,7 @@ class _Conclusion:
                     )
                 )
                 continue
-            if cp.n < last_n:
-                self.flag(
-                    "reordered_event",
-                    f"checkpoint {cp.n} is stored after checkpoint {last_n}",
-                    cp.location,
-                    chain,
-                )
             by_n[cp.n] = cp
-            last_n = max(last_n, cp.n)
         numbers = sorted(by_n)
         if numbers and numbers[0] != 0:
             first = by_n[numbers[0]]

@@ -51,7 +51,7 @@ def accept_fast(reader: Reader, location: Location, line: bytes) -> bool:
             seal += b'"mac":"' + mac.encode() + b'",'
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         return False
-    if seq != chain.expect or prev != chain.head or chain.first_seq is None:
+    if seq != chain.expect or prev != chain.head or chain.first_seq is None or chain.fresh_run:
         return False
     at = line.find(seal, start)
     if at < 0:

@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 from auditmw._report import Report
-from auditmw._sources import first_chain, iter_files
+from auditmw._sources import DEFAULT_MAX_RECORD, first_chain, iter_files
 from auditmw._verify import Reader
 
 if TYPE_CHECKING:
@@ -36,21 +36,28 @@ def group_files(files: list[Path]) -> list[list[Path]]:
 
 
 def _read_group(
-    files: list[Path], keys: KeyRegistry | None, mac_key: bytes | None
+    files: list[Path], keys: KeyRegistry | None, mac_key: bytes | None, limit: int
 ) -> tuple[Report, dict[str, ChainState], set[str]]:
     reader = Reader(Report(), keys, mac_key)
-    for location, line in iter_files(files):
+    for location, line in iter_files(files, max_record_bytes=limit):
         reader.feed(location, line)
     return reader.report, reader.chains, reader.unchecked
 
 
 def read_in_parallel(
-    groups: list[list[Path]], keys: KeyRegistry | None, mac_key: bytes | None, jobs: int
+    groups: list[list[Path]],
+    keys: KeyRegistry | None,
+    mac_key: bytes | None,
+    jobs: int,
+    limit: int = DEFAULT_MAX_RECORD,
 ) -> Reader | None:
     """Read each group in a worker process; ``None`` when a chain spans two groups."""
     merged = Reader(Report(), keys, mac_key)
+    count = len(groups)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(_read_group, groups, [keys] * len(groups), [mac_key] * len(groups)))
+        results = list(
+            pool.map(_read_group, groups, [keys] * count, [mac_key] * count, [limit] * count)
+        )
     for report, chains, unchecked in results:
         if merged.chains.keys() & chains.keys():
             return None
@@ -59,6 +66,7 @@ def read_in_parallel(
         merged.report.records += report.records
         for finding in report.findings:
             merged.report.add(finding)
-        for code, count in report.suppressed.items():
-            merged.report.suppressed[code] = merged.report.suppressed.get(code, 0) + count
+        for code, extra in report.suppressed.items():
+            merged.report.suppressed[code] = merged.report.suppressed.get(code, 0) + extra
+            merged.report.count_suppressed(code, extra)
     return merged

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-__all__ = ["CATEGORIES", "CODES", "ChainSummary", "Finding", "Location", "Report"]
+__all__ = ["CATEGORIES", "CODES", "VERDICTS", "ChainSummary", "Finding", "Location", "Report"]
 
 #: Every finding code and its category.  ``info`` findings do not make a report dirty.
 CODES: Final[dict[str, str]] = {
@@ -38,11 +38,19 @@ CODES: Final[dict[str, str]] = {
     "torn_record": "completeness",
     "unverified_events": "unverified",
     "unchecked_signatures": "unverified",
+    "no_records": "unverified",
+    "no_checkpoint": "unverified",
+    "oversized_record": "unverified",
+    "skipped_symlink": "unverified",
     "duplicate": "info",
     "restart": "info",
 }
 #: The categories, most serious first.
 CATEGORIES: Final = ("tamper", "completeness", "unverified", "info")
+#: Codes that leave nothing verified at all: the verdict is ``not_verified``.
+NOT_VERIFIED_CODES: Final = frozenset({"no_records", "no_checkpoint"})
+#: The verdicts of :attr:`Report.verdict`, worst first.
+VERDICTS: Final = ("tampered", "not_verified", "incomplete", "clean")
 #: Findings kept per code; the rest are only counted (``Report.suppressed``).
 MAX_PER_CODE: Final = 1000
 
@@ -143,6 +151,37 @@ class Report:
             return False
         return all(finding.category == "info" for finding in self.findings)
 
+    @property
+    def verdict(self) -> str:
+        """The overall verdict, one of :data:`VERDICTS`.
+
+        ``tampered``: at least one tamper finding.  ``not_verified``: the input holds
+        no audit record, or no checkpoint at all, so nothing could be verified.
+        ``incomplete``: no tampering, but completeness or unverified findings (missing
+        start, unverified tail, unchecked signatures...).  ``clean``: only ``info``.
+
+        .. versionadded:: 0.2.0
+        """
+        codes = {finding.code for finding in self.findings} | set(self.suppressed)
+        categories = {CODES[code] for code in codes}
+        if "tamper" in categories:
+            return "tampered"
+        if codes & NOT_VERIFIED_CODES:
+            return "not_verified"
+        return "clean" if categories <= {"info"} else "incomplete"
+
+    def counts(self) -> dict[str, int]:
+        """Return the number of findings per category, suppressed ones included.
+
+        .. versionadded:: 0.2.0
+        """
+        totals = dict.fromkeys(CATEGORIES, 0)
+        for finding in self.findings:
+            totals[finding.category] += 1
+        for code, count in self.suppressed.items():
+            totals[CODES[code]] += count
+        return totals
+
     def codes(self) -> list[str]:
         """Return the finding codes, in report order."""
         return [finding.code for finding in self.findings]
@@ -157,10 +196,15 @@ class Report:
             self.findings.append(finding)
         return finding
 
+    def count_suppressed(self, code: str, count: int) -> None:
+        """Count ``count`` findings of ``code`` that another reader suppressed."""
+        self._counts[code] = self._counts.get(code, 0) + count
+
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-compatible data."""
         return {
             "clean": self.clean,
+            "verdict": self.verdict,
             "records": self.records,
             "chains": [chain.to_dict() for chain in self.chains],
             "findings": [finding.to_dict() for finding in self.findings],

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from auditmw._conclude import ExpectedHead, conclude
 from auditmw._parallel import group_files, read_in_parallel
-from auditmw._report import Location, Report
-from auditmw._sources import Progress, expand_paths, iter_files
+from auditmw._report import Finding, Location, Report
+from auditmw._sources import DEFAULT_MAX_RECORD, Progress, expand_paths, iter_files
 from auditmw._verify import Reader
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ def verify_records(
     expected_heads: Sequence[ExpectedHead] = (),
     digests: Iterable[tuple[Location, bytes]] = (),
     as_of_ns: int | None = None,
+    allow_empty: bool = False,
 ) -> Report:
     """Verify stored records given in storage order, from any store.
 
@@ -45,12 +46,14 @@ def verify_records(
         expected_heads: checkpoints kept elsewhere; a log that ends before one is rolled back.
         digests: the records of a digest file (checkpoints kept apart from the log).
         as_of_ns: the time at which an unclosed chain's silence is judged (default: now).
+        allow_empty: an input without any record is clean instead of ``not_verified``
+            (``.. versionadded:: 0.2.0``).
 
     .. versionadded:: 0.1.0
     """
     reader = _read(records, keys, mac_key)
     heads = list(expected_heads) + _digest_heads(digests, keys, mac_key)
-    conclude(reader, heads, as_of_ns)
+    conclude(reader, heads, as_of_ns, allow_empty=allow_empty)
     return reader.report
 
 
@@ -89,6 +92,8 @@ def verify_files(
     as_of_ns: int | None = None,
     progress: Progress | None = None,
     jobs: int = 1,
+    allow_empty: bool = False,
+    max_record_bytes: int = DEFAULT_MAX_RECORD,
 ) -> Report:
     """Verify JSONL files (gzipped or not) and directories of them as one input.
 
@@ -102,6 +107,10 @@ def verify_files(
         progress: called with (bytes read, total bytes) while reading.
         jobs: processes reading files of different chains in parallel; the result is
             the same as with one.
+        allow_empty: an input without any record is clean instead of ``not_verified``
+            (``.. versionadded:: 0.2.0``).
+        max_record_bytes: a longer record is skipped unread and reported as
+            ``oversized_record`` (``.. versionadded:: 0.2.0``).
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -109,17 +118,22 @@ def verify_files(
 
     .. versionadded:: 0.1.0
     """
-    files = expand_paths(paths)
-    digests = iter_files([Path(p) for p in digest_paths])
+    skipped: list[Path] = []
+    files = expand_paths(paths, skipped=skipped)
+    digests = iter_files([Path(p) for p in digest_paths], max_record_bytes=max_record_bytes)
     heads = list(expected_heads) + _digest_heads(digests, keys, mac_key)
     reader = None
     groups = group_files(files) if jobs > 1 else []
     if len(groups) > 1:
-        reader = read_in_parallel(groups, keys, mac_key, jobs)
+        reader = read_in_parallel(groups, keys, mac_key, jobs, max_record_bytes)
     if reader is None:
-        reader = _read(iter_files(files, progress), keys, mac_key)
+        records = iter_files(files, progress, max_record_bytes=max_record_bytes)
+        reader = _read(records, keys, mac_key)
     elif progress is not None:
         total = sum(path.stat().st_size for path in files)
         progress(total, total)
-    conclude(reader, heads, as_of_ns)
+    for link in skipped:
+        message = f"{link} is a symbolic link and was not read (give its target explicitly)"
+        reader.report.add(Finding("skipped_symlink", message))
+    conclude(reader, heads, as_of_ns, allow_empty=allow_empty)
     return reader.report

@@ -27,6 +27,7 @@ from auditmw._layout import (
 )
 from auditmw._report import Finding, Location, Report
 from auditmw._seal import read_checkpoint
+from auditmw._sources import Oversized
 
 if TYPE_CHECKING:
     from auditmw._keys import KeyRegistry
@@ -47,6 +48,13 @@ class Reader:
         self.masters = None if mac_key is None else MasterKeys(mac_key)
         self.chains: dict[str, ChainState] = {}
         self.unchecked: set[str] = set()
+        self.source: str | None = None
+
+    def _new_source(self, source: str) -> None:
+        # Order is evidence only within one source: every chain starts a new run.
+        self.source = source
+        for chain in self.chains.values():
+            chain.fresh_run = True
 
     def chain(self, chain_id: str) -> ChainState:
         """Return the state of ``chain_id``, created on first sight."""
@@ -72,16 +80,21 @@ class Reader:
 
     def feed(self, location: Location, line: bytes) -> None:
         """Check one stored record."""
+        if location[0] is not self.source:
+            self._new_source(location[0])
         if accept_fast(self, location, line):
             return
         self.report.records += 1
         try:
             doc = _loads(line)
         except orjson.JSONDecodeError:
-            if is_fenced_torn(line):  # a crash artefact the file sink fenced: no evidence
+            if isinstance(line, Oversized):
+                message = f"the record is {line.size} bytes long, over the reading cap"
+                self.flag("oversized_record", message + " (--max-record-bytes)", location, None)
+            elif is_fenced_torn(line):  # a crash artefact the file sink fenced: no evidence
                 self.flag("torn_record", "a record torn by a crash (fenced)", location, None)
-                return
-            self.flag("malformed_record", "the line is not valid JSON", location, None)
+            else:
+                self.flag("malformed_record", "the line is not valid JSON", location, None)
             return
         if not isinstance(doc, dict):
             self.flag("malformed_record", "the line is not a JSON object", location, None)
@@ -145,7 +158,12 @@ class Reader:
                 )
                 if not fast and not self._mac_ok(chain, recomputed, integrity, location, seq):
                     return
-            if seq == chain.expect and prev_raw == chain.head and chain.first_seq is not None:
+            if (
+                seq == chain.expect
+                and prev_raw == chain.head
+                and chain.first_seq is not None
+                and not chain.fresh_run
+            ):
                 # The common case, inlined: the next event, correctly linked.
                 chain.hashes += digest
                 chain.events += 1
@@ -224,17 +242,9 @@ class Reader:
         key = chain.mac_key(self.masters, epoch)
         if hmac.compare_digest(hmac.digest(key, MAC_DOMAIN + digest, "sha256").hex(), mac):
             return True
-        if chain.mac_index is not None or chain.checkpoints:
-            return False
-        # The genesis checkpoint (naming the chain's master key index) is not in the
-        # input: find the index from this event instead.
-        for index in range(1, 65):
-            chain.set_mac_index(index)
-            key = chain.mac_key(self.masters, epoch)
-            if hmac.compare_digest(hmac.digest(key, MAC_DOMAIN + digest, "sha256").hex(), mac):
-                return True
-        chain.set_mac_index(None)
-        return False
+        # Without the genesis checkpoint (retention, or not read yet), the chain's
+        # master key index is unknown: find it from this event.
+        return chain.find_mac_index(self.masters, epoch, MAC_DOMAIN + digest, mac)
 
     def _again(  # noqa: PLR0917 - internal, called positionally
         self,
@@ -311,8 +321,10 @@ class Reader:
         *,
         checked: bool = True,
     ) -> None:
+        chain.runs.append((chain.events, seq, location))
+        chain.fresh_run = False
         chain.events += 1
-        if chain.first_seq is None:
+        if chain.first_seq is None or seq < chain.first_seq:
             chain.first_seq = seq
         if seq == chain.expect:
             if checked and prev != chain.head:
@@ -326,11 +338,10 @@ class Reader:
                 chain.holes.append([chain.expect, seq - 1, location])
                 chain.deferred.append((seq, prev, location))
         else:
+            # Stored after a later event: a late file, or moved (judged in _order).
             chain.fill_hole(seq)
             chain.deferred.append((seq, prev, location))
-            self.flag(
-                "reordered_event", "this event is stored after a later one", location, chain, seq
-            )
+            chain.fresh_run = True
             chain.put(seq, digest)
             return
         chain.put(seq, digest)

@@ -245,11 +245,6 @@ class TestMultiWorker:
         assert found["completeness"] == {("unclean_stop", chain) for chain in killed}
         assert ("restart", chains["w0"]) in found["info"]
 
-    @pytest.mark.xfail(
-        reason="NEEDS-VERIFY-BRANCH: 21.1 (verify orders rotated files by first record's "
-        "chain/seq instead of rotation order)",
-        strict=False,
-    )
     def test_rotated_directory_verifies_like_its_write_order(self, deployment: Deployment) -> None:
         """Verifying the log directory (rotated, gzipped files) finds what the write order does."""
         run_restarts(deployment)
@@ -323,11 +318,7 @@ class TestRetention:
             "unclean_stop",
         }
 
-    @pytest.mark.xfail(
-        reason="NEEDS-VERIFY-BRANCH: 21.4 (digest checkpoints of rotated files that retention "
-        "deleted read as rollback / checkpoint_deleted)",
-        strict=False,
-    )
+    @pytest.mark.xfail(reason="digest checkpoints of files retention deleted read as tampering")
     def test_retention_with_a_digest_is_never_tamper(self, deployment: Deployment) -> None:
         """With a digest file kept elsewhere, retention is still not tampering."""
         report = self._run(deployment, digest=True)

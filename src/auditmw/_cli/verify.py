@@ -1,6 +1,7 @@
 """``auditmw verify``: check chained audit logs offline.
 
-Exit codes: 0 clean (only informational findings), 1 findings, 2 usage or I/O error.
+Exit codes: 0 clean (only informational findings), 1 findings, 2 usage or I/O error,
+3 not verified (the input holds no audit record, or no checkpoint at all).
 
 .. versionadded:: 0.1.0
 """
@@ -17,8 +18,8 @@ import orjson
 
 from auditmw._conclude import ExpectedHead
 from auditmw._keys import KeyRegistry, load_mac_key
-from auditmw._report import CATEGORIES, Report
-from auditmw._sources import use_keyring
+from auditmw._report import CATEGORIES, NOT_VERIFIED_CODES, Report
+from auditmw._sources import DEFAULT_MAX_RECORD, use_keyring
 from auditmw.crypto import DecryptionError, Keyring
 from auditmw.evidence.sources import verify_sources
 from auditmw.exceptions import ConfigurationError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_NOT_VERIFIED = 0, 1, 2, 3
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "verify",
         help="verify hash chains, MACs and signed checkpoints of audit logs",
         description="Verify JSONL audit logs (files, gzipped rotated files, directories). "
-        "Exit status: 0 clean, 1 findings, 2 usage or I/O error.",
+        "Exit status: 0 clean, 1 findings, 2 usage or I/O error, "
+        "3 not verified (no audit record, or no checkpoint, in the input).",
     )
     parser.add_argument(
         "paths",
@@ -65,6 +67,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="processes for files of different chains"
+    )
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="an input without any audit record is clean (default: NOT VERIFIED, exit 3)",
+    )
+    parser.add_argument(
+        "--max-record-bytes",
+        type=int,
+        default=DEFAULT_MAX_RECORD,
+        metavar="N",
+        help="skip longer records unread, reporting them (default: 16 MiB)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--progress", action="store_true", help="show progress even if not a TTY")
@@ -99,6 +113,13 @@ def _options(args: argparse.Namespace) -> dict[str, object]:
     if args.jobs < 1:
         raise ConfigurationError("--jobs must be at least 1", setting="--jobs")
     options["jobs"] = args.jobs
+    if args.max_record_bytes < 1:
+        raise ConfigurationError(
+            "--max-record-bytes must be at least 1 (the default is 16 MiB)",
+            setting="--max-record-bytes",
+        )
+    options["allow_empty"] = args.allow_empty
+    options["max_record_bytes"] = args.max_record_bytes
     return options
 
 
@@ -141,7 +162,15 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _print_human(report)
-    return EXIT_CLEAN if report.clean else EXIT_FINDINGS
+    return _EXIT_BY_VERDICT[report.verdict]
+
+
+_EXIT_BY_VERDICT = {
+    "clean": EXIT_CLEAN,
+    "tampered": EXIT_FINDINGS,
+    "incomplete": EXIT_FINDINGS,
+    "not_verified": EXIT_NOT_VERIFIED,
+}
 
 
 def _print_human(report: Report) -> None:
@@ -162,6 +191,10 @@ def _print_human(report: Report) -> None:
         print(f"{finding.category.upper():12} {finding.code:22} {where}{seq}: {finding.message}")
     for code, count in report.suppressed.items():
         print(f"(and {count} more {code} findings)")
-    counts = {c: sum(1 for f in report.findings if f.category == c) for c in CATEGORIES}
+    counts = report.counts()  # suppressed findings included
     summary = ", ".join(f"{counts[c]} {c}" for c in CATEGORIES)
+    if report.verdict == "not_verified":
+        reason = next(f.message for f in report.findings if f.code in NOT_VERIFIED_CODES)
+        print(f"{reason.split(' (')[0]} ({summary})")
+        return
     print(("CLEAN" if report.clean else "FINDINGS") + f": {summary}")

@@ -215,7 +215,8 @@ def verify_sources(
         mac_key: the writer's initial MAC key.
         progress: called with (bytes read, total bytes) for files.
         **options: further :func:`~auditmw.integrity.verify_files` options
-            (``expected_heads``, ``as_of_ns``; ``digest_paths`` and ``jobs`` for files).
+            (``expected_heads``, ``as_of_ns``, ``allow_empty``, ``max_record_bytes``;
+            ``digest_paths`` and ``jobs`` for files).
 
     Raises:
         ConfigurationError: files and a table mixed, or the table cannot be read.
@@ -224,16 +225,20 @@ def verify_sources(
     .. versionadded:: 0.1.0
     """
     from auditmw._report import Location
+    from auditmw._sources import DEFAULT_MAX_RECORD, capped
     from auditmw.integrity import verify_files, verify_records
 
     urls, files = _split_sources(sources)
     if not urls:
         return verify_files(files, keys=keys, mac_key=mac_key, progress=progress, **options)
     label = store_label(urls[0])
+    limit = options.get("max_record_bytes", DEFAULT_MAX_RECORD)
     records = (
-        (Location(label, number), line) for number, line in enumerate(iter_store(urls[0]), 1)
+        (Location(label, number), capped(line, limit))
+        for number, line in enumerate(iter_store(urls[0]), 1)
     )
-    store_options = {k: v for k, v in options.items() if k in ("expected_heads", "as_of_ns")}
+    wanted = ("expected_heads", "as_of_ns", "allow_empty")
+    store_options = {k: v for k, v in options.items() if k in wanted}
     return verify_records(records, keys=keys, mac_key=mac_key, **store_options)
 
 
