@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from auditmw._report import Finding, Location
 
 if TYPE_CHECKING:
+    from auditmw._chainstate import Checkpoint
     from auditmw._verify import Reader
 
 __all__ = ["ExpectedHead", "check_expected"]
@@ -51,35 +52,66 @@ class ExpectedHead:
 
 
 def check_expected(reader: Reader, expected: list[ExpectedHead]) -> None:
-    """Report expected heads that the log lacks or contradicts."""
+    """Report expected heads that the log lacks or contradicts.
+
+    A head of a chain the log does not hold at all, or one older than the chain's first
+    checkpoint present, is what retention leaves (it removes the oldest files): a
+    completeness finding, like ``missing_start``.  A head the log should hold, after a
+    checkpoint it does hold, is tampering (``checkpoint_deleted``, ``rollback``).
+    """
+    absent: dict[str, list[ExpectedHead]] = {}
     for head in expected:
         chain = reader.chains.get(head.chain_id)
-        where = f" (expected head from {head.location})" if head.location else ""
         numbers = {cp.n: cp for cp in chain.checkpoints if cp.intact} if chain else {}
-        known = numbers.get(head.n)
-        if known is not None and known.hash == head.hash:
-            continue
-        if known is not None:
-            reader.flag(
-                "checkpoint_forged",
-                f"checkpoint {head.n} differs from the one kept elsewhere{where}",
-                known.location,
-                chain,
-            )
-        elif chain is None or head.n > max(numbers, default=-1):
-            reader.report.add(
-                Finding(
-                    "rollback",
-                    f"the log ends before checkpoint {head.n}, "
-                    f"which was seen before{where}: rolled back or truncated",
-                    head.location,
-                    head.chain_id,
-                )
-            )
+        if chain is None:
+            absent.setdefault(head.chain_id, []).append(head)
+        elif numbers and head.n < min(numbers):
+            continue  # before the chain's first checkpoint present: its start is missing
         else:
-            reader.flag(
-                "checkpoint_deleted",
-                f"checkpoint {head.n}{where} is missing from the log",
-                head.location,
-                chain,
+            _check_present(reader, head, numbers.get(head.n), max(numbers, default=-1))
+    for chain_id, heads in absent.items():
+        last = max(heads, key=lambda head: head.n)
+        reader.report.add(
+            Finding(
+                "missing_chain",
+                f"chain {chain_id} (checkpoints up to {last.n}, kept elsewhere{_where(last)}) "
+                "is absent from the log: removed by retention, or deleted",
+                last.location,
+                chain_id,
             )
+        )
+
+
+def _where(head: ExpectedHead) -> str:
+    return f" in {head.location}" if head.location else ""
+
+
+def _check_present(reader: Reader, head: ExpectedHead, known: Checkpoint | None, top: int) -> None:
+    chain = reader.chains[head.chain_id]
+    where = f" (expected head from {head.location})" if head.location else ""
+    if known is not None and known.hash == head.hash:
+        return
+    if known is not None:
+        reader.flag(
+            "checkpoint_forged",
+            f"checkpoint {head.n} differs from the one kept elsewhere{where}",
+            known.location,
+            chain,
+        )
+    elif head.n > top:
+        reader.report.add(
+            Finding(
+                "rollback",
+                f"the log ends before checkpoint {head.n}, "
+                f"which was seen before{where}: rolled back or truncated",
+                head.location,
+                head.chain_id,
+            )
+        )
+    else:
+        reader.flag(
+            "checkpoint_deleted",
+            f"checkpoint {head.n}{where} is missing from the log",
+            head.location,
+            chain,
+        )

@@ -35,6 +35,7 @@ CODES: Final[dict[str, str]] = {
     "unclean_stop": "completeness",
     "missing_heartbeat": "completeness",
     "missing_start": "completeness",
+    "missing_chain": "completeness",
     "torn_record": "completeness",
     "unverified_events": "unverified",
     "unchecked_signatures": "unverified",

@@ -318,7 +318,6 @@ class TestRetention:
             "unclean_stop",
         }
 
-    @pytest.mark.xfail(reason="digest checkpoints of files retention deleted read as tampering")
     def test_retention_with_a_digest_is_never_tamper(self, deployment: Deployment) -> None:
         """With a digest file kept elsewhere, retention is still not tampering."""
         report = self._run(deployment, digest=True)

@@ -388,6 +388,53 @@ class TestTailAndCheckpoints:
         assert "rollback" in report.codes()
 
 
+class TestDigestAndRetention:
+    """A digest outlives retention: what retention removes is incomplete, never tampering."""
+
+    KEYS = generate_keypair()
+
+    def _chain(self, tmp_path: Path, name: str) -> tuple[list[bytes], Path, KeyRegistry]:
+        private, public, _ = self.KEYS
+        digest = tmp_path / "digest.jsonl"
+        options = IntegrityOptions(
+            signing_key=private, checkpoint_every=EVERY, digest_path=str(digest)
+        )
+        encoder = options.encoder_for("auditmw", name)
+        batch = encoder.encode([make_event(i) for i in range(40)])
+        batch.extend(encoder.finish() or batch.__class__())
+        batch.stored()
+        registry = KeyRegistry.from_mapping({"keys": [{"public_key": public.decode()}]})
+        return batch.lines, digest, registry
+
+    def _verify(self, tmp_path: Path, lines: list[bytes], digest: Path, keys: KeyRegistry) -> Any:
+        path = tmp_path / "audit.jsonl"
+        path.write_bytes(b"".join(line + b"\n" for line in lines))
+        return verify_files([path], keys=keys, digest_paths=[digest], as_of_ns=time.time_ns())
+
+    def test_removed_prefix_is_incomplete(self, tmp_path: Path) -> None:
+        """The oldest records gone (first checkpoints included): missing_start, no tamper."""
+        lines, digest, keys = self._chain(tmp_path, "app")
+        cut = [i for i, line in enumerate(lines) if b'"audit.checkpoint"' in line][2]
+        report = self._verify(tmp_path, lines[cut:], digest, keys)
+        assert "tamper" not in {f.category for f in report.findings}, report.codes()
+        assert "missing_start" in report.codes()
+
+    def test_absent_chain_is_incomplete(self, tmp_path: Path) -> None:
+        """A chain the log no longer holds at all is missing_chain (completeness)."""
+        _, digest, keys = self._chain(tmp_path, "gone")
+        lines, _, _ = self._chain(tmp_path, "kept")
+        report = self._verify(tmp_path, lines, digest, keys)
+        assert [f.code for f in report.findings if f.category != "info"] == ["missing_chain"]
+
+    def test_deleted_checkpoint_after_the_first_present_is_tamper(self, tmp_path: Path) -> None:
+        """A checkpoint the log should hold, after one it holds, stays checkpoint_deleted."""
+        lines, digest, keys = self._chain(tmp_path, "app")
+        second = [i for i, line in enumerate(lines) if b'"audit.checkpoint"' in line][1]
+        report = self._verify(tmp_path, lines[:second] + lines[second + 1 :], digest, keys)
+        assert "checkpoint_deleted" in report.codes()
+        assert report.verdict == "tampered"
+
+
 class TestCompleteness:
     def test_recorded_drop_is_an_explained_gap(self, tmp_path: Path) -> None:
         """An audit.events_dropped event is a completeness finding, not tampering."""
