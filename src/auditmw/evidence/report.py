@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from auditmw import __version__
-from auditmw._report import CATEGORIES, CODES
+from auditmw._report import CATEGORIES
 from auditmw.evidence._chart import activity_bars
 from auditmw.evidence._events import decrypting
 from auditmw.evidence.sources import is_url, read_events, verify_sources
@@ -113,18 +113,15 @@ def verdict(report: Report) -> Verdict:
     .. versionchanged:: 0.2.0
        ``INCOMPLETE``, and ``NOT VERIFIED`` for an empty log or one without checkpoints.
     """
-    counts = dict.fromkeys(CATEGORIES, 0)
-    for finding in report.findings:
-        counts[finding.category] += 1
-    for code, more in report.suppressed.items():
-        counts[CODES[code]] += more
-    if counts["tamper"]:
+    counts = report.counts()
+    overall = report.verdict  # the verifier's own verdict decides; this picks the words
+    if overall == "tampered":
         return Verdict("TAMPERING DETECTED", "bad", _TAMPERED, counts)
-    if not report.records or not report.chains:
-        return Verdict("NOT VERIFIED", "warn", _EMPTY, counts)
+    if overall == "not_verified" or not report.records or not report.chains:
+        return Verdict("NOT VERIFIED", "warn", _EMPTY if not report.records else _UNSEALED, counts)
     if counts["completeness"]:
         return Verdict("INCOMPLETE", "warn", _INCOMPLETE, counts)
-    if counts["unverified"] or not report.clean:
+    if overall != "clean":
         return Verdict("NOT VERIFIED", "warn", _UNVERIFIED, counts)
     if any(not chain.checkpoints for chain in report.chains):
         return Verdict("NOT VERIFIED", "warn", _UNSEALED, counts)
