@@ -172,6 +172,21 @@ class TestSymlinks:
         main(["cat", str(planted)])
         captured = capsys.readouterr()
         assert "SECRET-HASH" not in captured.out + captured.err
+        assert captured.err.count("a symbolic link inside a directory; not followed") == 2
+
+    def test_cat_skips_an_oversized_record_and_says_so(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """``auditmw cat`` prints the records around an oversized one and names it on stderr."""
+        from auditmw._sources import DEFAULT_MAX_RECORD
+
+        path = tmp_path / "audit.jsonl"
+        huge = b'{"x":"' + b"y" * DEFAULT_MAX_RECORD + b'"}'
+        path.write_bytes(b'{"n":1}\n' + huge + b'\n{"n":2}\n')
+        assert main(["cat", str(path)]) == 0
+        captured = capsys.readouterr()
+        assert captured.out.splitlines() == ['{"n":1}', '{"n":2}']
+        assert f"{path}:2: a {len(huge)}-byte record, over the cap; skipped" in captured.err
 
     def test_verify_reports_skipped_symlinks(self, planted: Path) -> None:
         """``verify DIR`` names each symlink it did not follow."""

@@ -12,14 +12,15 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from auditmw._cli._output import LineWriter, error
-from auditmw._sources import expand_paths, iter_file, use_keyring
+from auditmw._cli._output import LineWriter, error, warn
+from auditmw._sources import Oversized, expand_paths, iter_file, use_keyring
 from auditmw.crypto import AlteredLineError, DecryptionError
 from auditmw.evidence._options import add_keyring_option, load_keyring
 from auditmw.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
 __all__ = ["register"]
 
@@ -43,9 +44,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         with use_keyring(load_keyring(args)):
             # Files print in the order given; a directory's files in writing order.
-            files = [f for arg in args.paths for f in expand_paths([arg])]
+            skipped: list[Path] = []
+            files = [f for arg in args.paths for f in expand_paths([arg], skipped=skipped)]
+            for link in skipped:
+                warn("cat", f"{link}: a symbolic link inside a directory; not followed")
             for path in files:
-                for _, line in iter_file(path, strict=True):
+                for number, line in iter_file(path, strict=True):
+                    if isinstance(line, Oversized):
+                        warn(
+                            "cat",
+                            f"{path}:{number}: a {line.size}-byte record, over the cap; skipped",
+                        )
+                        continue
                     out.write_line(line)
     except DecryptionError as exc:
         return error("cat", exc, 1 if isinstance(exc, AlteredLineError) else 2)
