@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditmw._cli._output import error
 from auditmw._keys import generate_keypair
 
 if TYPE_CHECKING:
@@ -91,14 +91,11 @@ def run(args: argparse.Namespace) -> int:
         if args.registry:
             _add_to_registry(Path(args.registry), key_id, public.decode())
     except FileExistsError as exc:
-        print(f"auditmw keygen: {exc.filename} exists; use --force to overwrite", file=sys.stderr)
-        return 2
+        return error("keygen", f"{exc.filename} exists; use --force to overwrite")
     except (OSError, ValueError, KeyError) as exc:
         if not isinstance(exc, OSError):
-            print(f"auditmw keygen: {args.registry} is not a key registry", file=sys.stderr)
-            return 2
-        print(f"auditmw keygen: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
+            return error("keygen", f"{args.registry} is not a key registry")
+        return error("keygen", f"cannot write {exc.filename}: {exc.strerror}")
     print(f"key id: {key_id}")
     print(f"private key: {key_path} (mode 0600)  public key: {pub_path}")
     entry = {"key_id": key_id, "public_key": public.decode(), "not_before": None}

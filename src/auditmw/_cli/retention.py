@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditmw._cli._output import error
 from auditmw.exceptions import AuditError
 
 if TYPE_CHECKING:
@@ -72,8 +72,7 @@ def _plan(args: argparse.Namespace) -> int:
     try:
         _, actions, _ = _setup(args)
     except (AuditError, ValueError, OSError) as exc:
-        print(f"auditmw retention: {exc}", file=sys.stderr)
-        return 2
+        return error("retention", exc)
     _print(actions)
     return 0
 
@@ -92,8 +91,7 @@ def _apply(args: argparse.Namespace) -> int:
         keys = KeyRegistry.from_file(args.keys) if args.keys else None
         auditor = Auditor(config_from_policy(args.policy, environ=os.environ))
     except (AuditError, ValueError, OSError) as exc:
-        print(f"auditmw retention: {exc}", file=sys.stderr)
-        return 2
+        return error("retention", exc)
     started: list[bool] = []
 
     def record(action: Action) -> None:
@@ -118,8 +116,7 @@ def _apply(args: argparse.Namespace) -> int:
             encrypt=rule.archive_encrypt,
         )
     except (AuditError, OSError) as exc:
-        print(f"auditmw retention: {exc}", file=sys.stderr)
-        return 2
+        return error("retention", exc)
     finally:
         if started:
             auditor.close()
@@ -134,14 +131,13 @@ def _shred(args: argparse.Namespace) -> int:
     # Every file is checked before any is shredded: a refusal leaves all of them intact.
     refusals = [why for name in args.files if (why := shred_refusal(Path(name)))]
     for why in refusals:
-        print(f"auditmw retention shred: {why}", file=sys.stderr)
+        error("retention shred", why)
     if refusals:
         return 2
     for name in args.files:
         try:
             key_id = shred(name)
         except (AuditError, OSError) as exc:
-            print(f"auditmw retention shred: {exc}", file=sys.stderr)
-            return 2
+            return error("retention shred", exc)
         print(f"shredded {name}: its data key (wrapped by {key_id!r}) is destroyed")
     return 0

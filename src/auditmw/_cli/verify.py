@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from auditmw._cli._output import error
 from auditmw._conclude import ExpectedHead
 from auditmw._keys import KeyRegistry, load_mac_key
 from auditmw._report import CATEGORIES, NOT_VERIFIED_CODES, Report
@@ -148,14 +149,11 @@ def run(args: argparse.Namespace) -> int:
         with use_keyring(keyring):
             report = verify_sources(args.paths, progress=_Bar() if show else None, **options)  # type: ignore[arg-type]
     except DecryptionError as exc:
-        print(f"auditmw verify: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return error("verify", exc, EXIT_ERROR)
     except ConfigurationError as exc:
-        print(f"auditmw verify: {exc} (setting: {exc.setting})", file=sys.stderr)
-        return EXIT_ERROR
+        return error("verify", f"{exc} (setting: {exc.setting})", EXIT_ERROR)
     except OSError as exc:
-        print(f"auditmw verify: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return error("verify", exc, EXIT_ERROR)
     if show:
         sys.stderr.write("\n")
     if args.json:

@@ -90,6 +90,8 @@ class TestRuntimeErrors:
             pytest.param("report", ["report", "-o", "{tmp}/r.html"], id="report"),
             pytest.param("audit-ready", ["audit-ready"], id="audit-ready"),
             pytest.param("cat", ["cat"], id="cat"),
+            pytest.param("verify", ["verify"], id="verify"),
+            pytest.param("retention shred", ["retention", "shred"], id="retention-shred"),
         ],
     )
     def test_missing_log(
