@@ -125,18 +125,64 @@ class Auditor:
 
         ``None`` when the policy recorded no event (nothing to wait for).
         """
-        event = self._build(exchange)
+        try:
+            event = self._build(exchange)
+        except Exception as exc:  # never into the app: the failure is recorded instead
+            event = self._internal_error_event("pipeline", exc, exchange)
         if event is None:
             return None
-        self._capture(event)
-        return self.delivery.submit_durable(event)
+        try:
+            self._capture(event)
+            return self.delivery.submit_durable(event)
+        except Exception as exc:
+            logger.error("auditmw could not queue an event: %s", type(exc).__name__)
+            return None
 
     def record(self, exchange: Exchange) -> Event | None:
-        """Finish ``exchange``: build its event and queue it; returns the event (or ``None``)."""
-        event = self._build(exchange)
+        """Finish ``exchange``: build its event and queue it; returns the event (or ``None``).
+
+        Never raises: a failure while building the event (a processor, a resolver, a
+        bug) is recorded as an ``audit.internal_error`` event instead.
+        """
+        try:
+            event = self._build(exchange)
+        except Exception as exc:
+            self.internal_error("pipeline", exc, exchange)
+            return None
         if event is not None:
             self.submit(event)
         return event
+
+    def internal_error(
+        self, stage: str, exc: BaseException, exchange: Exchange | None = None
+    ) -> None:
+        """Record that an audit hook failed, as an ``audit.internal_error`` event; never raises.
+
+        The event carries the exception's type, never its message (it may hold request
+        data), and the id of the request event that could not be built.
+
+        Args:
+            stage: where it failed (``"pipeline"``, ``"django.login_failed"``, …).
+            exc: the exception.
+            exchange: the request being recorded, if any.
+
+        .. versionadded:: 0.2.0
+        """
+        try:
+            event = self._internal_error_event(stage, exc, exchange)
+            self.submit(event)
+        except Exception as again:  # the record itself failed: the log line is all that is left
+            logger.error("auditmw internal error in %s: %s", stage, type(again).__name__)
+
+    def _internal_error_event(
+        self, stage: str, exc: BaseException, exchange: Exchange | None
+    ) -> Event:
+        # The type only: the message (and a traceback) may hold request data.
+        logger.error("auditmw internal error in %s: %s", stage, type(exc).__name__)
+        details: dict[str, str] = {"stage": stage, "error": type(exc).__name__}
+        if exchange is not None:
+            details["event_id"] = exchange.event_id
+        return self.pipeline.lifecycle("audit.internal_error", details, severity="high")
 
     def _build(self, exchange: Exchange) -> Event | None:
         if exchange.end_ns == 0:
@@ -170,9 +216,13 @@ class Auditor:
             self.submit(event)
 
     def submit(self, event: Event) -> None:
-        """Hand a built event to delivery (and to active test captures)."""
-        self._capture(event)
-        self.delivery.submit(event, force=event["kind"] != "http" and is_lifecycle(event))
+        """Hand a built event to delivery (and to active test captures); never raises."""
+        try:
+            self._capture(event)
+            self.delivery.submit(event, force=event["kind"] != "http" and is_lifecycle(event))
+        except Exception as exc:  # e.g. no thread could be started: counted as a drop
+            logger.error("auditmw could not queue an event: %s", type(exc).__name__)
+            self.delivery.count_drop()
 
     @staticmethod
     def _capture(event: Event) -> None:
