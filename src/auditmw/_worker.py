@@ -131,16 +131,24 @@ class ChannelWorker:
     def __init__(
         self,
         channel: Channel,
+        *,
         options: DeliveryOptions,
         commits: Commits,
         lifecycle: Callable[..., Event],
         notify: Callable[[Event], None],
+        progress: Callable[[], None],
     ) -> None:
         self.channel = channel
         self.options = options
         self.commits = commits
         self._lifecycle = lifecycle
         self._notify = notify
+        self._progress = progress
+        # Events handed over (written by the delivery thread only), taken from the
+        # inbox and skipped while far behind (the worker's, read by the other side).
+        self.sent = 0
+        self.taken = 0
+        self.skipped = 0
         self.inbox: deque[Any] = deque()
         self.wake = threading.Event()
         self.stopping = False
@@ -201,6 +209,11 @@ class ChannelWorker:
             self._next_tick = time.monotonic() + _TICK
             self._tick()
             self._report()
+        self._progress()
+
+    def load(self) -> int:
+        """Events waiting for this sink (handed over, not yet stored); read by any thread."""
+        return self.sent - self.taken + self.channel.backlog_events
 
     def _take_inbox(self) -> list[Countdown]:
         barriers: list[Countdown] = []
@@ -208,6 +221,7 @@ class ChannelWorker:
         while inbox:
             item = inbox.popleft()
             if isinstance(item, list):
+                self.taken += len(item)
                 self._lost(self.channel.enqueue_events(item), "spool_full")
             elif isinstance(item, int):
                 self._generation = item
@@ -336,6 +350,10 @@ class ChannelWorker:
         if channel.lost:
             records.append(self._dropped(channel.lost, channel.lost_reason))
             channel.lost = 0
+        skipped = self.skipped
+        if skipped:
+            self.skipped -= skipped  # only the delivery thread adds: nothing is lost here
+            records.append(self._dropped(skipped, "sink_backlog_full"))
         return records
 
     def _dropped(self, count: int, reason: str) -> Event:
@@ -353,6 +371,9 @@ class ChannelWorker:
 
     def _finish(self) -> None:
         channel = self.channel
+        self._take_inbox()
+        if not (channel.failing and channel.spool is not None):
+            self._send(force=True)  # may record a recovery, which arrives in the inbox
         self._take_inbox()
         records = self._drop_records()
         if records:

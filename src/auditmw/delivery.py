@@ -37,6 +37,7 @@ from auditmw._durable import DurableWaiter
 from auditmw._spool import Spool
 from auditmw._worker import ChannelWorker, Commits, Countdown
 from auditmw.canonical import format_time
+from auditmw.event import is_lifecycle
 from auditmw.sinks.base import PlainEncoder
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class Delivery:
         self._generation = 0
         self._deadline = 0.0
         self._restarts = 0
+        self._closing = False
         # Lifecycle records raised while delivering (sink failed, events lost): written
         # on the next pass, never from inside a send, so a failing sink cannot recurse.
         self._notices: list[Event] = []
@@ -242,10 +244,18 @@ class Delivery:
             if self._thread is not None:
                 return
             self._stopping = False
+            self._closing = False
             self._commits = Commits()
             self._channels = [self._channel(i, sink) for i, sink in enumerate(self._sinks)]
             self._workers = [
-                ChannelWorker(c, self.options, self._commits, self._lifecycle, self.notify)
+                ChannelWorker(
+                    c,
+                    options=self.options,
+                    commits=self._commits,
+                    lifecycle=self._lifecycle,
+                    notify=self.notify,
+                    progress=self._wake.set,
+                )
                 for c in self._channels
             ]
             for worker in self._workers:
@@ -317,8 +327,15 @@ class Delivery:
         .. versionadded:: 0.2.0
         """
         with self._lock:
-            self._notices.append(event)
-        self._wake.set()
+            if not self._closing:
+                self._notices.append(event)
+                self._wake.set()
+                return
+        # Closing: the delivery thread passes nothing on any more; the workers take
+        # the record straight from their inboxes before their closing checkpoints.
+        for worker in self._workers:
+            worker.inbox.append([event])
+            worker.wake.set()
 
     def _run(self) -> None:
         while True:
@@ -344,6 +361,8 @@ class Delivery:
         queue = self._queue
         max_batch = self.options.max_batch
         while True:
+            if self._held():
+                return  # a sink is behind: requests wait (block) or drop, and record it
             events: list[Event] = []
             waiters: list[DurableWaiter] = []
             barriers: list[_Barrier] = []
@@ -382,13 +401,38 @@ class Delivery:
         if waiters:
             self._commits.add(generation, waiters)
         countdowns = [Countdown(len(self._workers), barrier.done) for barrier in barriers]
+        shed = self.options.overflow == "drop_and_record" and not self._stopping
         for worker in self._workers:
+            group = events
+            if shed and not worker.channel.durable and worker.load() >= self.options.max_queue:
+                # This sink is far behind: it drops (and records) its copy of the group
+                # rather than hold up the other sinks or the requests.
+                group = [event for event in events if is_lifecycle(event)]
+                worker.skipped += len(events) - len(group)
             inbox = worker.inbox
             inbox.append(generation)
-            if events:
-                inbox.append(events)  # shared: each worker encodes, never edits, them
+            if group:
+                worker.sent += len(group)
+                inbox.append(group)  # shared: each worker encodes, never edits, them
             inbox.extend(countdowns)
             worker.wake.set()
+
+    def _held(self) -> bool:
+        """Whether a sink that is slow (not down) and must not shed is a full buffer behind.
+
+        A sink that is down is not waited for: its backlog is spooled or trimmed, and
+        the loss recorded (see :class:`~auditmw._worker.ChannelWorker`).
+        """
+        if self._stopping:
+            return False
+        limit = self.options.max_queue
+        block = self.options.overflow == "block"
+        return any(
+            (block or worker.channel.durable)
+            and not worker.channel.failing
+            and worker.load() >= limit
+            for worker in self._workers
+        )
 
     def _take_drops(self) -> Event | None:
         if not self._drops:
@@ -417,6 +461,7 @@ class Delivery:
         """
         with self._lock:
             pending, self._notices = self._notices, []
+            self._closing = True
         self._dispatch(pending, [], [])
         for worker in self._workers:
             worker.stopping = True
