@@ -45,6 +45,13 @@ def _drf_request() -> Any:
     return request
 
 
+def _scoped_request(client: object) -> Any:
+    """An ASGI-style request whose scope carries an odd ``client`` (a non-compliant server)."""
+    request = HttpRequest()
+    request.scope = {"type": "http", "path": "/login", "headers": [], "client": client}  # type: ignore[attr-defined]
+    return request
+
+
 def _bare_request() -> HttpRequest:
     return HttpRequest()  # no META at all: no client, no host
 
@@ -56,6 +63,9 @@ class TestFailedLoginWithoutClient:
             pytest.param(_drf_request, id="drf-factory-no-remote-addr"),
             pytest.param(_bare_request, id="bare-httprequest"),
             pytest.param(lambda: None, id="request-none"),
+            pytest.param(lambda: _scoped_request(("10.0.0.1",)), id="scope-client-one-item"),
+            pytest.param(lambda: _scoped_request(iter(())), id="scope-client-empty-iterator"),
+            pytest.param(lambda: _scoped_request((None, None)), id="scope-client-none-host"),
         ],
     )
     def test_authenticate_returns_none_and_the_failure_is_audited(
