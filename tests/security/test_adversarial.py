@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-MAX_DEPTH = 64  # auditmw.canonical.MAX_DEPTH, the documented cut (docs/failure.md)
 from tests.security._apps import FRAMEWORKS, LEVELS, make_config, make_target
 
 if TYPE_CHECKING:
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
 
     from auditmw.types import Event
 
+MAX_DEPTH = 64  # auditmw.canonical.MAX_DEPTH, the documented cut (docs/failure.md)
 NESTED_300 = b"[" * 300 + b"]" * 300  # 600 bytes: deeper than orjson will serialize
 JSON = {"content-type": "application/json"}
 
