@@ -162,6 +162,8 @@ class TestHungSink:
             "/d1",
             "/d2",
         ]
+        report = verify_files([path], keys=keys)
+        assert report.clean, report.codes()
 
     def test_close_flushes_the_healthy_sink_despite_a_hung_one(
         self, tmp_path: Path, silent_server: str
