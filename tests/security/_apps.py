@@ -155,7 +155,9 @@ def django_target(config: AuditConfig, path: Path, registry: KeyRegistry) -> Tar
 
     def call(method: str, url: str, body: bytes, headers: dict[str, str]) -> Response:
         content_type = headers.pop("content-type", "application/octet-stream")
-        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+        extra: dict[str, Any] = {
+            f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()
+        }
         response = client.generic(method, url, body, content_type=content_type, **extra)
         response.close()
         return Response(response.status_code, response.headers.get("audit-id"))

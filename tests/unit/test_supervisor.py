@@ -38,6 +38,8 @@ class ThreadKiller(BaseException):
 class KillsOnce:
     """A sink whose first call raises a ``BaseException``; later calls store."""
 
+    format = "auditmw"
+
     def __init__(self) -> None:
         self.lines: list[bytes] = []
         self.calls = 0
