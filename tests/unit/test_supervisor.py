@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -192,3 +193,71 @@ class TestHungSink:
         assert events[-1]["checkpoint"]["final"] is True
         report = verify_files([path], keys=keys)
         assert report.clean, report.codes()
+
+
+class Stuck:
+    """A sink whose calls block until released (a slow sink that is not failing)."""
+
+    format = "auditmw"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.lines: list[bytes] = []
+
+    def emit(self, batch: Batch) -> None:
+        self.entered.set()
+        assert self.release.wait(GUARD), "hang guard"
+        self.lines.extend(batch.lines)
+
+    def close(self) -> None:
+        pass
+
+
+def _count(events: list[Event], reason: str) -> int:
+    return sum(
+        e["details"]["count"]
+        for e in events
+        if e["kind"] == "audit.events_dropped" and e["details"]["reason"] == reason
+    )
+
+
+class TestSlowSinkUnderDropAndRecord:
+    def test_a_far_behind_sink_sheds_and_records_while_the_other_gets_everything(self) -> None:
+        """drop_and_record: the stuck sink's copy is dropped and counted; the memory sink is whole."""
+        from auditmw.sinks import MemorySink
+
+        stuck, memory = Stuck(), MemorySink()
+        options = DeliveryOptions(
+            max_wait_ms=1, max_queue=20, max_batch=5, overflow="drop_and_record"
+        )
+        auditor = Auditor(AuditConfig(service="s", sinks=[stuck, memory], delivery=options))
+        _record(auditor, "/first")
+        assert stuck.entered.wait(GUARD)  # the stuck sink now holds its first batch
+        total = 200
+        for n in range(total - 1):
+            _record(auditor, f"/e{n}")
+            # One at a time, so that the request buffer never overflows: every loss
+            # below is the stuck sink's own.
+            deadline = time.monotonic() + GUARD
+            while auditor.delivery._queue:
+                assert time.monotonic() < deadline, "hang guard"
+                time.sleep(0.0005)
+
+        def memory_whole() -> bool:
+            seen = memory.events
+            return sum(e["kind"] == "http" for e in seen) + _count(seen, "buffer_full") == total
+
+        # The memory sink gets everything while the stuck sink still holds its first batch.
+        deadline = time.monotonic() + GUARD
+        while not memory_whole():
+            assert time.monotonic() < deadline, "hang guard"
+            time.sleep(0.01)
+        assert not stuck.release.is_set()
+        stuck.release.set()
+        auditor.close(GUARD)
+        assert _count(memory.events, "buffer_full") == 0
+        slow = [orjson.loads(line) for line in stuck.lines]
+        shed = _count(slow, "sink_backlog_full")
+        assert shed > 0
+        assert sum(e["kind"] == "http" for e in slow) + shed == total
