@@ -1,20 +1,26 @@
-"""Delivery: one background thread that serializes, chains and writes events.
+"""Delivery: a background thread that drains the request queue, and one thread per sink.
 
 Request threads call :meth:`Delivery.submit`, which appends to a deque and never
 does I/O.  The delivery thread wakes when a batch is full or ``max_wait_ms`` has
-passed, encodes the events once per sink stream (format, then integrity chain),
-and hands each sink a :class:`~auditmw.sinks.base.Batch`.  Async sinks run on the
-thread's own event loop, so every sink serves WSGI and ASGI apps alike.
+passed and hands the same ordered groups of events to every sink's worker
+(:mod:`auditmw._worker`), which encodes them once for its stream (format, then
+integrity chain) and hands its sink a :class:`~auditmw.sinks.base.Batch`.  Async
+sinks run on their worker's own event loop, so every sink serves WSGI and ASGI apps
+alike, and a slow or hung sink delays only itself.
 
 Nothing is dropped silently: when the buffer is full the overflow policy applies
 and the count is written as an ``audit.events_dropped`` event; a failing sink keeps
 its backlog (in memory, or in an on-disk spool when ``spool_dir`` is set) and is
 retried with exponential backoff and jitter, and the episode is recorded as
-``audit.sink_failed`` / ``audit.sink_recovered``.
+``audit.sink_failed`` / ``audit.sink_recovered``.  No thread dies from one event or
+one pass: an event that cannot be serialized is written in a degraded form
+(:mod:`auditmw._degrade`), a failing pass is recorded as ``audit.internal_error``,
+and a thread that dies anyway is restarted by a supervisor and recorded as
+``audit.delivery_restarted`` (see ``docs/failure.md``).
 
 In durable mode, :meth:`Delivery.submit_durable` returns a
-:class:`~auditmw._durable.DurableWaiter` that the delivery thread resolves once every
-durable sink stored the event; events drained together share one write (group commit).
+:class:`~auditmw._durable.DurableWaiter` that is resolved once every durable sink's
+worker stored the event; events drained together share one write (group commit).
 
 .. versionadded:: 0.1.0
 """
@@ -33,9 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 from auditmw import _process
 from auditmw._channel import Channel
-from auditmw._durable import DurableWaiter
+from auditmw._durable import Commits, Countdown, DurableWaiter
 from auditmw._spool import Spool
-from auditmw._worker import ChannelWorker, Commits, Countdown
+from auditmw._worker import ChannelWorker
 from auditmw.canonical import format_time
 from auditmw.event import is_lifecycle
 from auditmw.sinks.base import PlainEncoder

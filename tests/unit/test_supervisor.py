@@ -216,7 +216,7 @@ class Stuck:
 
 def _count(events: list[Event], reason: str) -> int:
     return sum(
-        e["details"]["count"]
+        int(e["details"]["count"])
         for e in events
         if e["kind"] == "audit.events_dropped" and e["details"]["reason"] == reason
     )
