@@ -119,8 +119,9 @@ class ChannelWorker:
     def _timeout(self) -> float:
         now = time.monotonic()
         due = self._next_tick
-        if self.channel.failing:
-            due = min(due, self.channel.retry_at)
+        channel = self.channel
+        if channel.failing and not channel.idle:  # idle: nothing to retry, so no spinning
+            due = min(due, channel.retry_at)
         return max(0.0, due - now)
 
     def _guarded(self, step: Callable[[], object]) -> None:
