@@ -36,6 +36,7 @@ def make_config(
     mode: str = "async",
     sinks: Sequence[Any] = (),
     processors: Sequence[Processor] = (),
+    resolvers: Sequence[Any] = (),
 ) -> tuple[AuditConfig, KeyRegistry]:
     """A config writing ``path`` with a chain and signed checkpoints, every request at ``level``."""
     private, public, key_id = generate_keypair()
@@ -49,6 +50,7 @@ def make_config(
         integrity=IntegrityOptions(signing_key=private),
         delivery=DeliveryOptions(max_wait_ms=2, mode=mode),  # type: ignore[arg-type]
         processors=list(processors),
+        resolvers=list(resolvers),
     )
     return config, registry
 

@@ -83,6 +83,48 @@ class TestAnnotations:
         assert hostile["annotations"]["note"] == "report-\\udcff.pdf"
 
 
+class TestClaims:
+    @pytest.mark.parametrize("framework", FRAMEWORKS)
+    def test_claims_json_cannot_hold(self, tmp_path: Path, framework: str) -> None:
+        """Verified tokens whose claims hold lone surrogates, huge numbers, deep nesting."""
+        import jwt
+
+        from auditmw.identity.jwt import JWTResolver
+
+        secret = "s" * 64
+        deep: Any = "leaf"
+        for _ in range(300):
+            deep = {"d": deep}
+        tokens = [
+            jwt.encode(claims, secret, algorithm="HS256")
+            for claims in (
+                {"sub": "user-\udc80", "name": "n\ud800"},  # refused as malformed
+                {"sub": "u1", "roles": [2**70, "admin"], "scope": "a b", "x": deep},
+                {"sub": 2**70, "name": "k" * 5000, "email": ["not", "a", "string"]},
+            )
+        ]
+        path = tmp_path / "audit.jsonl"
+        resolver = JWTResolver(algorithms=["HS256"], secret=secret)
+        config, registry = make_config(path, "metadata", resolvers=[resolver])
+        target = make_target(framework, config, path, registry)
+        try:
+            calls = [
+                target.call("PUT", "/orders/1", b"", {"authorization": f"Bearer {token}"})
+                for token in tokens
+            ]
+            ordinary = target.call("PUT", "/orders/1", b"", {})
+        finally:
+            report = target.close()
+        assert [c.status for c in [*calls, ordinary]] == [200] * 4
+        assert report.clean, report.codes()
+        events = target.events()
+        for call in calls:
+            _by_id(events, call.audit_id)
+        assert _by_id(events, calls[0].audit_id)["actor"]["auth"]["error"] == "malformed"
+        assert _by_id(events, ordinary.audit_id)["actor"]["type"] == "anonymous"
+        assert "audit.internal_error" not in [e["kind"] for e in events]
+
+
 def _weird_processor(event: Event) -> Event:
     """A processor that puts what JSON cannot hold into the event."""
     if event.get("kind") == "http" and event["request"]["path"].endswith("/666"):
