@@ -13,11 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auditmw.event import Actor
 from tests.security._apps import FRAMEWORKS, LEVELS, make_config, make_target
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from auditmw.event import Exchange
     from auditmw.types import Event
 
 MAX_DEPTH = 64  # auditmw.canonical.MAX_DEPTH, the documented cut (docs/failure.md)
@@ -123,6 +125,51 @@ class TestClaims:
         assert _by_id(events, calls[0].audit_id)["actor"]["auth"]["error"] == "malformed"
         assert _by_id(events, ordinary.audit_id)["actor"]["type"] == "anonymous"
         assert "audit.internal_error" not in [e["kind"] for e in events]
+
+
+class OddResolver:
+    """A custom resolver whose actor holds what JSON cannot: surrogates, 2**70, odd keys."""
+
+    def resolve(self, exchange: Exchange) -> Actor | None:
+        deep: Any = 1
+        for _ in range(300):
+            deep = [deep]
+        return Actor(
+            id="svc\udc80",
+            type="service",
+            name="n\ud800",
+            roles=("r\udfff",),
+            extra=(("claims", {1: 2**70, "nan": math.nan, "deep": deep, "o": object()}),),
+        )
+
+
+class TestCustomResolver:
+    @pytest.mark.parametrize("framework", FRAMEWORKS)
+    def test_actor_values_are_made_serializable(self, tmp_path: Path, framework: str) -> None:
+        """The actor's values are cleaned once, listed under /actor in truncated."""
+        path = tmp_path / "audit.jsonl"
+        config, registry = make_config(path, "metadata", resolvers=[OddResolver()])
+        target = make_target(framework, config, path, registry)
+        try:
+            first = target.call("PUT", "/orders/1", b"", {})
+            second = target.call("PUT", "/orders/1", b"", {})
+        finally:
+            report = target.close()
+        assert (first.status, second.status) == (200, 200)
+        assert report.clean, report.codes()
+        events = target.events()
+        for response in (first, second):
+            event = _by_id(events, response.audit_id)
+            actor = event["actor"]
+            assert (actor["id"], actor["name"], actor["roles"]) == (
+                "svc\\udc80",
+                "n\\ud800",
+                ["r\\udfff"],
+            )
+            assert actor["claims"]["1"] == str(2**70)
+            assert {"/actor/claims/1", "/actor/claims/nan", "/actor/claims/o"} <= set(
+                event["truncated"]
+            )
 
 
 def _weird_processor(event: Event) -> Event:
