@@ -97,6 +97,14 @@ def _clean_body(body: dict[str, Any], pointer: str, truncated: list[str]) -> dic
     return body
 
 
+def _annotations(labels: dict[str, str], truncated: list[str]) -> dict[str, Any]:
+    """Copy the annotations; only unusual ones (not ASCII strings) pay for sanitizing."""
+    for key, value in labels.items():
+        if not (key.__class__ is str and value.__class__ is str and value.isascii()):
+            return sanitize(labels, "/annotations", truncated)  # type: ignore[no-any-return]
+    return dict(labels)
+
+
 def _resource_from_route(route: str) -> tuple[str, str | None]:
     """Derive ``(type, id_param)`` from a route template like ``/orders/{order_id}``."""
     segments = [s for s in route.split("/") if s]
@@ -253,7 +261,7 @@ class Pipeline:
             }
         ctx = ex.context
         if ctx is not None and ctx.annotations:
-            event["annotations"] = sanitize(ctx.annotations, "/annotations", truncated)
+            event["annotations"] = _annotations(ctx.annotations, truncated)
         if redactions:
             event["redactions"] = redactions
         if actor.truncated:
