@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 from auditmw import _capture, _process
 from auditmw._context import RequestContext
+from auditmw._durable import DurableWaiter
 from auditmw.canonical import new_event_id
 from auditmw.delivery import Delivery
 from auditmw.event import Exchange, Headers, is_lifecycle
 from auditmw.pipeline import Pipeline
 
 if TYPE_CHECKING:
-    from auditmw._durable import DurableWaiter
     from auditmw.config import AuditConfig
     from auditmw.types import Event
 
@@ -123,7 +123,10 @@ class Auditor:
     def commit(self, exchange: Exchange) -> DurableWaiter | None:
         """Finish ``exchange`` in durable mode: return a waiter for its storage.
 
-        ``None`` when the policy recorded no event (nothing to wait for).
+        ``None`` when the policy recorded no event (nothing to wait for).  Never
+        raises: a failure while building the event is stored (and waited for) as an
+        ``audit.internal_error`` event; one that could not even be queued gives a
+        waiter already resolved ``False``, so the request fails closed.
         """
         try:
             event = self._build(exchange)
@@ -136,7 +139,10 @@ class Auditor:
             return self.delivery.submit_durable(event)
         except Exception as exc:
             logger.error("auditmw could not queue an event: %s", type(exc).__name__)
-            return None
+            self.delivery.count_drop()
+            failed = DurableWaiter()
+            failed.resolve(False)
+            return failed
 
     def record(self, exchange: Exchange) -> Event | None:
         """Finish ``exchange``: build its event and queue it; returns the event (or ``None``).
