@@ -19,7 +19,15 @@ from typing import Any
 
 import orjson
 
-__all__ = ["dumps", "format_time", "loads", "new_event_id", "sanitize", "valid_text"]
+__all__ = [
+    "dumps",
+    "format_time",
+    "list_changes",
+    "loads",
+    "new_event_id",
+    "sanitize",
+    "valid_text",
+]
 
 _OPTIONS = orjson.OPT_SORT_KEYS
 
@@ -102,6 +110,24 @@ def sanitize(value: Any, pointer: str, truncated: list[str], depth: int = 0) -> 
     if isinstance(value, dict):
         return _sanitize_dict(value, pointer, truncated, depth)
     return [sanitize(item, f"{pointer}/{i}", truncated, depth + 1) for i, item in enumerate(value)]
+
+
+#: Pointers listed per sanitized value; beyond, the value's own pointer stands for the rest.
+MAX_LISTED = 64
+
+
+def list_changes(changed: list[str], root: str) -> list[str]:
+    """Return the pointers to add to ``truncated`` for one sanitized value.
+
+    At most :data:`MAX_LISTED` pointers are listed; when there are more, the first
+    ``MAX_LISTED - 1`` are kept and ``root`` (the value's own pointer) is added to
+    stand for the rest, so a hostile body cannot grow the event by its changes.
+
+    .. versionadded:: 0.2.0
+    """
+    if len(changed) <= MAX_LISTED:
+        return changed
+    return [*changed[: MAX_LISTED - 1], root]
 
 
 def _key_text(key: object) -> str:

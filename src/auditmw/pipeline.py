@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 from auditmw import __version__, _body
 from auditmw._net import ProxyTrust
-from auditmw.canonical import format_time, new_event_id, sanitize
+from auditmw.canonical import format_time, list_changes, new_event_id, sanitize
 from auditmw.event import (
     OPERATIONS,
     SCHEMA_VERSION,
@@ -93,7 +93,9 @@ def _clean_body(body: dict[str, Any], pointer: str, truncated: list[str]) -> dic
     """Make a parsed body serializable (a client chooses its nesting, numbers, strings)."""
     for part in ("json", "form"):
         if part in body:
-            body[part] = sanitize(body[part], f"{pointer}/{part}", truncated)
+            changed: list[str] = []
+            body[part] = sanitize(body[part], f"{pointer}/{part}", changed)
+            truncated.extend(list_changes(changed, f"{pointer}/{part}"))
     return body
 
 

@@ -69,6 +69,20 @@ class TestNestedBody:
         assert hostile["truncated"] == [pointer]
         assert ordinary["request"]["body"]["json"] == {"ok": 1}
 
+    @pytest.mark.parametrize("framework", FRAMEWORKS)
+    def test_many_changed_values_list_a_bounded_number(
+        self, tmp_path: Path, framework: str
+    ) -> None:
+        """Hundreds of huge integers: each stored as a string, at most 64 pointers listed."""
+        body = (
+            b"[" + b",".join([b"%d" % (2**60 + n) for n in range(300)]) + b"]"
+        )  # 6 KB: under the body cap
+        headers = {"content-type": "application/json"}
+        hostile, _ = _exchange(tmp_path, framework, "request", body, headers)
+        assert hostile["request"]["body"]["json"][5] == str(2**60 + 5)
+        assert len(hostile["truncated"]) == 64
+        assert hostile["truncated"][-1] == "/request/body/json"
+
     @pytest.mark.parametrize("framework", ["fastapi", "flask"])
     def test_deep_json_body_durable(self, tmp_path: Path, framework: str) -> None:
         """Durable mode: the hostile request and the next one get 200, not 503."""

@@ -97,3 +97,15 @@ class TestDegrade:
             "truncated": [""],
         }
         dumps(out)
+
+
+class TestListChanges:
+    def test_bounded(self) -> None:
+        """More than MAX_LISTED changes: the first ones, then the value's own pointer."""
+        from auditmw.canonical import MAX_LISTED, list_changes
+
+        changed = [f"/b/{i}" for i in range(1000)]
+        listed = list_changes(changed, "/b")
+        assert len(listed) == MAX_LISTED
+        assert listed[-1] == "/b"
+        assert list_changes(changed[:3], "/b") == changed[:3]
