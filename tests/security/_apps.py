@@ -48,7 +48,8 @@ def make_config(
         sinks=[FileSink(path), *sinks],
         policy={"id": "adv", "rules": [{"id": "all", "level": level}]},
         integrity=IntegrityOptions(signing_key=private),
-        delivery=DeliveryOptions(max_wait_ms=2, mode=mode),  # type: ignore[arg-type]
+        # A generous durable timeout: a hang guard, never what a verdict depends on.
+        delivery=DeliveryOptions(max_wait_ms=2, mode=mode, durable_timeout=30),  # type: ignore[arg-type]
         processors=list(processors),
         resolvers=list(resolvers),
     )

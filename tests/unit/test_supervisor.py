@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from auditmw.types import Event
 
 GUARD = 30.0  # seconds: a hang guard only, never part of a verdict
+CLOSE = 8.0  # close() timeout: ample for the file sink, far below the hung POST (3 * GUARD)
 
 
 class ThreadKiller(BaseException):
@@ -158,7 +159,7 @@ class TestHungSink:
             # A hang guard: with a shared thread this would take 3 * GUARD, then fail.
             assert all(w.wait(GUARD) for w in waiters)
         finally:
-            auditor.close(2.0)
+            auditor.close(CLOSE)
         events = [orjson.loads(line) for line in path.read_bytes().splitlines()]
         assert [e["request"]["path"] for e in events if e["kind"] == "http"] == [
             "/d0",
@@ -185,7 +186,7 @@ class TestHungSink:
         )
         for n in range(20):
             _record(auditor, f"/e{n}")
-        auditor.close(2.0)  # far shorter than the hung POST's timeout
+        auditor.close(CLOSE)  # far shorter than the hung POST's timeout
         events: list[Event] = [orjson.loads(line) for line in path.read_bytes().splitlines()]
         paths = [e["request"]["path"] for e in events if e["kind"] == "http"]
         assert paths == [f"/e{n}" for n in range(20)]
