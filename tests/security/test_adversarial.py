@@ -83,7 +83,7 @@ class TestNestedBody:
         assert len(hostile["truncated"]) == 64
         assert hostile["truncated"][-1] == "/request/body/json"
 
-    @pytest.mark.parametrize("framework", ["fastapi", "flask"])
+    @pytest.mark.parametrize("framework", FRAMEWORKS)
     def test_deep_json_body_durable(self, tmp_path: Path, framework: str) -> None:
         """Durable mode: the hostile request and the next one get 200, not 503."""
         hostile, _ = _exchange(tmp_path, framework, "request", NESTED_300, JSON, mode="durable")
