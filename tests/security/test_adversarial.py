@@ -273,12 +273,16 @@ content_types = st.sampled_from(
 )
 @given(
     case=st.tuples(st.sampled_from(LEVELS), hostile_json, content_types, route_params),
+    mode=st.sampled_from(["async", "durable"]),
 )
 def test_any_hostile_request_leaves_auditing_on(
-    tmp_path_factory: pytest.TempPathFactory, framework: str, case: tuple[str, bytes, str, str]
+    tmp_path_factory: pytest.TempPathFactory,
+    framework: str,
+    case: tuple[str, bytes, str, str],
+    mode: str,
 ) -> None:
     """Whatever the body and route parameter, the next request is audited; the log verifies."""
     level, body, content_type, item = case
     tmp_path = tmp_path_factory.mktemp("adv")
     headers = {"content-type": content_type}
-    _exchange(tmp_path, framework, level, body, headers, url=f"/orders/{item}")
+    _exchange(tmp_path, framework, level, body, headers, mode=mode, url=f"/orders/{item}")
