@@ -263,3 +263,39 @@ class TestSlowSinkUnderDropAndRecord:
         shed = _count(slow, "sink_backlog_full")
         assert shed > 0
         assert sum(e["kind"] == "http" for e in slow) + shed == total
+
+
+class TestDispatcherSupervisor:
+    def test_a_dead_delivery_thread_is_restarted_and_recorded(self) -> None:
+        """The queue-draining thread dies on a BaseException; a new one takes over and says so."""
+        from auditmw.delivery import Delivery
+        from auditmw.pipeline import Pipeline
+        from auditmw.sinks import MemorySink
+
+        pipeline = Pipeline(AuditConfig(service="s"))
+        raised: list[str] = []
+
+        def lifecycle(kind: str, details: dict[str, Any], **kw: Any) -> Event:
+            if kind == "audit.events_dropped" and not raised:
+                raised.append(kind)
+                raise ThreadKiller
+            return pipeline.lifecycle(kind, details, **kw)
+
+        sink = MemorySink()
+        delivery = Delivery([sink], DeliveryOptions(max_wait_ms=1), lifecycle=lifecycle)
+        try:
+            delivery.submit(pipeline.lifecycle("audit.started", {}))
+            delivery.count_drop()  # the drop record's factory kills the delivery thread
+            deadline = time.monotonic() + GUARD
+            while "audit.delivery_restarted" not in [e["kind"] for e in sink.events]:
+                assert time.monotonic() < deadline, "hang guard"
+                time.sleep(0.01)
+            delivery.submit(pipeline.lifecycle("audit.policy_loaded", {"n": 1}))
+            assert delivery.flush(GUARD)
+        finally:
+            delivery.close(GUARD)
+        kinds = [e["kind"] for e in sink.events]
+        assert kinds[-1] == "audit.policy_loaded"
+        (restarted,) = [e for e in sink.events if e["kind"] == "audit.delivery_restarted"]
+        assert restarted["details"]["thread"] == "auditmw-delivery"
+        assert restarted["details"]["error"] == "ThreadKiller"
