@@ -381,8 +381,14 @@ class Delivery:
                     waiters.append(item)
                 else:
                     events.append(item)
-            # Dropped events arrived while the queued ones waited: record them after.
-            drops = self._take_drops()
+            try:
+                # Dropped events arrived while the queued ones waited: record them after.
+                drops = self._take_drops()
+            except BaseException:
+                # Whatever kills this thread must not take the popped events with it:
+                # they go back to the front of the queue for the restarted thread.
+                queue.extendleft(reversed([*events, *waiters, *barriers]))
+                raise
             if drops is not None:
                 events.append(drops)
             if self._notices:
@@ -445,9 +451,11 @@ class Delivery:
             return None
         with self._lock:
             count, first, last = self._drops, self._drop_first, self._drop_last
-            self._drops = 0
+        record = self._dropped(count, "buffer_full", first=first, last=last)
+        with self._lock:  # counted off only once its record exists
+            self._drops -= count
         logger.error("auditmw dropped %d events: buffer full", count)
-        return self._dropped(count, "buffer_full", first=first, last=last)
+        return record
 
     def _dropped(self, count: int, reason: str, **window: int) -> Event:
         now = time.time_ns()

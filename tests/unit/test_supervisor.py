@@ -296,6 +296,10 @@ class TestDispatcherSupervisor:
             delivery.close(GUARD)
         kinds = [e["kind"] for e in sink.events]
         assert kinds[-1] == "audit.policy_loaded"
+        # Nothing the dead thread held was lost: the event and the drop count survive.
+        assert kinds.count("audit.started") == 1
+        (dropped,) = [e for e in sink.events if e["kind"] == "audit.events_dropped"]
+        assert dropped["details"]["count"] == 1
         (restarted,) = [e for e in sink.events if e["kind"] == "audit.delivery_restarted"]
         assert restarted["details"]["thread"] == "auditmw-delivery"
         assert restarted["details"]["error"] == "ThreadKiller"
