@@ -18,6 +18,8 @@ import re
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from auditmw.canonical import valid_text
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -56,8 +58,12 @@ def current_context() -> RequestContext | None:
 
 
 def _clean(value: object) -> str:
-    text = value if isinstance(value, str) else str(value)
-    return text[:MAX_ANNOTATION_LENGTH]
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:  # a value whose __str__ fails: annotate() never raises into the app
+        text = f"<{type(value).__name__}>"
+    # A filename from os.fsdecode() may hold lone surrogates, which JSON cannot encode.
+    return valid_text(text[:MAX_ANNOTATION_LENGTH])
 
 
 def annotate(

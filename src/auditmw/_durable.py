@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 
-__all__ = ["DurableWaiter", "resolve_all"]
+__all__ = ["Commits", "Countdown", "DurableWaiter", "resolve_all"]
 
 _Pending = list[tuple[asyncio.AbstractEventLoop, "asyncio.Future[bool]"]]
 
@@ -115,3 +116,69 @@ class DurableWaiter:
     def __repr__(self) -> str:
         state = ("stored" if self._ok else "failed") if self.done else "pending"
         return f"<DurableWaiter {state}>"
+
+
+class Countdown:
+    """A flush barrier: set once every worker has handled what was queued before it."""
+
+    __slots__ = ("_left", "_lock", "done")
+
+    def __init__(self, parties: int, done: threading.Event) -> None:
+        self.done = done
+        self._left = parties
+        self._lock = threading.Lock()
+        if parties <= 0:
+            self.done.set()
+
+    def arrive(self) -> None:
+        """One worker has handled everything queued before the barrier."""
+        with self._lock:
+            self._left -= 1
+            if self._left <= 0:
+                self.done.set()
+
+
+class Commits:
+    """Durable waiters by generation, released when every durable worker stored it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: deque[tuple[int, list[DurableWaiter]]] = deque()
+        self._stored: dict[int, int] = {}  # durable worker id -> generation stored
+        self.group = 0  # waiters released by the last commit (for group commit)
+
+    def register(self, worker: int) -> None:
+        """Count ``worker`` as a durable worker (stored nothing yet)."""
+        with self._lock:
+            self._stored[worker] = 0
+
+    def add(self, generation: int, waiters: list[DurableWaiter]) -> None:
+        """Park ``waiters`` of ``generation`` (before their events reach the workers)."""
+        with self._lock:
+            self._pending.append((generation, waiters))
+        if not self._stored:  # no durable sink: nothing to wait for
+            self._release(generation, True)
+
+    def stored(self, worker: int, generation: int) -> None:
+        """``worker`` has stored everything up to ``generation``."""
+        with self._lock:
+            self._stored[worker] = generation
+            upto = min(self._stored.values())
+        self._release(upto, True)
+
+    def failed(self, generation: int) -> None:
+        """A durable worker lost events up to ``generation``: those requests fail."""
+        self._release(generation, False)
+
+    def release_all(self, ok: bool) -> None:
+        """Resolve every parked waiter (shutdown)."""
+        self._release(2**62, ok)
+
+    def _release(self, upto: int, ok: bool) -> None:
+        released: list[DurableWaiter] = []
+        with self._lock:
+            while self._pending and self._pending[0][0] <= upto:
+                released.extend(self._pending.popleft()[1])
+        if released:
+            self.group = len(released)
+            resolve_all(released, ok)

@@ -17,6 +17,7 @@ from functools import partial
 from hashlib import sha256
 from typing import IO, TYPE_CHECKING, Any
 
+from auditmw._degrade import degrade, metadata_only
 from auditmw._keys import evolve_mac_key, key_id_for, mac_key_for_chain
 from auditmw._layout import (
     CHECKPOINT_DOMAIN,
@@ -103,6 +104,8 @@ class ChainEncoder:
         self._previous_chain = self._read_state()
         self._digest: IO[bytes] | None = None
         self._finished = False
+        #: events that could not be encoded even in their degraded forms (see _degraded)
+        self.dropped = 0
 
     # -- public Encoder protocol -------------------------------------------------------
 
@@ -161,12 +164,13 @@ class ChainEncoder:
         integrity: dict[str, Any] = {"chain_id": self.chain_id, "prev": head.hex(), "seq": seq}
         if mac is not None:
             integrity["epoch"] = self._cp_n
-        if self._export is None:
-            record = stored = {**event, "integrity": integrity}
-        else:
-            stored = with_integrity(self.format, self._export(event), integrity)
-            record = {**event, "integrity": integrity}
-        body = dumps(stored)
+        try:
+            record, stored, body = self._serialize(event, integrity)
+        except Exception as exc:  # never let one event stop the stream: degrade it
+            encoded = self._degraded(event, integrity, exc)
+            if encoded is None:
+                return
+            record, stored, body = encoded
         digest = sha256(EVENT_DOMAIN + head + body).digest()
         hash_hex = integrity["hash"] = digest.hex()
         seal = b'"hash":"' + hash_hex.encode() + b'",'
@@ -188,6 +192,29 @@ class ChainEncoder:
         self._seq = seq
         self._head = digest
         self._leaves.append(digest)
+
+    def _serialize(
+        self, event: Event, integrity: dict[str, Any]
+    ) -> tuple[Event, dict[str, Any], bytes]:
+        if self._export is None:
+            record = stored = {**event, "integrity": integrity}
+        else:
+            stored = with_integrity(self.format, self._export(event), integrity)
+            record = {**event, "integrity": integrity}
+        return record, stored, dumps(stored)
+
+    def _degraded(
+        self, event: Event, integrity: dict[str, Any], exc: Exception
+    ) -> tuple[Event, dict[str, Any], bytes] | None:
+        """Serialize the degraded form of ``event``; ``None`` (counted in ``dropped``) if none."""
+        logger.error("auditmw event cannot be serialized (%s): degraded", type(exc).__name__)
+        for reduce in (degrade, metadata_only):
+            try:
+                return self._serialize(reduce(event), integrity)
+            except Exception:  # noqa: S112 - the next, smaller form is tried
+                continue
+        self.dropped += 1
+        return None
 
     # -- checkpoints -------------------------------------------------------------------
 

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 from auditmw import _capture, _process
 from auditmw._context import RequestContext
+from auditmw._durable import DurableWaiter
 from auditmw.canonical import new_event_id
 from auditmw.delivery import Delivery
 from auditmw.event import Exchange, Headers, is_lifecycle
 from auditmw.pipeline import Pipeline
 
 if TYPE_CHECKING:
-    from auditmw._durable import DurableWaiter
     from auditmw.config import AuditConfig
     from auditmw.types import Event
 
@@ -128,20 +128,72 @@ class Auditor:
     def commit(self, exchange: Exchange) -> DurableWaiter | None:
         """Finish ``exchange`` in durable mode: return a waiter for its storage.
 
-        ``None`` when the policy recorded no event (nothing to wait for).
+        ``None`` when the policy recorded no event (nothing to wait for).  Never
+        raises: a failure while building the event is stored (and waited for) as an
+        ``audit.internal_error`` event; one that could not even be queued gives a
+        waiter already resolved ``False``, so the request fails closed.
         """
-        event = self._build(exchange)
+        try:
+            event = self._build(exchange)
+        except Exception as exc:  # never into the app: the failure is recorded instead
+            event = self._internal_error_event("pipeline", exc, exchange)
         if event is None:
             return None
-        self._capture(event)
-        return self.delivery.submit_durable(event)
+        try:
+            self._capture(event)
+            return self.delivery.submit_durable(event)
+        except Exception as exc:
+            logger.error("auditmw could not queue an event: %s", type(exc).__name__)
+            self.delivery.count_drop()
+            failed = DurableWaiter()
+            failed.resolve(False)
+            return failed
 
     def record(self, exchange: Exchange) -> Event | None:
-        """Finish ``exchange``: build its event and queue it; returns the event (or ``None``)."""
-        event = self._build(exchange)
+        """Finish ``exchange``: build its event and queue it; returns the event (or ``None``).
+
+        Never raises: a failure while building the event (a processor, a resolver, a
+        bug) is recorded as an ``audit.internal_error`` event instead.
+        """
+        try:
+            event = self._build(exchange)
+        except Exception as exc:
+            self.internal_error("pipeline", exc, exchange)
+            return None
         if event is not None:
             self.submit(event)
         return event
+
+    def internal_error(
+        self, stage: str, exc: BaseException, exchange: Exchange | None = None
+    ) -> None:
+        """Record that an audit hook failed, as an ``audit.internal_error`` event; never raises.
+
+        The event carries the exception's type, never its message (it may hold request
+        data), and the id of the request event that could not be built.
+
+        Args:
+            stage: where it failed (``"pipeline"``, ``"django.login_failed"``, …).
+            exc: the exception.
+            exchange: the request being recorded, if any.
+
+        .. versionadded:: 0.2.0
+        """
+        try:
+            event = self._internal_error_event(stage, exc, exchange)
+            self.submit(event)
+        except Exception as again:  # the record itself failed: the log line is all that is left
+            logger.error("auditmw internal error in %s: %s", stage, type(again).__name__)
+
+    def _internal_error_event(
+        self, stage: str, exc: BaseException, exchange: Exchange | None
+    ) -> Event:
+        # The type only: the message (and a traceback) may hold request data.
+        logger.error("auditmw internal error in %s: %s", stage, type(exc).__name__)
+        details: dict[str, str] = {"stage": stage, "error": type(exc).__name__}
+        if exchange is not None:
+            details["event_id"] = exchange.event_id
+        return self.pipeline.lifecycle("audit.internal_error", details, severity="high")
 
     def _build(self, exchange: Exchange) -> Event | None:
         if exchange.end_ns == 0:
@@ -175,9 +227,13 @@ class Auditor:
             self.submit(event)
 
     def submit(self, event: Event) -> None:
-        """Hand a built event to delivery (and to active test captures)."""
-        self._capture(event)
-        self.delivery.submit(event, force=event["kind"] != "http" and is_lifecycle(event))
+        """Hand a built event to delivery (and to active test captures); never raises."""
+        try:
+            self._capture(event)
+            self.delivery.submit(event, force=event["kind"] != "http" and is_lifecycle(event))
+        except Exception as exc:  # e.g. no thread could be started: counted as a drop
+            logger.error("auditmw could not queue an event: %s", type(exc).__name__)
+            self.delivery.count_drop()
 
     @staticmethod
     def _capture(event: Event) -> None:

@@ -11,6 +11,7 @@ code points.  The pipeline keeps every key ASCII, so events never hit that case.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -18,7 +19,15 @@ from typing import Any
 
 import orjson
 
-__all__ = ["dumps", "format_time", "loads", "new_event_id"]
+__all__ = [
+    "dumps",
+    "format_time",
+    "list_changes",
+    "loads",
+    "new_event_id",
+    "sanitize",
+    "valid_text",
+]
 
 _OPTIONS = orjson.OPT_SORT_KEYS
 
@@ -33,6 +42,117 @@ def dumps(obj: Any) -> bytes:
 
 
 loads = orjson.loads
+
+#: Nesting kept inside one event value; deeper values become ``TRUNCATED``.
+MAX_DEPTH = 64
+#: Longest object key kept; longer keys are cut.
+MAX_KEY = 256
+#: The marker that replaces a value too deep or of a type JSON cannot hold.
+TRUNCATED = "[TRUNCATED]"
+_SAFE_INT = 2**53
+
+
+def _pointer(parent: str, key: str) -> str:
+    return f"{parent}/{key.replace('~', '~0').replace('/', '~1')}"
+
+
+def valid_text(value: str) -> str:
+    """Return ``value`` as valid UTF-8 text: lone surrogates become ``\\udXXX`` escapes.
+
+    .. versionadded:: 0.2.0
+    """
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def sanitize(value: Any, pointer: str, truncated: list[str], depth: int = 0) -> Any:
+    """Return ``value`` made serializable, listing in ``truncated`` each pointer it changed.
+
+    The degraded form is deterministic: strings with lone surrogates are escaped
+    (``\\ud800``, not listed, as header bytes are); integers outside ±2**53 become
+    their decimal string; NaN and infinities become ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"``; non-string keys become their ``str()``, keys longer than
+    :data:`MAX_KEY` are cut; a value nested deeper than :data:`MAX_DEPTH` or of a type
+    JSON cannot hold becomes ``"[TRUNCATED]"``.  Every change but the escape adds
+    the JSON Pointer of the changed value to ``truncated``.
+
+    Args:
+        value: a value about to enter an event (a body, a claim, an annotation).
+        pointer: its JSON Pointer inside the event (e.g. ``"/request/body/json"``).
+        truncated: the event's ``truncated`` list, appended to.
+        depth: the nesting depth of ``value`` (callers pass 0).
+
+    .. versionadded:: 0.2.0
+    """
+    kind = value.__class__
+    if kind is str:
+        return valid_text(value)
+    if kind is bool or value is None:
+        return value
+    if kind is int:
+        if -_SAFE_INT < value < _SAFE_INT:
+            return value
+        truncated.append(pointer)
+        return str(value)
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        truncated.append(pointer)
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if depth >= MAX_DEPTH or not isinstance(value, dict | list | tuple):
+        truncated.append(pointer)
+        return TRUNCATED
+    if isinstance(value, dict):
+        return _sanitize_dict(value, pointer, truncated, depth)
+    return [sanitize(item, f"{pointer}/{i}", truncated, depth + 1) for i, item in enumerate(value)]
+
+
+#: Pointers listed per sanitized value; beyond, the value's own pointer stands for the rest.
+MAX_LISTED = 64
+
+
+def list_changes(changed: list[str], root: str) -> list[str]:
+    """Return the pointers to add to ``truncated`` for one sanitized value.
+
+    At most :data:`MAX_LISTED` pointers are listed; when there are more, the first
+    ``MAX_LISTED - 1`` are kept and ``root`` (the value's own pointer) is added to
+    stand for the rest, so a hostile body cannot grow the event by its changes.
+
+    .. versionadded:: 0.2.0
+    """
+    if len(changed) <= MAX_LISTED:
+        return changed
+    return [*changed[: MAX_LISTED - 1], root]
+
+
+def _key_text(key: object) -> str:
+    try:
+        return str(key)
+    except Exception:  # a key whose __str__ fails
+        return f"<{type(key).__name__}>"
+
+
+def _sanitize_dict(
+    value: dict[Any, Any], pointer: str, truncated: list[str], depth: int
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        text = valid_text(key if key.__class__ is str else _key_text(key))
+        changed = key.__class__ is not str or len(text) > MAX_KEY
+        text = text[:MAX_KEY]
+        child = _pointer(pointer, text)
+        if changed or text in out:
+            truncated.append(child)
+            if text in out:  # two keys became one: keep the first
+                continue
+        out[text] = sanitize(item, child, truncated, depth + 1)
+    return out
+
 
 #: (first microsecond of the cached second, "YYYY-MM-DDTHH:MM:SS." for it)
 _last: tuple[int, str] = (-1, "")

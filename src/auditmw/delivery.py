@@ -1,31 +1,35 @@
-"""Delivery: one background thread that serializes, chains and writes events.
+"""Delivery: a background thread that drains the request queue, and one thread per sink.
 
 Request threads call :meth:`Delivery.submit`, which appends to a deque and never
 does I/O.  The delivery thread wakes when a batch is full or ``max_wait_ms`` has
-passed, encodes the events once per sink stream (format, then integrity chain),
-and hands each sink a :class:`~auditmw.sinks.base.Batch`.  Async sinks run on the
-thread's own event loop, so every sink serves WSGI and ASGI apps alike.
+passed and hands the same ordered groups of events to every sink's worker
+(:mod:`auditmw._worker`), which encodes them once for its stream (format, then
+integrity chain) and hands its sink a :class:`~auditmw.sinks.base.Batch`.  Async
+sinks run on their worker's own event loop, so every sink serves WSGI and ASGI apps
+alike, and a slow or hung sink delays only itself.
 
 Nothing is dropped silently: when the buffer is full the overflow policy applies
 and the count is written as an ``audit.events_dropped`` event; a failing sink keeps
 its backlog (in memory, or in an on-disk spool when ``spool_dir`` is set) and is
 retried with exponential backoff and jitter, and the episode is recorded as
-``audit.sink_failed`` / ``audit.sink_recovered``.
+``audit.sink_failed`` / ``audit.sink_recovered``.  No thread dies from one event or
+one pass: an event that cannot be serialized is written in a degraded form
+(:mod:`auditmw._degrade`), a failing pass is recorded as ``audit.internal_error``,
+and a thread that dies anyway is restarted by a supervisor and recorded as
+``audit.delivery_restarted`` (see ``docs/failure.md``).
 
 In durable mode, :meth:`Delivery.submit_durable` returns a
-:class:`~auditmw._durable.DurableWaiter` that the delivery thread resolves once every
-durable sink stored the event; events drained together share one write (group commit).
+:class:`~auditmw._durable.DurableWaiter` that is resolved once every durable sink's
+worker stored the event; events drained together share one write (group commit).
 
 .. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import logging
 import os
-import random
 import threading
 import time
 import weakref
@@ -35,11 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 from auditmw import _process
 from auditmw._channel import Channel
-from auditmw._durable import DurableWaiter, resolve_all
+from auditmw._durable import Commits, Countdown, DurableWaiter
 from auditmw._spool import Spool
+from auditmw._worker import ChannelWorker
 from auditmw.canonical import format_time
-from auditmw.exceptions import SinkError
-from auditmw.sinks.base import Batch, PlainEncoder
+from auditmw.event import is_lifecycle
+from auditmw.sinks.base import PlainEncoder
 
 if TYPE_CHECKING:
     from auditmw.config import DeliveryOptions
@@ -51,7 +56,6 @@ __all__ = ["Delivery", "DurableWaiter"]
 logger = logging.getLogger("auditmw.delivery")
 
 LifecycleFactory = Callable[..., "Event"]
-_TICK_NS = 1_000_000_000
 _COMMIT_DELAY = 0.0002  # seconds a group commit waits for company (like commit_delay)
 
 
@@ -106,11 +110,15 @@ class Delivery:
         self._stopping = False
         self._pid = os.getpid()
         self._channels: list[Channel] = []
-        self._pending: list[DurableWaiter] = []
+        self._workers: list[ChannelWorker] = []
+        self._commits = Commits()
+        self._generation = 0
+        self._deadline = 0.0
+        self._restarts = 0
+        self._closing = False
         # Lifecycle records raised while delivering (sink failed, events lost): written
         # on the next pass, never from inside a send, so a failing sink cannot recurse.
         self._notices: list[Event] = []
-        self._group = 0  # waiters released by the last durable commit
 
     def _is_durable(self, sink: AnySink) -> bool:
         return (getattr(sink, "delivery_mode", None) or self.options.mode) == "durable"
@@ -177,6 +185,13 @@ class Delivery:
                 self._waiting -= 1
         return True
 
+    def count_drop(self) -> None:
+        """Count one event that could not be queued; recorded as ``audit.events_dropped``.
+
+        .. versionadded:: 0.2.0
+        """
+        self._record_drop()
+
     def _record_drop(self) -> None:
         now = time.time_ns()
         with self._lock:
@@ -210,9 +225,12 @@ class Delivery:
         thread = self._thread
         if thread is None or self._pid != os.getpid():
             return
+        limit = self.options.shutdown_timeout if timeout is None else timeout
+        # The workers must be done a little before close() stops waiting for them.
+        self._deadline = time.monotonic() + limit * 0.9
         self._stopping = True
         self._wake.set()
-        thread.join(self.options.shutdown_timeout if timeout is None else timeout)
+        thread.join(limit)
         if thread.is_alive():
             logger.error("auditmw delivery did not drain within the shutdown timeout")
             return
@@ -232,10 +250,23 @@ class Delivery:
             if self._thread is not None:
                 return
             self._stopping = False
+            self._closing = False
+            self._commits = Commits()
             self._channels = [self._channel(i, sink) for i, sink in enumerate(self._sinks)]
-            thread = threading.Thread(target=self._run, name="auditmw-delivery", daemon=True)
-            self._thread = thread
-            thread.start()
+            self._workers = [
+                ChannelWorker(
+                    c,
+                    options=self.options,
+                    commits=self._commits,
+                    lifecycle=self._lifecycle,
+                    notify=self.notify,
+                    progress=self._wake.set,
+                )
+                for c in self._channels
+            ]
+            for worker in self._workers:
+                self._spawn_worker(worker)
+            self._spawn()
 
     def _channel(self, index: int, sink: AnySink) -> Channel:
         fmt = getattr(sink, "format", "auditmw")
@@ -260,40 +291,86 @@ class Delivery:
 
     # -- delivery thread --------------------------------------------------------------
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        next_tick = time.monotonic_ns() + _TICK_NS
+    def _supervised(self, name: str, body: Callable[[], None], restart: Callable[[], None]) -> None:
+        """Run a thread's ``body``; if it dies while delivery is open, record and restart it."""
         try:
-            self._retry(force=True)  # replay what a previous process left in the spool
-            while True:
-                self._wake.wait(self._max_wait)
-                if self._group > 1:
-                    # Group commit: the last commit served several requests at once, so
-                    # more are likely on their way; let them join this write.
-                    time.sleep(_COMMIT_DELAY)
-                self._wake.clear()
-                stopping = self._stopping
+            body()
+        except BaseException as exc:
+            if self._pid != os.getpid():
+                return
+            logger.error("auditmw thread %s died: %s; restarting it", name, type(exc).__name__)
+            self._restarts += 1
+            details = {"thread": name, "error": type(exc).__name__, "restarts": self._restarts}
+            self.notify(self._lifecycle("audit.delivery_restarted", details, severity="high"))
+            # Back off, so that a fault that repeats cannot spin.
+            time.sleep(min(self.options.retry_max, 0.01 * 2 ** min(self._restarts, 12)))
+            restart()
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(
+            target=self._supervised,
+            args=("auditmw-delivery", self._run, self._spawn),
+            name="auditmw-delivery",
+            daemon=True,
+        )
+        self._thread = thread
+        thread.start()
+
+    def _spawn_worker(self, worker: ChannelWorker) -> None:
+        name = f"auditmw-sink:{worker.channel.name}"
+        thread = threading.Thread(
+            target=self._supervised,
+            args=(name, worker.run, lambda: self._spawn_worker(worker)),
+            name=name,
+            daemon=True,
+        )
+        worker.thread = thread
+        thread.start()
+
+    def notify(self, event: Event) -> None:
+        """Queue a lifecycle record raised while delivering; written on the next pass.
+
+        .. versionadded:: 0.2.0
+        """
+        with self._lock:
+            if not self._closing:
+                self._notices.append(event)
+                self._wake.set()
+                return
+        # Closing: the delivery thread passes nothing on any more; the workers take
+        # the record straight from their inboxes before their closing checkpoints.
+        for worker in self._workers:
+            worker.inbox.append([event])
+            worker.wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._max_wait)
+            if self._commits.group > 1:
+                # Group commit: the last commit served several requests at once, so
+                # more are likely on their way; let them join this write.
+                self._commits.group = 0
+                time.sleep(_COMMIT_DELAY)
+            self._wake.clear()
+            stopping = self._stopping
+            try:
                 self._drain()
-                self._retry()
-                now = time.monotonic_ns()
-                if now >= next_tick:
-                    next_tick = now + _TICK_NS
-                    self._tick()
-                if stopping and not self._queue:
-                    break
-            self._finish()
-        except BaseException:  # the thread must report, not vanish
-            logger.exception("auditmw delivery thread crashed")
-            raise
-        finally:
-            loop.close()
+            except Exception as exc:  # never die from one pass: record and go on
+                logger.error("auditmw delivery: internal error %s", type(exc).__name__)
+                details = {"stage": "delivery", "error": type(exc).__name__}
+                self.notify(self._lifecycle("audit.internal_error", details, severity="high"))
+            if stopping and not self._queue:
+                break
+        self._finish()
 
     def _drain(self) -> None:
         queue = self._queue
         max_batch = self.options.max_batch
         while True:
+            if self._held():
+                return  # a sink is behind: requests wait (block) or drop, and record it
             events: list[Event] = []
+            waiters: list[DurableWaiter] = []
             barriers: list[_Barrier] = []
             while queue and len(events) < max_batch:
                 item = queue.popleft()
@@ -301,54 +378,86 @@ class Delivery:
                 if kind is _Barrier:
                     barriers.append(item)
                 elif kind is DurableWaiter:
-                    self._pending.append(item)
+                    waiters.append(item)
                 else:
                     events.append(item)
-            # Dropped events arrived while the queued ones waited: record them after.
-            drops = self._take_drops()
+            try:
+                # Dropped events arrived while the queued ones waited: record them after.
+                drops = self._take_drops()
+            except BaseException:
+                # Whatever kills this thread must not take the popped events with it:
+                # they go back to the front of the queue for the restarted thread.
+                queue.extendleft(reversed([*events, *waiters, *barriers]))
+                raise
             if drops is not None:
                 events.append(drops)
             if self._notices:
-                events.extend(self._notices)
-                self._notices = []
+                with self._lock:
+                    events.extend(self._notices)
+                    self._notices = []
             if self._waiting:
                 with self._space:
                     self._space.notify_all()
-            if events:
-                self._deliver(events)
-            self._settle()
-            for barrier in barriers:
-                barrier.done.set()
+            self._dispatch(events, waiters, barriers)
             if not queue:
                 return
 
-    def _settle(self, ok: bool = True) -> None:
-        """Release durable waiters once every durable channel has stored everything."""
-        if self._pending and (not ok or all(c.idle for c in self._channels if c.durable)):
-            pending, self._pending = self._pending, []
-            self._group = len(pending)
-            resolve_all(pending, ok)
+    def _dispatch(
+        self, events: list[Event], waiters: list[DurableWaiter], barriers: list[_Barrier]
+    ) -> None:
+        """Hand one group to every worker, in order: generation, events, barrier."""
+        if not (events or waiters or barriers):
+            return
+        self._generation += 1
+        generation = self._generation
+        if waiters:
+            self._commits.add(generation, waiters)
+        countdowns = [Countdown(len(self._workers), barrier.done) for barrier in barriers]
+        shed = self.options.overflow == "drop_and_record" and not self._stopping
+        for worker in self._workers:
+            group = events
+            if shed and not worker.channel.durable and worker.load() >= self.options.max_queue:
+                # This sink is far behind: it drops (and records) its copy of the group
+                # rather than hold up the other sinks or the requests.
+                group = [event for event in events if is_lifecycle(event)]
+                worker.skipped += len(events) - len(group)
+            inbox = worker.inbox
+            inbox.append(generation)
+            if group:
+                worker.sent += len(group)
+                inbox.append(group)  # shared: each worker encodes, never edits, them
+            inbox.extend(countdowns)
+            worker.wake.set()
 
-    def _retry(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        notices: list[Event] = []
-        for channel in self._channels:
-            due = channel.failing and now >= channel.retry_at
-            if (due or force) and not channel.idle:
-                self._send(channel, Batch(), notices)
-        self._notices.extend(notices)
-        self._settle()
+    def _held(self) -> bool:
+        """Whether a sink that is slow (not down) and must not shed is a full buffer behind.
+
+        A sink that is down is not waited for: its backlog is spooled or trimmed, and
+        the loss recorded (see :class:`~auditmw._worker.ChannelWorker`).
+        """
+        if self._stopping:
+            return False
+        limit = self.options.max_queue
+        block = self.options.overflow == "block"
+        return any(
+            (block or worker.channel.durable)
+            and not worker.channel.failing
+            and worker.load() >= limit
+            for worker in self._workers
+        )
 
     def _take_drops(self) -> Event | None:
         if not self._drops:
             return None
         with self._lock:
             count, first, last = self._drops, self._drop_first, self._drop_last
-            self._drops = 0
+        record = self._dropped(count, "buffer_full", first=first, last=last)
+        with self._lock:  # counted off only once its record exists
+            self._drops -= count
         logger.error("auditmw dropped %d events: buffer full", count)
-        return self._dropped(count, "buffer_full", first=first, last=last)
+        return record
 
-    def _dropped(self, count: int, reason: str, sink: str = "", **window: int) -> Event:
+    def _dropped(self, count: int, reason: str, **window: int) -> Event:
         now = time.time_ns()
         details: dict[str, Any] = {
             "count": count,
@@ -356,163 +465,29 @@ class Delivery:
             "last_time": format_time(window.get("last", now)),
             "reason": reason,
         }
-        if sink:
-            details["sink"] = sink
         return self._lifecycle("audit.events_dropped", details, severity="high")
 
-    def _deliver(self, events: list[Event]) -> None:
-        notices: list[Event] = []
-        for channel in self._channels:
-            self._lost(channel, channel.enqueue_events(events), "spool_full", notices)
-            self._send(channel, Batch(), notices)
-        self._notices.extend(notices)
-
-    def _tick(self) -> None:
-        now = time.time_ns()
-        notices: list[Event] = []
-        for channel in self._channels:
-            if channel.rejected:
-                notices.append(self._dropped(channel.rejected, "sink_rejected", channel.name))
-                channel.rejected = 0
-            if channel.lost:
-                notices.append(self._dropped(channel.lost, channel.lost_reason, channel.name))
-                channel.lost = 0
-            if channel.failing:
-                # No heartbeat checkpoints while the sink is down: they could not be
-                # delivered, and encoding the backlog for them would pin it in memory.
-                self._send(channel, Batch(), notices)
-                continue
-            channel.encode_backlog()  # the checkpoint must follow the events it covers
-            extra = channel.encoder.tick(now)
-            self._send(channel, extra or Batch(), notices)
-        self._notices.extend(notices)
-
-    def _send(self, channel: Channel, batch: Batch, notices: list[Event]) -> None:
-        if batch:
-            self._lost(channel, channel.enqueue(batch), "spool_full", notices)
-        if channel.failing and time.monotonic() < channel.retry_at and not self._stopping:
-            self._park(channel, notices)
-            return
-        while (pending := channel.next()) is not None:
-            try:
-                self._emit(channel.sink, pending)
-            except SinkError as exc:
-                if exc.retryable:
-                    self._failed(channel, exc, notices)
-                    return
-                # The sink refused this batch for good (a 4xx): retrying cannot help.
-                channel.advance()
-                channel.rejected += len(pending)
-                self._failing(channel, exc, notices)
-                if channel.durable:
-                    self._settle(ok=False)  # refused is not stored
-                continue
-            except Exception as exc:
-                self._failed(channel, exc, notices)
-                return
-            channel.advance()
-            pending.stored()  # only now may state name the batch's checkpoints
-            if channel.failing:
-                channel.failing = False
-                channel.failures = 0
-                logger.warning("auditmw sink %s recovered", channel.name)
-                notices.append(self._lifecycle("audit.sink_recovered", {"sink": channel.name}))
-
-    def _emit(self, sink: AnySink, batch: Batch) -> None:
-        emit = getattr(sink, "emit", None)
-        if emit is not None:
-            emit(batch)
-        else:
-            self._loop.run_until_complete(sink.aemit(batch))  # type: ignore[union-attr]
-
-    def _failing(self, channel: Channel, exc: Exception, notices: list[Event]) -> None:
-        if channel.failing:
-            return
-        channel.failing = True
-        logger.error("auditmw sink %s failed: %s", channel.name, type(exc).__name__)
-        details = {
-            "sink": channel.name,
-            "error": type(exc).__name__,
-            "message": str(exc)[:256] if isinstance(exc, SinkError) else "",
-            "retryable": not isinstance(exc, SinkError) or exc.retryable,
-        }
-        notices.append(self._lifecycle("audit.sink_failed", details, severity="high"))
-
-    def _failed(self, channel: Channel, exc: Exception, notices: list[Event]) -> None:
-        opts = self.options
-        channel.failures += 1
-        delay = min(opts.retry_max, opts.retry_initial * 2 ** min(channel.failures - 1, 30))
-        delay *= 0.5 + random.random() / 2
-        hint = getattr(exc, "retry_after", None)
-        if isinstance(hint, int | float) and hint > 0:
-            delay = max(delay, min(float(hint), opts.retry_max))
-        channel.retry_at = time.monotonic() + delay
-        self._failing(channel, exc, notices)
-        self._park(channel, notices)
-
-    def _park(self, channel: Channel, notices: list[Event]) -> None:
-        """Keep a failing channel's backlog bounded: in the spool, or trimmed in memory."""
-        if channel.spool is not None:
-            self._lost(channel, channel.spool_backlog(), "spool_full", notices)
-            return
-        self._lost(channel, channel.trim(self.options.max_queue), "sink_backlog_full", notices)
-
-    def _lost(self, channel: Channel, count: int, reason: str, notices: list[Event]) -> None:
-        # Counted here, recorded as one audit.events_dropped per tick (see _tick).
-        del notices
-        if count:
-            logger.error("auditmw sink %s lost %d events: %s", channel.name, count, reason)
-            channel.lost += count
-            channel.lost_reason = reason
-            if channel.durable:
-                self._settle(ok=False)  # those requests must not report success
-
     def _finish(self) -> None:
-        pending, self._notices = self._notices, []
-        if pending:
-            self._deliver(pending)
-        for channel in self._channels:
-            if channel.lost:
-                notice = self._dropped(channel.lost, channel.lost_reason, channel.name)
-                channel.enqueue_events([notice])
-                channel.lost = 0
-            channel.encode_backlog()  # the closing checkpoint must follow every event
-            closing = channel.encoder.finish()
-            if closing:
-                channel.enqueue(closing)
-            if not (channel.failing and channel.spool is not None):
-                self._send(channel, Batch(), [])  # a last attempt, unless it would stall
-            if channel.spool is not None:
-                channel.spool_backlog()
-                if channel.spool.pending:
-                    logger.warning(
-                        "auditmw sink %s: undelivered records kept in the spool for the next start",
-                        channel.name,
-                    )
-                channel.spool.close()
-            elif channel.backlog_events:
-                logger.error(
-                    "auditmw sink %s closed with %d undelivered records",
-                    channel.name,
-                    channel.backlog_events,
-                )
-        self._settle(ok=all(c.idle for c in self._channels if c.durable))
-        self._close_sinks()
+        """Stop every worker; each writes its closing records on its own thread.
 
-    def _close_sinks(self) -> None:
-        for sink in self._sinks:
-            try:
-                close = getattr(sink, "close", None)
-                if close is not None:
-                    close()
-                else:
-                    loop = getattr(self, "_loop", None)
-                    if loop is not None and not loop.is_closed():
-                        loop.run_until_complete(sink.aclose())  # type: ignore[union-attr]
-                    else:
-                        asyncio.run(sink.aclose())  # type: ignore[union-attr]
-            except Exception as exc:
-                logger.error("auditmw could not close sink %s: %s", sink, type(exc).__name__)
+        A worker stuck in a hung sink is left behind (its thread is a daemon): the
+        others still write their final checkpoints and close their sinks.
+        """
+        with self._lock:
+            pending, self._notices = self._notices, []
+            self._closing = True
+        self._dispatch(pending, [], [])
+        for worker in self._workers:
+            worker.stopping = True
+            worker.wake.set()
+        deadline = self._deadline
+        for worker in self._workers:
+            if not worker.finished.wait(max(0.0, deadline - time.monotonic())):
+                logger.error(
+                    "auditmw sink %s did not finish within the shutdown timeout",
+                    worker.channel.name,
+                )
+        self._commits.release_all(False)  # anything still parked was not stored
 
 
 _instances: weakref.WeakSet[Delivery] = weakref.WeakSet()

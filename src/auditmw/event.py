@@ -54,6 +54,8 @@ LIFECYCLE_KINDS: Final = frozenset(
         "audit.keys_unavailable",
         "audit.keys_recovered",
         "audit.retention",
+        "audit.internal_error",
+        "audit.delivery_restarted",
     }
 )
 
@@ -131,6 +133,7 @@ class Actor:
     _event: dict[str, Any] | None = field(
         default=None, init=False, repr=False, compare=False, hash=False
     )
+    _changed: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event form of the actor: empty and ``None`` values are left out.
@@ -140,18 +143,39 @@ class Actor:
         """
         template = self._event
         if template is None:
-            template = self._event_form()
-            object.__setattr__(self, "_event", template)
+            template = self._cache_event_form()
         out = template.copy()
         out["auth"] = template["auth"].copy()
         if self.roles:
-            out["roles"] = list(self.roles)
+            out["roles"] = list(template["roles"])
         if self.scopes:
-            out["scopes"] = list(self.scopes)
-        for key, value in self.extra:
+            out["scopes"] = list(template["scopes"])
+        for key, _ in self.extra:
+            value = template.get(key)
             if isinstance(value, (dict, list)):  # custom resolvers may store containers
                 out[key] = copy.deepcopy(value)
         return out
+
+    @property
+    def truncated(self) -> tuple[str, ...]:
+        """JSON Pointers (under ``/actor``) of claim values changed to fit an event.
+
+        .. versionadded:: 0.2.0
+        """
+        if self._event is None:
+            self._cache_event_form()
+        return self._changed
+
+    def _cache_event_form(self) -> dict[str, Any]:
+        # Claims come from a token's JSON, which allows what an event cannot hold
+        # (lone surrogates, huge integers, deep nesting): made serializable once here.
+        from auditmw.canonical import sanitize
+
+        changed: list[str] = []
+        template: dict[str, Any] = sanitize(self._event_form(), "/actor", changed)
+        object.__setattr__(self, "_changed", tuple(changed))
+        object.__setattr__(self, "_event", template)
+        return template
 
     def _event_form(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "type": self.type}

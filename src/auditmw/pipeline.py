@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 from auditmw import __version__, _body
 from auditmw._net import ROOT_PATH, ProxyTrust
-from auditmw.canonical import format_time, new_event_id
+from auditmw.canonical import format_time, list_changes, new_event_id, sanitize
 from auditmw.event import (
     OPERATIONS,
     SCHEMA_VERSION,
@@ -87,6 +87,24 @@ def _header_text(value: str) -> str:
     if value.isascii():
         return value
     return value.encode("latin-1", "replace").decode("utf-8", "backslashreplace")
+
+
+def _clean_body(body: dict[str, Any], pointer: str, truncated: list[str]) -> dict[str, Any]:
+    """Make a parsed body serializable (a client chooses its nesting, numbers, strings)."""
+    for part in ("json", "form"):
+        if part in body:
+            changed: list[str] = []
+            body[part] = sanitize(body[part], f"{pointer}/{part}", changed)
+            truncated.extend(list_changes(changed, f"{pointer}/{part}"))
+    return body
+
+
+def _annotations(labels: dict[str, str], truncated: list[str]) -> dict[str, Any]:
+    """Copy the annotations; only unusual ones (not ASCII strings) pay for sanitizing."""
+    for key, value in labels.items():
+        if not (key.__class__ is str and value.__class__ is str and value.isascii()):
+            return sanitize(labels, "/annotations", truncated)  # type: ignore[no-any-return]
+    return dict(labels)
 
 
 def _resource_from_route(route: str) -> tuple[str, str | None]:
@@ -205,7 +223,9 @@ class Pipeline:
         if status is not None:
             response["status_code"] = status
         if decision.level == "request_response" and ex.response_body is not None:
-            response["body"] = _body.response_body(ex, decision.max_body_bytes)
+            response["body"] = _clean_body(
+                _body.response_body(ex, decision.max_body_bytes), "/response/body", truncated
+            )
         start_ns = ex.start_ns
         end_ns = ex.end_ns or start_ns
         event: Event = {
@@ -243,9 +263,11 @@ class Pipeline:
             }
         ctx = ex.context
         if ctx is not None and ctx.annotations:
-            event["annotations"] = dict(ctx.annotations)
+            event["annotations"] = _annotations(ctx.annotations, truncated)
         if redactions:
             event["redactions"] = redactions
+        if actor.truncated:
+            truncated.extend(actor.truncated)
         if truncated:
             event["truncated"] = truncated
         return event
@@ -349,7 +371,9 @@ class Pipeline:
         else:
             request["host"] = ""
         if ex.request_body is not None and decision.level in ("request", "request_response"):
-            request["body"] = _body.request_body(ex, decision.max_body_bytes)
+            request["body"] = _clean_body(
+                _body.request_body(ex, decision.max_body_bytes), "/request/body", truncated
+            )
         allowed = self.record_headers if decision.headers is None else decision.headers
         if allowed:
             headers = ex.headers
@@ -406,7 +430,12 @@ class Pipeline:
         forwarded: str | None,
         agent: str | None,
     ) -> dict[str, Any]:
-        peer, port = ex.client if ex.client else (None, None)
+        try:  # any shape a server or test factory passes: (host, port), (), None, …
+            peer, port = ex.client  # type: ignore[misc]
+        except (TypeError, ValueError):
+            peer, port = None, None
+        if peer is not None and peer.__class__ is not str:
+            peer, port = None, None
         ip = self.proxies.client_ip(peer, xff, forwarded)
         source: dict[str, Any] = {"ip": ip if ip is not None else "unknown"}
         if port and ip == peer:  # WSGI servers without REMOTE_PORT report 0

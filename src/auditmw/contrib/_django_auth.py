@@ -10,8 +10,10 @@ username is read, and it is recorded as a keyed pseudonym (HMAC-SHA256 with
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth import signals
 
@@ -20,14 +22,11 @@ from auditmw.event import Actor, AuthInfo, Headers
 from auditmw.identity.base import FrameworkUserResolver
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from django.http import HttpRequest
-
     from auditmw.contrib._django_state import _State
 
 __all__ = ["connect_signals"]
 
+logger = logging.getLogger("auditmw")
 _USER_RESOLVER = FrameworkUserResolver()
 
 
@@ -38,32 +37,51 @@ def connect_signals() -> None:
     signals.user_login_failed.connect(_on_login_failed, dispatch_uid="auditmw.login_failed")
 
 
-def _on_logged_in(sender: object, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+# Receivers take everything by keyword with defaults: whoever sends the signal (Django,
+# DRF, a test, a third-party backend), a missing argument must not break the login.
+
+
+def _on_logged_in(sender: object, request: Any = None, user: Any = None, **kw: Any) -> None:
     _auth_event(request, "login", user=user)
 
 
-def _on_logged_out(sender: object, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+def _on_logged_out(sender: object, request: Any = None, user: Any = None, **kw: Any) -> None:
     _auth_event(request, "logout", user=user)
 
 
 def _on_login_failed(
-    sender: object, credentials: Mapping[str, Any], request: HttpRequest | None = None, **kw: Any
+    sender: object, credentials: object = None, request: Any = None, **kw: Any
 ) -> None:
-    _auth_event(request, "login", credentials=credentials)
+    failed = credentials if isinstance(credentials, Mapping) else {}
+    _auth_event(request, "login", credentials=failed)
 
 
 def _auth_event(
-    request: HttpRequest | None,
+    request: object,
     operation: str,
     *,
     user: Any = None,
-    credentials: Mapping[str, Any] | None = None,
+    credentials: object = None,
 ) -> None:
-    state = current_state()
+    """Record one login/logout; never raises (these run inside the app's own login)."""
+    try:
+        state = current_state()
+    except Exception as exc:  # a bad settings.AUDITMW: the middleware reports it, not login
+        logger.error("auditmw cannot record a %s: %s", operation, type(exc).__name__)
+        return
     if state is None:
         return
+    try:
+        _record_auth(state, request, operation, user, credentials)
+    except Exception as exc:
+        state.auditor.internal_error(f"django.{operation}", exc)
+
+
+def _record_auth(
+    state: _State, request: Any, operation: str, user: Any, credentials: object
+) -> None:
     auditor = state.auditor
-    if request is not None:
+    if request is not None and hasattr(request, "META"):
         exchange = new_request_exchange(auditor, request)
     else:  # authenticate() called outside a request (a management command, a test)
         exchange = auditor.new_exchange("auth", "", "", Headers(mapping={}))
@@ -73,7 +91,7 @@ def _auth_event(
         actor = _USER_RESOLVER.resolve(exchange) or Actor()
         event = auditor.pipeline.auth_event(exchange, operation, actor)
     else:
-        actor = _failed_actor(state, credentials)
+        actor = _failed_actor(state, cast("Mapping[str, Any]", credentials))
         event = auditor.pipeline.auth_event(
             exchange, operation, actor, outcome="denied", reason="authn_failed"
         )

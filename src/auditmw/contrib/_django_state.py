@@ -81,7 +81,14 @@ def current_state() -> _State | None:
 def new_request_exchange(auditor: Auditor, request: HttpRequest) -> Exchange:
     scope = getattr(request, "scope", None)
     if scope is None:  # WSGI: META is the environ
-        return new_environ_exchange(auditor, request.META, request)
+        meta = request.META
+        try:
+            return new_environ_exchange(auditor, meta, request)
+        except UnicodeError:
+            # Django's test client puts the decoded path (any character) in PATH_INFO,
+            # where WSGI has Latin-1 text: use the path Django decoded instead.
+            fixed = {**meta, "SCRIPT_NAME": "", "PATH_INFO": _path_bytes(request)}
+            return new_environ_exchange(auditor, fixed, request)
     query: bytes | str = scope.get("query_string", b"")
     if isinstance(query, bytes):  # Django's AsyncClient passes str; servers pass bytes
         query = query.decode("latin-1")
@@ -96,3 +103,8 @@ def new_request_exchange(auditor: Auditor, request: HttpRequest) -> Exchange:
         client=scope.get("client"),
         request_object=request,
     )
+
+
+def _path_bytes(request: HttpRequest) -> str:
+    """``request.path`` as WSGI text: its UTF-8 bytes, one character per byte."""
+    return request.path.encode("utf-8", "backslashreplace").decode("latin-1")

@@ -41,7 +41,11 @@ class StreamTracker:
     def _seen(self, chunk: bytes) -> None:
         self._exchange.response_bytes += len(chunk)
         if self._bodies is not None:
-            self._bodies.response_chunk(chunk)
+            try:
+                self._bodies.response_chunk(chunk)
+            except Exception as exc:  # never into the response stream
+                self._bodies = None
+                self._auditor.internal_error("django.body", exc, self._exchange)
 
     def watch(self, response: StreamingHttpResponse) -> None:
         """Wrap ``response``'s content and finish the event when Django closes it."""
@@ -132,5 +136,8 @@ class StreamTracker:
         if not self._recorded:
             self._recorded = True
             if self._bodies is not None:
-                self._bodies.finish()
+                try:
+                    self._bodies.finish()
+                except Exception as exc:  # the event is still recorded, without bodies
+                    self._auditor.internal_error("django.body", exc, self._exchange)
             self._auditor.record(self._exchange)

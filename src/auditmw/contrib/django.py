@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import MiddlewareNotUsed
@@ -37,6 +37,7 @@ from auditmw.contrib._django_auth import connect_signals
 from auditmw.contrib._django_checks import AuditChecksConfig  # noqa: F401 (registers the check)
 from auditmw.contrib._django_state import current_state, new_request_exchange
 from auditmw.contrib._django_stream import StreamTracker
+from auditmw.event import Exchange
 from auditmw.exceptions import ConfigurationError
 from auditmw.wsgi import ENVIRON_KEY
 
@@ -48,7 +49,9 @@ if TYPE_CHECKING:
     from auditmw._body import BodyRecorder
     from auditmw.auditor import Auditor
     from auditmw.config import AuditConfig
-    from auditmw.event import Actor, Exchange
+    from auditmw.event import Actor
+
+_T = TypeVar("_T")
 
 __all__ = [
     "BODIES_KEY",
@@ -161,35 +164,54 @@ class AuditMiddleware:
             markcoroutinefunction(self)
         connect_signals()
 
+    # Every hook is guarded: an audit failure is recorded as audit.internal_error and
+    # the request goes on as if auditmw were not installed.
+
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        exchange = self._begin(request)
+        exchange = self._guard("begin", self._begin, request)
+        if exchange is None:
+            return self.get_response(request)
         token = _current.set(exchange.context)
         try:
             response: HttpResponseBase = self.get_response(request)
         except BaseException as exc:
-            self._fail(exchange, exc)
+            self._guard("fail", self._fail, exchange, exc)
             raise
         finally:
             _current.reset(token)
-        user = _user(request) if self._read_user else None
-        self._complete(request, response, exchange, user)
+        user = self._guard("user", _user, request) if self._read_user else None
+        self._guard("complete", self._complete, request, response, exchange, user)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        exchange = self._begin(request)
+        exchange = self._guard("begin", self._begin, request)
+        if exchange is None:
+            return await self.get_response(request)  # type: ignore[no-any-return]
         token = _current.set(exchange.context)
         try:
             response: HttpResponseBase = await self.get_response(request)
         except BaseException as exc:
-            self._fail(exchange, exc)
+            self._guard("fail", self._fail, exchange, exc)
             raise
         finally:
             _current.reset(token)
-        user = await _auser(request) if self._read_user else None
-        self._complete(request, response, exchange, user)
+        try:
+            user = await _auser(request) if self._read_user else None
+        except Exception as exc:
+            self.auditor.internal_error("django.user", exc, exchange)
+            user = None
+        self._guard("complete", self._complete, request, response, exchange, user)
         return response
+
+    def _guard(self, stage: str, step: Callable[..., _T], *args: Any) -> _T | None:
+        try:
+            return step(*args)
+        except Exception as exc:
+            exchange = next((a for a in args if isinstance(a, Exchange)), None)
+            self.auditor.internal_error(f"django.{stage}", exc, exchange)
+            return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Remember a view's exception; it is recorded if Django answers with a 5xx."""
@@ -199,6 +221,10 @@ class AuditMiddleware:
         self, request: HttpRequest, view: object, args: object, kwargs: object
     ) -> None:
         """Note the route as soon as it is resolved (body capture rules may select it)."""
+        self._guard("view", self._note_route, request)
+
+    @staticmethod
+    def _note_route(request: HttpRequest) -> None:
         exchange: Exchange | None = request.META.get(ENVIRON_KEY)
         match = request.resolver_match
         if exchange is not None and match is not None:

@@ -130,11 +130,33 @@ class PlainEncoder:
 
         self._export = get_exporter(format)
         self.format = format
+        #: events that could not be encoded even in their degraded forms
+        self.dropped = 0
 
     def encode(self, events: Sequence[Event]) -> Batch:
-        """Return one canonical JSON line per event."""
+        """Return one canonical JSON line per event (degraded when it cannot be serialized)."""
         export = self._export
-        return Batch(list(events), [dumps(export(event)) for event in events])
+        try:
+            return Batch(list(events), [dumps(export(event)) for event in events])
+        except Exception:  # one bad event: encode one by one, degrading the bad ones
+            batch = Batch()
+            for event in events:
+                self._encode_one(batch, event)
+            return batch
+
+    def _encode_one(self, batch: Batch, event: Event) -> None:
+        from auditmw._degrade import degrade, metadata_only
+
+        for form in (lambda e: e, degrade, metadata_only):
+            try:
+                record = form(event)
+                line = dumps(self._export(record))
+            except Exception:  # noqa: S112 - the next, smaller form is tried
+                continue
+            batch.events.append(record)
+            batch.lines.append(line)
+            return
+        self.dropped += 1
 
     def tick(self, now_ns: int) -> Batch | None:
         """Plain streams have nothing periodic to write."""
