@@ -126,3 +126,15 @@ class TestAgreement:
             holder[last] = value
         schema_ok = jsonschema.Draft202012Validator(SCHEMA).is_valid(event)
         assert (validate_event(event) == []) is schema_ok
+
+
+def test_every_kind_auditmw_writes_is_published() -> None:
+    """The JSON Schema, the light validator and the writer's lifecycle kinds are one list."""
+    from auditmw.event import LIFECYCLE_KINDS
+    from auditmw.evidence.schema import KINDS
+
+    published = set(SCHEMA["properties"]["kind"]["enum"])
+    assert published == set(KINDS)
+    assert set(LIFECYCLE_KINDS) <= published
+    for kind in LIFECYCLE_KINDS:
+        assert validate_event({**VALID, "kind": kind}) == [], kind

@@ -14,14 +14,12 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
+from auditmw.event import LIFECYCLE_KINDS
+
 __all__ = ["KINDS", "TIME", "validate_event"]
 
-KINDS: Final = frozenset(
-    {
-        "http", "websocket", "auth", "audit.started", "audit.stopped", "audit.policy_loaded",
-        "audit.events_dropped", "audit.sink_failed", "audit.sink_recovered", "audit.checkpoint",
-    }
-)  # fmt: skip
+#: Every ``kind`` auditmw writes: requests, authentication, its lifecycle, checkpoints.
+KINDS: Final = frozenset({"http", "websocket", "auth", "audit.checkpoint"} | LIFECYCLE_KINDS)
 TIME: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
