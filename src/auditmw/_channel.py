@@ -6,7 +6,9 @@ therefore advances only for records handed to the sink stream, and trimming a
 backlog during an outage never cuts a hole in a chain — only never-encoded events
 are dropped, and the drop is recorded.  Once the sink fails and a spool is
 configured, batches wait in the spool instead, and everything queued after stays
-behind them so that order is kept across an outage.  Only the delivery thread
+behind them so that order is kept across an outage.  A full spool takes nothing more:
+later events wait in memory, unencoded, and are trimmed (and the drop recorded) there,
+so a full spool never cuts a hole in a chain either.  Only the delivery thread
 touches a channel.
 
 .. versionadded:: 0.1.0
@@ -58,19 +60,23 @@ class Channel:
         return not self.backlog and not (self.spool is not None and self.spool.pending)
 
     def enqueue(self, batch: Batch) -> int:
-        """Queue encoded ``batch`` behind everything pending; return the events dropped."""
-        if self.spool is not None and self.spool.pending:
-            return self.to_spool(batch)
+        """Queue encoded ``batch`` behind everything pending; return the events dropped.
+
+        An encoded batch is never dropped (that would cut a hole in its chain): when
+        the spool is full it waits in memory, in order.
+        """
         self.backlog.append(batch)
         self.backlog_events += len(batch)
+        if self.spool is not None and self.spool.pending:
+            self.spool_backlog()
         return 0
 
     def enqueue_events(self, events: list[Event]) -> int:
         """Queue raw ``events``; they are encoded when first sent or spooled."""
-        if self.spool is not None and self.spool.pending:
-            return self.to_spool(self.encoder.encode(events))
         self.backlog.append(events)
         self.backlog_events += len(events)
+        if self.spool is not None and self.spool.pending:
+            self.spool_backlog()
         return 0
 
     def encode_backlog(self) -> None:
@@ -155,23 +161,33 @@ class Channel:
             else:
                 del self.backlog[index]
 
-    def to_spool(self, batch: Batch) -> int:
+    def _to_spool(self, batch: Batch) -> bool:
         assert self.spool is not None
         try:
-            return 0 if self.spool.append(batch) else len(batch)
+            return self.spool.append(batch)
         except OSError as exc:
             logger.error("auditmw spool of %s failed: %s", self.name, exc.strerror)
-            return len(batch)
+            return False
 
     def spool_backlog(self) -> int:
-        """Move the memory backlog to the spool, in order; return the events dropped."""
-        dropped = 0
+        """Move the memory backlog to the spool, in order, while it has room.
+
+        Raw events are encoded (chained) only as they go in.  When the spool is full
+        the rest waits in memory: an encoded batch at the front stays whole, the raw
+        events behind it stay unencoded, so :meth:`trim` can drop them without cutting
+        a hole in the chain.  Returns the events dropped: always 0.
+        """
         while self.backlog:
-            item = self.backlog.popleft()
-            self.backlog_events -= len(item)
+            item = self.backlog[0]
             batch = self.encoder.encode(item) if isinstance(item, list) else item
-            dropped += self.to_spool(batch)
-        return dropped
+            if isinstance(item, list):
+                self.backlog[0] = batch
+                self.backlog_events += len(batch) - len(item)
+            if not self._to_spool(batch):
+                break  # full: the encoded batch keeps its place at the front
+            self.backlog.popleft()
+            self.backlog_events -= len(batch)
+        return 0
 
     def next(self) -> Batch | None:
         if self.spool is not None and (damaged := self.spool.take_damage()):

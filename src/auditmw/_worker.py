@@ -241,7 +241,8 @@ class ChannelWorker:
         """Keep a failing channel's backlog bounded: in the spool, or trimmed in memory."""
         channel = self.channel
         if channel.spool is not None:
-            self._lost(channel.spool_backlog(), "spool_full")
+            channel.spool_backlog()  # what does not fit waits in memory, unencoded
+            self._lost(channel.trim(self.options.max_queue), "spool_full")
             return
         self._lost(channel.trim(self.options.max_queue), "sink_backlog_full")
 
@@ -329,7 +330,7 @@ class ChannelWorker:
                     channel.name,
                 )
             channel.spool.close()
-        elif channel.backlog_events:
+        if channel.backlog_events:  # a down sink with no spool, or a full one
             logger.error(
                 "auditmw sink %s closed with %d undelivered records",
                 channel.name,

@@ -115,3 +115,46 @@ class TestStateAfterStorage:
         stored = [orjson.loads(line) for line in sink.lines]
         hashes = [e["seal"]["hash"] for e in stored if e["kind"] == "audit.checkpoint"]
         assert state["checkpoint"] == hashes[-1]
+
+
+class TestFullSpool:
+    def test_a_full_spool_never_cuts_a_hole_in_the_chain(self, tmp_path: Path) -> None:
+        """A spool at its cap during an outage drops only never-chained events, and says so.
+
+        The chain advances only for records handed to the sink stream: what does not fit
+        in the spool waits in memory unencoded and is trimmed from there, so the log
+        verifies with a recorded drop (completeness) and no tamper finding.
+        """
+        sink = DownThenUpSink()
+        private, public, _ = generate_keypair()
+        options = IntegrityOptions(signing_key=private, checkpoint_every=5)
+        delivery = DeliveryOptions(
+            spool_dir=str(tmp_path / "spool"),
+            spool_max_bytes=8 * 1024,
+            max_queue=10,
+            retry_initial=0.01,
+            retry_max=0.02,
+        )
+        auditor = Auditor(
+            AuditConfig(service="svc", sinks=[sink], integrity=options, delivery=delivery)
+        )
+        for i in range(200):
+            exchange = auditor.new_exchange("http", "GET", f"/o/{i}", Headers([]))
+            exchange.status = 200
+            auditor.record(exchange)
+            if i == 0:
+                assert sink.refused.wait(HANG_GUARD)
+        assert auditor.flush(HANG_GUARD)
+        sink.up.set()
+        auditor.close()
+        path = tmp_path / "audit.jsonl"
+        path.write_bytes(b"".join(line + b"\n" for line in sink.lines))
+        registry = KeyRegistry.from_mapping({"keys": [{"public_key": public.decode()}]})
+        report = verify_files([path], keys=registry)
+        assert [f.code for f in report.findings if f.category == "tamper"] == []
+        drops = [orjson.loads(line) for line in sink.lines if b"audit.events_dropped" in line]
+        served = sum(1 for line in sink.lines if b'"kind":"http"' in line)
+        dropped = sum(d["details"]["count"] for d in drops)
+        assert dropped > 0
+        assert served + dropped == 200
+        assert "recorded_drop" in report.codes()
