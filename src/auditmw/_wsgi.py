@@ -31,7 +31,10 @@ def _text(value: str) -> str:
     # the same way so that both shells record the same path.
     if value.isascii():
         return value
-    return value.encode("latin-1").decode("utf-8", "backslashreplace")
+    try:
+        return value.encode("latin-1").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a server that passed text, not Latin-1 bytes: keep it
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _HEADER_NAMES: dict[str, str] = {}

@@ -45,8 +45,8 @@ def _place(exchange: Exchange, scope: Scope, path: str) -> None:
     ``app_root_path`` once a mount was crossed.  Mount points inside the app stay part
     of both the path and the route; the root path is recorded apart.
     """
-    root: str = scope.get("root_path", "")
-    base: str = scope.get("app_root_path", root)
+    root: str = scope.get("root_path") or ""
+    base: str = scope.get("app_root_path") or root
     route = scope.get("route")
     template: object = None
     if route is not None:
@@ -106,7 +106,7 @@ class AuditMiddleware:
             scope.get("method", "GET"),
             scope.get("path", ""),
             Headers(scope.get("headers")),
-            query=query.decode("latin-1") if query else "",
+            query=query.decode("latin-1") if isinstance(query, bytes) else str(query or ""),
             scheme=scope.get("scheme", "http"),
             http_version=scope.get("http_version", "1.1"),
             client=scope.get("client"),
@@ -130,11 +130,19 @@ class AuditMiddleware:
             exchange.user = scope["user"]
 
     def _finish(self, exchange: Exchange, scope: Scope, path: str) -> None:
-        self._prepare(exchange, scope, path)
+        try:
+            self._prepare(exchange, scope, path)
+        except Exception as exc:  # a value the framework left in an odd shape: record without it
+            self.auditor.internal_error("asgi.prepare", exc, exchange)
         self.auditor.record(exchange)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        cycle = _HTTPCycle(self, scope, receive, send)
+        try:
+            cycle = _HTTPCycle(self, scope, receive, send)
+        except Exception as exc:  # a scope no compliant server sends: never the app's problem
+            self.auditor.internal_error("asgi.scope", exc)
+            await self.app(scope, receive, send)
+            return
         token = _current.set(cycle.exchange.context)
         try:
             await self.app(scope, cycle.receive, cycle.send)
@@ -157,7 +165,12 @@ class AuditMiddleware:
             cycle.finish()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange = self._exchange(scope, "websocket")
+        try:
+            exchange = self._exchange(scope, "websocket")
+        except Exception as exc:  # a scope no compliant server sends: never the app's problem
+            self.auditor.internal_error("asgi.scope", exc)
+            await self.app(scope, receive, send)
+            return
         path = exchange.path
         header = self._audit_header
 

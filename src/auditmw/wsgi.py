@@ -106,8 +106,12 @@ class AuditWSGIMiddleware:
         self._audit_header = header
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        exchange = new_environ_exchange(self.auditor, environ)
-        bodies = body_recorder(self.auditor, exchange)
+        try:
+            exchange = new_environ_exchange(self.auditor, environ)
+            bodies = body_recorder(self.auditor, exchange)
+        except Exception as exc:  # an environ no compliant server sends: never the app's problem
+            self.auditor.internal_error("wsgi.environ", exc)
+            return self.app(environ, start_response)
         stream = environ.get("wsgi.input")
         if stream is not None:
             environ["wsgi.input"] = CountingInput(stream, exchange, bodies)
