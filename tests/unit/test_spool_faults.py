@@ -15,6 +15,7 @@ from auditmw.canonical import new_event_id
 from auditmw.delivery import Delivery
 from auditmw.exceptions import SinkUnavailableError
 from auditmw.sinks.base import Batch
+from tests._waiting import wait_for
 from tests.conftest import delivery_factory
 from tests.unit._mounts import fill, tmpfs
 
@@ -36,16 +37,6 @@ def drain(spool: Spool) -> list[list[int]]:
         out.append([e["n"] for e in record.events])
         spool.advance()
     return out
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Wait on a condition; the timeout is only a hang guard."""
-    pause = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        pause.wait(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Outage:

@@ -10,7 +10,6 @@ import gzip
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from auditmw.exceptions import ConfigurationError, SinkUnavailableError
 from auditmw.integrity import IntegrityOptions, KeyRegistry, generate_keypair, verify_files
 from auditmw.sinks.base import Batch
 from auditmw.sinks.file import FileSink, rotated_files
+from tests._waiting import wait_for
 from tests.unit._mounts import fill, remount, tmpfs
 
 if TYPE_CHECKING:
@@ -45,16 +45,6 @@ def numbers(*paths: Path) -> list[int]:
         data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
         out.extend(orjson.loads(line)["n"] for line in data.splitlines())
     return out
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Wait on a condition; the timeout is only a hang guard."""
-    done = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        done.wait(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def record_requests(auditor: Auditor, start: int, count: int, pad: int = 0) -> None:
