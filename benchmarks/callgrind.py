@@ -15,6 +15,7 @@ Without valgrind on ``PATH`` the command says so and exits 2.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -85,7 +86,11 @@ def count(variant: str, n: int) -> int:
         "--n",
         str(n),
     ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=1800, check=False)
+    # A fixed hash seed: str hashing, and so dict and set layouts, repeat from run to run.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, timeout=1800, check=False
+    )
     found = COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
         tail = done.stderr.decode(errors="replace")[-2000:]
