@@ -9,12 +9,16 @@ requests of ``bench_asgi`` / ``bench_wsgi``, the delivery thread drained inside 
 count).  The difference of the two totals divided by ``n`` is the cost of one
 request, start-up and warm-up cancelled out.  Counts include every thread.
 
-Without valgrind on ``PATH`` the command says so and exits 2.
+Counted runs use a fixed ``PYTHONHASHSEED`` and ``gc.freeze()`` after the warm-up,
+so that the figure does not move with how many objects start-up happened to create
+(a full collection walks them all).  Without valgrind on ``PATH`` the command says
+so and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import shutil
@@ -67,6 +71,11 @@ def child(variant: str, n: int) -> None:
     try:
         run = _wsgi(variant, tmp) if variant.startswith("flask-") else _asgi(variant, tmp)
         run(WARMUP)
+        # Start-up objects (modules, apps) leave the collector's reach: a full
+        # collection then costs the same in every tree, and the count measures
+        # the request, not how much code happened to be imported before it.
+        gc.collect()
+        gc.freeze()
         run(n)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
