@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditmw._body import BodyRecorder
 from auditmw._net import ROOT_PATH
+from auditmw.canonical import valid_text
 from auditmw.event import Headers
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def _text(value: str) -> str:
     try:
         return value.encode("latin-1").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a server that passed text, not Latin-1 bytes: keep it
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return valid_text(value)
 
 
 _HEADER_NAMES: dict[str, str] = {}

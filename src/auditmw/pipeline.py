@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 from auditmw import __version__, _body
 from auditmw._net import ROOT_PATH, ProxyTrust
-from auditmw.canonical import format_time, list_changes, new_event_id, sanitize
+from auditmw.canonical import format_time, list_changes, new_event_id, sanitize, valid_text
 from auditmw.event import (
     OPERATIONS,
     SCHEMA_VERSION,
@@ -65,15 +65,8 @@ _LIFECYCLE_ACTOR: Final = {
 }
 
 
-def _escape(text: str) -> str:
-    """Make ``text`` valid UTF-8 text: undecodable bytes become ``\\xNN`` escapes."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+# Make text valid UTF-8: lone surrogates (undecodable bytes) become ``\\udXXX`` escapes.
+_escape = valid_text
 
 
 def _ascii_key(key: object) -> str:
