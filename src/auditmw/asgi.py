@@ -46,7 +46,9 @@ def _place(exchange: Exchange, scope: Scope, path: str) -> None:
     of both the path and the route; the root path is recorded apart.
     """
     root: str = scope.get("root_path") or ""
-    base: str = scope.get("app_root_path") or root
+    base = scope.get("app_root_path")
+    if not isinstance(base, str):  # absent (no mount crossed), or a non-compliant value
+        base = root
     route = scope.get("route")
     template: object = None
     if route is not None:

@@ -86,6 +86,7 @@ def _wsgi_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
 def _serve_wsgi(environ: dict[str, Any]) -> tuple[bytes, list[Event]]:
     sink = MemorySink()
     middleware = AuditWSGIMiddleware(_wsgi_app, AuditConfig(service="odd", sinks=[sink]))
+
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         return None
 
