@@ -87,6 +87,9 @@ def starlette_app(tracing: Tracing) -> Starlette:
         tracing.note()
         return PlainTextResponse("hi")
 
+    async def quiet(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hi")
+
     async def boom(request: Request) -> PlainTextResponse:
         raise ValueError("boom")
 
@@ -96,7 +99,12 @@ def starlette_app(tracing: Tracing) -> Starlette:
         await websocket.close()
 
     return Starlette(
-        routes=[Route("/hello", hello), Route("/boom", boom), WebSocketRoute("/ws", socket)]
+        routes=[
+            Route("/hello", hello),
+            Route("/quiet", quiet),
+            Route("/boom", boom),
+            WebSocketRoute("/ws", socket),
+        ]
     )
 
 
@@ -171,6 +179,24 @@ class TestASGI:
         ):
             assert ws.receive_text() == "hi"
         assert http_event(audit_events)["trace"] == tracing.expected()
+
+    def test_broken_span_never_reaches_the_app(
+        self, tracing: Tracing, audit_events: list[Event]
+    ) -> None:
+        """A span whose context cannot be read: the app runs, the header still counts."""
+
+        class BrokenSpan(trace.NonRecordingSpan):
+            def get_span_context(self) -> trace.SpanContext:
+                raise RuntimeError("broken tracer")
+
+        inner = AuditMiddleware(starlette_app(tracing), config(MemorySink()))
+
+        async def with_broken_span(scope: Any, receive: Any, send: Any) -> None:
+            with trace.use_span(BrokenSpan(trace.INVALID_SPAN_CONTEXT)):
+                await inner(scope, receive, send)
+
+        assert asgi_get(with_broken_span, "/quiet", traceparent=INBOUND) == 200
+        assert http_event(audit_events)["trace"]["trace_id"] == INBOUND_TRACE
 
     def test_no_span_uses_traceparent(self, tracing: Tracing, audit_events: list[Event]) -> None:
         """Without a span (OpenTelemetry importable, not in the stack) the header counts."""
@@ -313,6 +339,31 @@ class TestDjango:
         Client(raise_request_exception=False).get(path)
         (event,) = [e for e in audit_events if e["kind"] == "http"]
         assert event["trace"] == django_tracing.expected()
+
+    def test_django_async(self, django_tracing: Tracing, audit_events: list[Event]) -> None:
+        """Django's async handler under its instrumentation: the server span's ids."""
+        from asgiref.sync import async_to_sync
+        from django.test import AsyncClient
+
+        async_to_sync(AsyncClient().get)("/orders/7")
+        (event,) = [e for e in audit_events if e["kind"] == "http"]
+        assert event["trace"] == django_tracing.expected()
+
+    def test_login_event_has_the_request_trace(
+        self, django_tracing: Tracing, audit_events: list[Event]
+    ) -> None:
+        """A login (``auth`` event from Django's signal) carries its request's span ids."""
+        import uuid
+
+        from django.contrib.auth.models import User
+        from django.test import Client
+
+        name = f"user-{uuid.uuid4().hex[:8]}"
+        User.objects.create_user(name, password="pw-123456")
+        Client().post("/login", {"username": name, "password": "pw-123456"})
+        (login,) = [e for e in audit_events if e["kind"] == "auth"]
+        (request,) = [e for e in audit_events if e["kind"] == "http"]
+        assert login["trace"] == request["trace"] == django_tracing.expected()
 
     def test_django_under_wsgi_instrumentation(
         self, tracing: Tracing, audit_events: list[Event]
