@@ -89,6 +89,7 @@ class AuditMiddleware:
         header = auditor.config.audit_id_header
         self._audit_header = header.lower().encode("latin-1") if header else None
         self._captures = auditor.pipeline.policy.captures_bodies
+        self._span = auditor.pipeline.span_reader  # None without OpenTelemetry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -103,7 +104,7 @@ class AuditMiddleware:
 
     def _exchange(self, scope: Scope, kind: str) -> Exchange:
         query = scope.get("query_string", b"")
-        return self.auditor.new_exchange(
+        exchange = self.auditor.new_exchange(
             kind,
             scope.get("method", "GET"),
             scope.get("path", ""),
@@ -114,6 +115,9 @@ class AuditMiddleware:
             client=scope.get("client"),
             request_object=scope,
         )
+        if self._span is not None:  # an OpenTelemetry span around this middleware
+            exchange.trace = self._span()
+        return exchange
 
     def _bodies(self, exchange: Exchange, scope: Scope, path: str) -> BodyRecorder | None:
         if not self._captures:
@@ -193,6 +197,8 @@ class AuditMiddleware:
                 exchange.response_bytes += _frame_size(message)
             elif mtype == "websocket.accept":
                 exchange.ws_accepted = True
+                if self._span is not None and exchange.trace is None:
+                    exchange.trace = self._span()
                 if header is not None:
                     headers = list(message.get("headers", ()))
                     headers.append((header, exchange.event_id.encode("ascii")))
@@ -285,6 +291,9 @@ class _HTTPCycle:
         if mtype == "http.response.start":
             self.started = True
             exchange.status = message["status"]
+            span = self.middleware._span
+            if span is not None and exchange.trace is None:  # a span inside: the app's
+                exchange.trace = span()
             if self.bodies is not None:
                 self.bodies.response_start(message.get("headers"))
             header = self.middleware._audit_header

@@ -344,6 +344,11 @@ class Exchange:
     ws_messages_in: int = 0
     ws_messages_out: int = 0
     extra: dict[str, Any] | None = None
+    #: ``(trace_id, span_id)`` of the OpenTelemetry span the shell saw (hex), or ``None``.
+    #: Set by the shells; it wins over an inbound ``traceparent`` header.
+    #:
+    #: .. versionadded:: 0.2.0
+    trace: tuple[str, str] | None = None
 
 
 def is_lifecycle(event: Event) -> bool:

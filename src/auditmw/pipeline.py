@@ -15,7 +15,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote_plus
 
-from auditmw import __version__, _body
+from auditmw import __version__, _body, _otel
 from auditmw._net import ROOT_PATH, ProxyTrust
 from auditmw.canonical import format_time, list_changes, new_event_id, sanitize, valid_text
 from auditmw.event import (
@@ -142,6 +142,9 @@ class Pipeline:
             h.lower() for h in config.record_headers if h.lower() not in SECRET_HEADERS
         )
         self.request_id_header = config.request_id_header.lower()
+        #: Reads the active OpenTelemetry span's ids; ``None`` without ``opentelemetry-api``
+        #: (decided once, here: the shells copy it and skip the span when it is ``None``).
+        self.span_reader = _otel.span_reader()
         # Headers every event reads, fetched in one pass per request.
         self._picked = (
             self.request_id_header,
@@ -244,7 +247,10 @@ class Pipeline:
         }
         if reason is not None:
             event["outcome_reason"] = reason
-        if traceparent:
+        # The active span the shell saw first; an inbound traceparent when there was none.
+        if ex.trace is not None:
+            event["trace"] = {"trace_id": ex.trace[0], "span_id": ex.trace[1]}
+        elif traceparent:
             trace = self._trace(traceparent)
             if trace is not None:
                 event["trace"] = trace
@@ -492,6 +498,9 @@ class Pipeline:
         .. versionadded:: 0.1.0
         """
         exchange.kind = "auth"
+        if exchange.trace is None and self.span_reader is not None:
+            # Login signals run inside the request, where its span is active.
+            exchange.trace = self.span_reader()
         decision = self.policy.decide(exchange)
         event = self._build(exchange, decision, actor)
         del event["response"]

@@ -22,7 +22,7 @@ from auditmw.testing import AuditTrail, MemorySink, audit_trail, capture_events
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from auditmw.types import Event
+    from auditmw.event_types import AuditEvent
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,8 +31,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def audit_events() -> Iterator[list[Event]]:
-    """Every audit event built in this process during the test."""
+def audit_events() -> Iterator[list[AuditEvent]]:
+    """Every audit event built in this process during the test.
+
+    The events are typed as :class:`~auditmw.event_types.AuditEvent`.
+    """
     with capture_events() as events:
         yield events
 

@@ -11,6 +11,10 @@
 The pytest plugin (:mod:`auditmw.pytest_plugin`) exposes ``audit_events`` and
 ``audit_sink`` fixtures built on these.
 
+Events are handed out typed as :class:`~auditmw.event_types.AuditEvent` (a
+``TypedDict``), so ``mypy --strict`` checks the fields a test reads; the assertion
+helpers accept any mapping, so lists of plain dicts work as before.
+
 .. versionadded:: 0.1.0
 """
 
@@ -19,13 +23,17 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from auditmw import _capture
 from auditmw.sinks.memory import MemorySink
 
 if TYPE_CHECKING:
+    from auditmw.event_types import AuditEvent
     from auditmw.types import Event, Scope
+
+#: An event as a test holds it: an :class:`AuditEvent`, or a plain dict (read from a file).
+_E = TypeVar("_E", bound=Mapping[str, Any])
 
 __all__ = [
     "AuditTrail",
@@ -41,7 +49,7 @@ __all__ = [
 
 
 @contextmanager
-def capture_events() -> Iterator[list[Event]]:
+def capture_events() -> Iterator[list[AuditEvent]]:
     """Collect every audit event built in this process while the block runs.
 
     Lifecycle events (``audit.started`` …) are included; filter on ``kind`` if
@@ -54,11 +62,13 @@ def capture_events() -> Iterator[list[Event]]:
         assert events[-1]["action"] == "orders.read"
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 the events are typed as :class:`~auditmw.event_types.AuditEvent`.
     """
     captured: list[Event] = []
     _capture.active.append(captured)
     try:
-        yield captured
+        # The pipeline builds events of exactly this form (a test checks the schema).
+        yield cast("list[AuditEvent]", captured)
     finally:
         _capture.active.remove(captured)
 
@@ -73,11 +83,11 @@ class AuditTrail:
     .. versionadded:: 0.2.0
     """
 
-    def __init__(self, events: list[Event], sink: MemorySink) -> None:
+    def __init__(self, events: list[AuditEvent], sink: MemorySink) -> None:
         self.events = events
         self.sink = sink
 
-    def http(self) -> list[Event]:
+    def http(self) -> list[AuditEvent]:
         """The request events (``kind`` ``http`` or ``websocket``), lifecycle events left out."""
         return [e for e in self.events if e.get("kind") in ("http", "websocket")]
 
@@ -116,7 +126,7 @@ def _get(event: Mapping[str, Any], dotted: str) -> Any:
 _MISSING = object()
 
 
-def assert_audited(events: Sequence[Event], **expected: Any) -> Event:
+def assert_audited(events: Sequence[_E], **expected: Any) -> _E:
     """Assert that one of ``events`` matches every expectation; return it.
 
     Keys are dotted paths with ``__`` or ``.`` separators (``actor__id="u1"``,
@@ -126,6 +136,7 @@ def assert_audited(events: Sequence[Event], **expected: Any) -> Event:
         AssertionError: no event matches; the message lists the closest candidates.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 returns the matching event with the type ``events`` have.
     """
     wanted = {key.replace("__", "."): value for key, value in expected.items()}
     for event in events:
@@ -139,7 +150,7 @@ def assert_audited(events: Sequence[Event], **expected: Any) -> Event:
     raise AssertionError(f"no audit event matches {wanted!r}; recorded: {summary!r}")
 
 
-def assert_not_audited(events: Sequence[Event], **expected: Any) -> None:
+def assert_not_audited(events: Sequence[Mapping[str, Any]], **expected: Any) -> None:
     """Assert that no event of ``events`` matches every expectation.
 
     Keys are dotted paths with ``__`` or ``.`` separators, as for :func:`assert_audited`.
@@ -158,7 +169,7 @@ def assert_not_audited(events: Sequence[Event], **expected: Any) -> None:
             )
 
 
-def assert_absent(events: Sequence[Event], *secrets: str | bytes) -> None:
+def assert_absent(events: Sequence[Mapping[str, Any]], *secrets: str | bytes) -> None:
     """Assert that none of ``secrets`` appears anywhere in the serialized ``events``.
 
     Events are serialized as stored (canonical JSON), so a secret hidden in a header,

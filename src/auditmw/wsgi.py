@@ -104,10 +104,13 @@ class AuditWSGIMiddleware:
         self.auditor = auditor
         header = auditor.config.audit_id_header
         self._audit_header = header
+        self._span = auditor.pipeline.span_reader  # None without OpenTelemetry
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
             exchange = new_environ_exchange(self.auditor, environ)
+            if self._span is not None:  # an OpenTelemetry span around this middleware
+                exchange.trace = self._span()
             bodies = body_recorder(self.auditor, exchange)
         except Exception as exc:  # an environ no compliant server sends: never the app's problem
             self.auditor.internal_error("wsgi.environ", exc)
@@ -176,6 +179,9 @@ class _Cycle:
     ) -> Callable[[bytes], object]:
         exchange = self._exchange
         exchange.status = _status_code(status)
+        span = self._shell._span
+        if span is not None and exchange.trace is None:  # a span inside: the app's
+            exchange.trace = span()
         header = self._shell._audit_header
         if header is not None:
             headers = [*headers, (header, exchange.event_id)]

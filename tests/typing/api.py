@@ -16,8 +16,16 @@ from auditmw import (
     annotate,
     audited,
 )
+from auditmw.event_types import ActorDict, AuditEvent, TraceDict
 from auditmw.sinks import FileSink, MemorySink, StdoutSink
-from auditmw.testing import assert_audited, capture_events, make_scope
+from auditmw.testing import (
+    AuditTrail,
+    assert_absent,
+    assert_audited,
+    assert_not_audited,
+    capture_events,
+    make_scope,
+)
 from auditmw.types import ASGIApp, Event, Receive, Scope, Send
 
 
@@ -72,8 +80,35 @@ def check() -> None:
     with capture_events() as events:
         scope: Scope = make_scope("/orders/1", method="PUT", headers={"x-user": "ada"})
         del scope
-    event: Event = assert_audited(events, actor__id="ada", outcome="success")
+    event: AuditEvent = assert_audited(events, actor__id="ada", outcome="success")
     del event
+
+
+def typed_events() -> None:
+    """Captured events are typed: mypy checks the fields a test reads."""
+    with capture_events() as events:
+        pass
+    for event in events:
+        actor: ActorDict = event["actor"]
+        kind: str = event["kind"]
+        if "trace" in event:
+            trace: TraceDict = event["trace"]
+            trace_id: str = trace["trace_id"]
+            del trace_id
+        status: int | None = event.get("response", {}).get("status_code")
+        del actor, kind, status
+    found: AuditEvent = assert_audited(events, kind="http")
+    assert_not_audited(events, outcome="error")
+    assert_absent(events, "secret")
+    del found
+
+
+def plain_events(lines: list[Event], trail: AuditTrail) -> None:
+    """Plain dicts (events read back from a file) still go through the helpers."""
+    event: Event = assert_audited(lines, kind="http")
+    assert_not_audited(lines, outcome="error")
+    requests: list[AuditEvent] = trail.http()
+    del event, requests
 
 
 def wsgi(app: object) -> object:

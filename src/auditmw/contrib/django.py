@@ -233,6 +233,9 @@ class AuditMiddleware:
 
     def _begin(self, request: HttpRequest) -> Exchange:
         exchange = new_request_exchange(self.auditor, request)
+        span = self.auditor.pipeline.span_reader  # OpenTelemetry's middleware runs first
+        if span is not None:
+            exchange.trace = span()
         bodies = body_recorder(self.auditor, exchange)
         stream = getattr(request, "_stream", None)
         if stream is not None:  # count the body bytes the view reads, as the other shells do

@@ -286,7 +286,7 @@ def _run_one(driver: Driver, scenario: dict[str, Any], minted: dict[str, str]) -
             _fill(str(request.get("path", "/")), minted),
             **kwargs,
         )
-    events = [e for e in captured if e.get("kind") in _REQUEST_KINDS]
+    events: list[dict[str, Any]] = [dict(e) for e in captured if e["kind"] in _REQUEST_KINDS]
     result = ScenarioResult(name, passed=False, status=response.status_code)
     if "status" in scenario and response.status_code != scenario["status"]:
         result.problems.append(

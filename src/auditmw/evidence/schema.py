@@ -111,28 +111,34 @@ _SPEC: Final[dict[str, Any]] = {
     },
     "source": {"ip": _S, "port": _integer(0, 65535), "user_agent": _S, "forwarded_for": _S},
     "request": {
-        "id": _S, "method": _S, "path": _S, "route": _S, "query": _S, "scheme": _S, "host": _S,
-        "protocol": _S, "bytes": _integer(0), "headers": _string_map, "body": _object,
+        "id": _S, "method": _S, "path": _S, "route": _S, "root_path": _S, "query": _S,
+        "scheme": _S, "host": _S, "protocol": _S, "bytes": _integer(0), "headers": _string_map,
+        "body": _object,
     },
     "response": {
         "status_code": _integer(100, 599), "bytes": _integer(0), "headers": _string_map,
         "body": _object,
     },
     "resource": {"type": _S, "id": _S, "route_params": _string_map},
-    "service": {"name": _S},
-    "trace": _object,
+    "service": {"name": _S, "version": _S, "environment": _S, "instance": _S},
+    "trace": {"trace_id": _S, "span_id": _S},
     "policy": {"id": _S, "hash": _S, "rule": _S},
     "redactions": _strings,
     "truncated": _strings,
     "annotations": _object,
     "details": _object,
-    "websocket": _object,
-    "integrity": _object,
+    "websocket": {
+        "close_code": _integer(0), "messages_received": _integer(0), "messages_sent": _integer(0),
+    },
+    "integrity": {
+        "chain_id": _S, "seq": _integer(0), "prev": _S, "hash": _S, "mac": _S, "epoch": _integer(0),
+    },
 }  # fmt: skip
 _REQUIRED: Final = {
     "": ("schema_version", "event_id", "time", "kind", "action", "operation", "outcome", "actor"),
     "/actor": ("id", "type"),
     "/actor/auth": ("method", "verified"),
+    "/trace": ("trace_id", "span_id"),
 }
 
 
