@@ -265,7 +265,7 @@ class TestAdmin:
         field: str,
     ) -> None:  # fmt: skip
         """Filtering by outcome, status, kind keeps exactly the matching records."""
-        query = {**query, "chain_id": trail_rows[-1].chain_id}  # this test's chain only
+        query = {**query, "chain_id": str(trail_rows[-1].chain_id)}  # this test's chain only
         value = query[field]
         shown = listed(admin_client.get(URL, query))
         expected = [r.pk for r in reversed(trail_rows) if str(getattr(r, field)) == value]
@@ -277,7 +277,7 @@ class TestAdmin:
     ) -> None:
         """Actor (the link in each row), action and a time range narrow the list."""
         row = next(r for r in trail_rows if r.kind == "http")
-        query = {"actor_id": row.actor_id, "action": row.action, "chain_id": row.chain_id,
+        query = {"actor_id": str(row.actor_id), "action": row.action, "chain_id": str(row.chain_id),
                  "time__gte": row.time.isoformat(), "time__lte": row.time.isoformat()}  # fmt: skip
         assert listed(admin_client.get(URL, query)) == [row.pk]
 
@@ -320,14 +320,36 @@ class TestAdmin:
 
 class TestVerifyRecord:
     def test_segments(self, tmp_path: Path, filled: str) -> None:
-        """Each record's segment verifies; a deleted neighbour makes its segment incomplete."""
+        """Every record's segment (checkpoint to checkpoint) verifies clean with the keys."""
         keys = keys_for(tmp_path)
         stored = rows(filled)
+        assert sum(r.kind == "audit.checkpoint" for r in stored) >= 3
         assert {verify_record(r, keys=keys).verdict for r in stored} == {"clean"}
-        victim = next(r for r in stored if r.kind == "http")
-        raw(filled, "DELETE FROM auditmw_events WHERE id = %s", [victim.id])
-        later = next(r for r in stored if r.kind == "http" and r.id > victim.id)
-        assert verify_record(later, keys=keys).verdict != "clean"
+
+    @pytest.mark.parametrize("attack", ["modify", "delete", "forge-checkpoint"])
+    def test_tampering_marks_its_segment_only(
+        self, tmp_path: Path, filled: str, attack: str
+    ) -> None:
+        """Tampering shows on the records of the segment it touches; other segments stay clean."""
+        keys = keys_for(tmp_path)
+        stored = rows(filled)
+        marks = [i for i, r in enumerate(stored) if r.kind == "audit.checkpoint"]
+        start, cover = marks[1], marks[2]  # the second segment, with a checkpoint before it
+        victim = next(r for r in stored[start + 1 : cover] if r.kind == "http")
+        if attack == "modify":
+            tamper(filled, victim)
+        elif attack == "delete":
+            raw(filled, "DELETE FROM auditmw_events WHERE id = %s", [victim.id])
+        else:  # the checkpoint the segment starts from
+            victim = stored[start]
+            line = victim.line.replace('"last_seq":', '"last_seq":1', 1)
+            raw(filled, "UPDATE auditmw_events SET line = %s WHERE id = %s", [line, victim.id])
+        inside = [r for r in stored[start + 1 : cover + 1] if r.id != victim.id]
+        verdicts = {verify_record(r, keys=keys).verdict for r in inside}
+        assert verdicts == {"tampered"}
+        before = list(stored[: marks[0] + 1])
+        after = list(stored[cover + 1 : marks[3] + 1]) if len(marks) > 3 else []
+        assert {verify_record(r, keys=keys).verdict for r in before + after} == {"clean"}
 
     def test_uncovered_record_is_pending(self, db: str) -> None:
         """A chained record no checkpoint covers yet is reported pending, not clean."""

@@ -8,8 +8,9 @@ taken from ``settings.AUDITMW``'s integrity options.  Without keys, signatures a
 not checked and the verdict says so (``unverified`` findings).
 
 The admin verifies one record by its chain segment: the records of its chain from the
-chain's start up to the first checkpoint written after it, at most
-:data:`MAX_SEGMENT` rows.
+last checkpoint written before it (or the chain's start) up to the first checkpoint
+written after it, at most :data:`MAX_SEGMENT` rows.  The starting checkpoint's
+signature and head are checked, and every record of the segment must link to it.
 
 .. versionadded:: 0.2.0
 """
@@ -139,7 +140,7 @@ def verify_record(
     keys: KeyRegistry | None = None,
     mac_key: bytes | None = None,
 ) -> SegmentVerdict:
-    """Verify the segment of ``record``'s chain that its covering checkpoint closes.
+    """Verify the segment of ``record``'s chain between the checkpoints around it.
 
     Args:
         record: a stored record.
@@ -153,14 +154,17 @@ def verify_record(
 
     if not record.chain_id:
         return SegmentVerdict("not_verified", "This record is not chained (integrity is off).")
-    db = record._state.db or "default"
-    chain = AuditRecord.objects.using(db).filter(chain_id=record.chain_id)
-    cover = chain.filter(id__gte=record.id, kind=CHECKPOINT_KIND).order_by("id").first()
+    chain = AuditRecord.objects.using(record._state.db or "default").filter(
+        chain_id=record.chain_id
+    )
+    checkpoints = chain.filter(kind=CHECKPOINT_KIND)
+    cover = checkpoints.filter(id__gte=record.id).order_by("id").first()
     if cover is None:
         return SegmentVerdict(
             "pending", "No checkpoint covers this record yet; it is verified once one is written."
         )
-    segment = chain.filter(id__lte=cover.id)
+    start = checkpoints.filter(id__lt=record.id).order_by("-id").first()
+    segment = chain.filter(id__lte=cover.id, id__gte=0 if start is None else start.id)
     if segment.count() > MAX_SEGMENT:
         return SegmentVerdict(
             "too_long",
@@ -168,7 +172,30 @@ def verify_record(
         )
     as_of_ns = int(cover.time.timestamp() * 1_000_000) * 1000
     report = verify_records(_records(segment, TABLE), keys=keys, mac_key=mac_key, as_of_ns=as_of_ns)
+    if start is not None:
+        _from_checkpoint(report, start)
     return _verdict(report, cover.id)
+
+
+def _from_checkpoint(report: Report, start: AuditRecord) -> None:
+    """Judge a segment that starts at checkpoint ``start`` on purpose.
+
+    The verifier reports what precedes the segment as ``missing_start``: expected for
+    the events up to the checkpoint's ``last_seq`` and the checkpoints before it; any
+    event missing after ``last_seq`` was deleted from this segment.
+    """
+    from auditmw._report import Finding
+
+    last_seq = int((start.document().get("checkpoint") or {}).get("last_seq", 0))
+    kept: list[Finding] = []
+    for finding in report.findings:
+        if finding.code != "missing_start":
+            kept.append(finding)
+        elif finding.seq is not None and (finding.seq_end or 0) > last_seq:
+            first, end = last_seq + 1, finding.seq_end
+            kept.append(Finding("deleted_events", f"events {first}..{end} are missing (deleted)",
+                                finding.location, finding.chain_id, first, end))  # fmt: skip
+    report.findings[:] = kept
 
 
 def _verdict(report: Report, cover_id: int) -> SegmentVerdict:
