@@ -96,7 +96,9 @@ class DjangoSink:
 
         from auditmw.contrib.django_app.models import TABLE
 
-        message = f"DjangoSink: {type(exc).__name__}"
+        # The driver's first line names the object and the cause (never a password).
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        message = f"DjangoSink: {type(exc).__name__}: {detail}"
         try:
             with connections[self.using].cursor() as cursor:
                 tables = connections[self.using].introspection.table_names(cursor)
