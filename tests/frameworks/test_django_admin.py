@@ -8,11 +8,16 @@ through ``call_command``.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import re
+import shutil
+import subprocess
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import orjson
 import pytest
@@ -24,6 +29,7 @@ django_app.setup()
 
 from django.contrib.auth.models import User  # noqa: E402 - needs django.setup()
 from django.core.management import call_command  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.db import connections  # noqa: E402
 from django.test import Client  # noqa: E402
 
@@ -438,3 +444,71 @@ class TestVerifyCommand:
         with override_settings(AUDITMW_LOG={"keys": pem}):
             code, out = verify_command("--database", filled)
         assert code == 0, out
+
+
+def chromium() -> str:
+    """The headless browser, or a skip (a failure under ``AUDITMW_REQUIRE_SERVICES=1``)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    message = "chromium is not installed (apt-get install -y chromium)"
+    if os.environ.get("AUDITMW_REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep the test output clean."""
+
+
+@contextlib.contextmanager
+def live_admin(session: str) -> Iterator[str]:
+    """Serve the project's WSGI app from a thread, as a browser logged in with ``session``."""
+    application = get_wsgi_application()
+
+    def logged_in(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["HTTP_COOKIE"] = f"sessionid={session}"  # the browser's session cookie
+        return application(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, logged_in, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(30)
+
+
+def render(url: str, tmp_path: Path, name: str) -> str:
+    """The DOM of ``url`` after headless Chromium loaded and ran it."""
+    dumped = subprocess.run(
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / name}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    return dumped.stdout
+
+
+@pytest.mark.e2e
+def test_admin_in_chromium(
+    admin_client: Client, trail_rows: list[AuditRecord], tmp_path: Path
+) -> None:
+    """A real browser renders the changelist (this chain's records) and a record's verdict."""
+    session = admin_client.cookies["sessionid"].value
+    row = next(r for r in trail_rows if r.kind == "http")
+    with live_admin(session) as base:
+        listing = render(f"{base}{URL}?chain_id={row.chain_id}", tmp_path, "list")
+        detail = render(f"{base}{URL}{row.id}/change/", tmp_path, "detail")
+    assert 'id="result_list"' in listing
+    shown = [int(i) for i in re.findall(rf'href="{URL}(\d+)/change/', listing)]
+    assert shown == [r.id for r in reversed(trail_rows)]
+    assert re.search(r'data-verdict="clean"><strong>CLEAN</strong>', detail)
+    assert str(row.event_id) in detail
+    assert "Change audit record" not in detail  # a view-only page, no form to save
+    assert 'name="_save"' not in detail
