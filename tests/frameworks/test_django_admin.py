@@ -512,3 +512,16 @@ def test_admin_in_chromium(
     assert str(row.event_id) in detail
     assert "Change audit record" not in detail  # a view-only page, no form to save
     assert 'name="_save"' not in detail
+
+
+def test_events_without_id_or_time_are_stored(db: str) -> None:
+    """A record lacking ``event_id`` or a valid ``time`` is stored, not retried forever."""
+    batch = make_batch(3)
+    for index, broken in ((0, {"event_id": None}), (1, {"time": "not a time"})):
+        event = {k: v for k, v in batch.events[index].items() if k not in broken}
+        event.update({k: v for k, v in broken.items() if v is not None})
+        batch.events[index], batch.lines[index] = event, dumps(event)
+    sink = DjangoSink(using=db)
+    sink.emit(batch)
+    sink.emit(batch)  # a replay: the derived event ids are stable
+    assert [r.line.encode() for r in rows(db)] == batch.lines

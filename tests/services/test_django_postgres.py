@@ -23,6 +23,7 @@ from django.core.management import call_command  # noqa: E402 - needs django.set
 from django.db import DatabaseError, connections  # noqa: E402
 from django.test import Client  # noqa: E402
 
+from auditmw.canonical import dumps  # noqa: E402
 from auditmw.cli import main  # noqa: E402
 from auditmw.contrib.django_app.models import AuditRecord  # noqa: E402
 from auditmw.contrib.django_app.sink import DjangoSink  # noqa: E402
@@ -131,3 +132,16 @@ def test_requests_verify_with_auditmw_verify_and_the_command(
     out = io.StringIO()
     call_command("auditmw_verify", "--database", alias, "--keys", str(keys), stdout=out)
     assert "CLEAN" in out.getvalue()
+
+
+def test_oversized_and_odd_fields_do_not_cost_the_batch(alias: str) -> None:
+    """Column copies are cut to fit; the line, which the chain covers, is stored whole."""
+    batch = make_batch(3)
+    odd = dict(batch.events[1], action="a" * 300, outcome="o" * 40, kind="k" * 70,
+               actor={"id": 12345}, response={"status_code": "200"})  # fmt: skip
+    batch.events[1] = odd
+    batch.lines[1] = dumps(odd)
+    DjangoSink(using=alias).emit(batch)
+    stored = list(AuditRecord.objects.using(alias).order_by("id"))
+    assert [r.line.encode() for r in stored] == batch.lines
+    assert (len(stored[1].action), stored[1].actor_id, stored[1].status) == (255, "12345", None)

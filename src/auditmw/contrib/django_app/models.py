@@ -80,6 +80,7 @@ class AuditRecord(models.Model):
     event_id: models.UUIDField[UUID | str, UUID] = models.UUIDField(unique=True, editable=False)
     time: models.DateTimeField[datetime, datetime] = models.DateTimeField()
     kind: models.CharField[str, str] = models.CharField(max_length=64)
+    # At most 512 characters (cut by the sink): a b-tree index entry must fit a page.
     actor_id: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
     action: models.CharField[str, str] = models.CharField(max_length=255)
     outcome: models.CharField[str, str] = models.CharField(max_length=32)

@@ -17,6 +17,8 @@ wait (spooled or in memory, per the delivery options) to be written once it is.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -91,21 +93,15 @@ class DjangoSink:
                 rows, batch_size=_INSERT_ROWS, ignore_conflicts=True
             )
 
-    def _explain(self, exc: Exception) -> str:
-        from django.db import connections
-
+    @staticmethod
+    def _explain(exc: Exception) -> str:
         from auditmw.contrib.django_app.models import TABLE
 
         # The driver's first line names the object and the cause (never a password).
         detail = (str(exc).strip().splitlines() or [""])[0][:200]
         message = f"DjangoSink: {type(exc).__name__}: {detail}"
-        try:
-            with connections[self.using].cursor() as cursor:
-                tables = connections[self.using].introspection.table_names(cursor)
-        except Exception:
-            return message  # the database is unreachable: the class name says enough
-        if TABLE not in tables:
-            message += f": table {TABLE} is missing; run 'manage.py migrate auditmw_log'"
+        if TABLE in detail and ("no such table" in detail or "does not exist" in detail):
+            message += f"; run 'manage.py migrate auditmw_log' to create table {TABLE}"
         return message
 
     def close(self) -> None:
@@ -121,34 +117,58 @@ class DjangoSink:
 def record_for(event: Event, line: bytes) -> AuditRecord:
     """Build the (unsaved) row of one stored record: ``line`` plus its indexed fields.
 
-    Checkpoints carry their chain in ``checkpoint.chain_id`` and have no ``seq``.
+    The columns are copies for the admin's filters, never trusted by the verifier, so
+    they never cost a record its place: values are cut to their column's size, an
+    unusable ``time`` becomes the storing time, and a missing ``event_id`` is derived
+    from the line (stable, so a replay is still recognised).  Checkpoints carry their
+    chain in ``checkpoint.chain_id`` and have no ``seq``.
 
     .. versionadded:: 0.2.0
     """
     from auditmw.contrib.django_app.models import AuditRecord
 
-    integrity = event.get("integrity") or event.get("checkpoint") or {}
+    chained = event.get("integrity") or {}
+    integrity = chained or event.get("checkpoint") or {}
     response = event.get("response") or {}
-    status = response.get("status_code")
+    actor = event.get("actor") or {}
+    status, seq = response.get("status_code"), chained.get("seq")
     return AuditRecord(
-        event_id=event["event_id"],
-        time=_time(event["time"]),
-        kind=event.get("kind", "http"),
-        actor_id=(event.get("actor") or {}).get("id"),
-        action=event.get("action", ""),
-        outcome=event.get("outcome", ""),
-        status=status if isinstance(status, int) else None,
-        chain_id=integrity.get("chain_id"),
-        seq=(event.get("integrity") or {}).get("seq"),
+        event_id=_event_id(event.get("event_id"), line),
+        time=_time(event.get("time")),
+        kind=_text(event.get("kind", "http"), 64),
+        actor_id=_text(actor.get("id"), 512) if isinstance(actor, dict) else None,
+        action=_text(event.get("action", ""), 255),
+        outcome=_text(event.get("outcome", ""), 32),
+        status=status if _is_int(status) else None,
+        chain_id=_text(integrity.get("chain_id"), 64),
+        seq=seq if _is_int(seq) else None,
         line=line.decode("utf-8"),
     )
+
+
+def _text(value: Any, size: int) -> Any:
+    return None if value is None else str(value)[:size]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+
+
+def _event_id(value: Any, line: bytes) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, "auditmw:" + hashlib.sha256(line).hexdigest())
 
 
 def _time(value: Any) -> datetime:
     from django.conf import settings
     from django.utils import timezone
 
-    stamp = datetime.fromisoformat(str(value))
+    try:
+        stamp = datetime.fromisoformat(str(value))
+    except ValueError:
+        stamp = datetime.now(UTC)
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     # With USE_TZ = False Django stores naive datetimes in the project's time zone.
