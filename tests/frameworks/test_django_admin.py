@@ -525,3 +525,28 @@ def test_events_without_id_or_time_are_stored(db: str) -> None:
     sink.emit(batch)
     sink.emit(batch)  # a replay: the derived event ids are stable
     assert [r.line.encode() for r in rows(db)] == batch.lines
+
+
+def test_keys_default_to_the_signing_key_of_auditmw(admin_client: Client, tmp_path: Path) -> None:
+    """Without ``AUDITMW_LOG`` the admin checks signatures with AUDITMW's own signing key."""
+    from django.test.utils import override_settings
+
+    before = last_id()
+    with trail_settings(tmp_path) as trail, override_settings(AUDITMW_LOG={}):
+        visit(Client())
+        trail.close()
+        row = next(r for r in rows(after=before) if r.kind == "http")
+        page = admin_client.get(f"{URL}{row.id}/change/").content.decode()
+    assert 'data-verdict="clean"' in page
+
+
+def test_the_app_registers_the_system_checks() -> None:
+    """With only the trail app installed, ``manage.py check`` runs auditmw's checks."""
+    from django.apps import apps
+    from django.core import checks
+    from django.test.utils import override_settings
+
+    assert apps.get_app_config("auditmw_log").name == "auditmw.contrib.django_app"
+    with override_settings(AUDITMW={"service": "x", "no_such_key": 1}):
+        errors = checks.run_checks(tags=["auditmw"])
+    assert [e.id for e in errors] == ["auditmw.E001"]
