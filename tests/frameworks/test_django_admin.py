@@ -190,6 +190,14 @@ class TestAppendOnly:
             pytest.param(lambda r, q: q.delete(), id="queryset-delete"),
             pytest.param(lambda r, q: q.bulk_update([r], ["outcome"]), id="bulk-update"),
             pytest.param(
+                lambda r, q: AuditRecord._base_manager.using(q.db).update(outcome="x"),
+                id="base-manager-update",
+            ),
+            pytest.param(
+                lambda r, q: AuditRecord._base_manager.using(q.db).all().delete(),
+                id="base-manager-delete",
+            ),
+            pytest.param(
                 lambda r, q: q.update_or_create(event_id=r.event_id, defaults={"outcome": "x"}),
                 id="update-or-create",
             ),
@@ -323,6 +331,18 @@ class TestAdmin:
         assert 'data-verdict="tampered"' in page
         assert f"auditmw_events:{row.id}" in page
 
+    def test_a_verification_error_does_not_break_the_page(
+        self, admin_client: Client, trail_rows: list[AuditRecord], tmp_path: Path
+    ) -> None:
+        """Unreadable keys: the page renders and says the record could not be verified."""
+        from django.test.utils import override_settings
+
+        row = trail_rows[0]
+        with override_settings(AUDITMW_LOG={"keys": str(tmp_path / "missing.pem")}):
+            response = admin_client.get(f"{URL}{row.id}/change/")
+        assert response.status_code == 200
+        assert 'data-verdict="error"' in response.content.decode()
+
 
 class TestVerifyRecord:
     def test_segments(self, tmp_path: Path, filled: str) -> None:
@@ -407,6 +427,27 @@ class TestVerifyCommand:
         expected = verify_sources([path], keys=keys_for(tmp_path)).to_dict()
         assert report["verdict"] == expected["verdict"] == "clean"
         assert report["chains"] == expected["chains"]
+
+    def test_output_is_auditmw_verifys(
+        self, tmp_path: Path, filled: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The human report is, line for line, what ``auditmw verify`` prints for the lines."""
+        from auditmw.cli import main
+
+        pem = str(next(tmp_path.glob("trail-*.pem")))
+        path = tmp_path / "copy.jsonl"
+        path.write_bytes(b"".join(r.line.encode() + b"\n" for r in rows(filled)))
+        assert main(["verify", str(path), "--keys", pem]) == 0
+        expected = capsys.readouterr().out
+        code, out = verify_command("--database", filled, "--keys", pem)
+        assert (code, out) == (0, expected)
+
+    def test_unmigrated_database_is_an_error(self, tmp_path: Path) -> None:
+        """A database without the table is exit 2, naming the fix."""
+        with sqlite_database(tmp_path, migrate=False) as alias:
+            code, out = verify_command("--database", alias)
+        assert code == 2
+        assert "manage.py migrate auditmw_log" in out
 
     @pytest.mark.parametrize("attack", ["modify", "delete", "insert"])
     def test_tampering_is_found(self, tmp_path: Path, filled: str, attack: str) -> None:

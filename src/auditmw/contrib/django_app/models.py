@@ -98,6 +98,9 @@ class AuditRecord(models.Model):
 
     class Meta:
         db_table = TABLE
+        # Django's internal paths (related objects, refresh) use the base manager: the
+        # same refusing queryset.
+        base_manager_name = "objects"
         ordering = ("-id",)
         verbose_name = "audit record"
         # The first four are named as PostgresSink's schema names them, so that its

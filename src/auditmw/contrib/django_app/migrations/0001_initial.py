@@ -41,6 +41,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name": "audit record",
+                "base_manager_name": "objects",
                 "db_table": TABLE,
                 "ordering": ("-id",),
                 "indexes": [

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import sys
 from typing import Any
 
 import orjson
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError
 
 from auditmw._cli import verify as cli
 from auditmw._sources import DEFAULT_MAX_RECORD
+from auditmw.contrib.django_app.sink import DjangoSink
 from auditmw.exceptions import ConfigurationError
 
 __all__ = ["Command"]
@@ -65,12 +68,18 @@ class Command(BaseCommand):
         verify_options.setdefault("mac_key", settings_mac)
         for unused in ("digest_paths", "jobs", "max_record_bytes"):
             verify_options.pop(unused, None)
-        report = verify_table(using=options["database"], **verify_options)  # type: ignore[arg-type]
-        with contextlib.redirect_stdout(self.stdout):  # type: ignore[type-var]
+        try:
+            report = verify_table(using=options["database"], **verify_options)  # type: ignore[arg-type]
+        except DatabaseError as exc:
+            self.stderr.write(f"auditmw_verify: error: {DjangoSink._explain(exc)}")
+            return cli.EXIT_ERROR
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):  # the CLI's own printer, unchanged
             if options["json"]:
                 print(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
             else:
                 cli._print_human(report)
+        self.stdout.write(printed.getvalue(), ending="")
         return cli._EXIT_BY_VERDICT[report.verdict]
 
 
