@@ -390,6 +390,18 @@ class TestVerifyRecord:
         after = list(stored[cover + 1 : marks[3] + 1]) if len(marks) > 3 else []
         assert {verify_record(r, keys=keys).verdict for r in before + after} == {"clean"}
 
+    def test_a_segment_too_long_is_not_verified_here(
+        self, filled: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Past the size bound the page says so and points to auditmw_verify (bounded work)."""
+        from auditmw.contrib.django_app import verification
+
+        monkeypatch.setattr(verification, "MAX_SEGMENT", 2)
+        row = next(r for r in rows(filled) if r.kind == "http")
+        result = verify_record(row)
+        assert result.verdict == "too_long"
+        assert "auditmw_verify" in result.summary
+
     def test_uncovered_record_is_pending(self, db: str) -> None:
         """A chained record no checkpoint covers yet is reported pending, not clean."""
         with trail_settings_for_pending(db) as row:
