@@ -4,8 +4,9 @@ The check builds the configuration exactly as the middleware will (sinks
 constructed without connecting, keys loaded, resolvers built), so a setting that
 would fail at start-up, or at the first request, is reported by ``manage.py check``
 with the key path.  Registered when :mod:`auditmw.contrib.django` is imported, and
-at start-up when ``"auditmw.contrib.django.AuditChecksConfig"`` is in
-``INSTALLED_APPS``.
+at start-up when ``"auditmw.contrib.django.AuditChecksConfig"`` or the audit trail
+app ``"auditmw.contrib.django_app"`` (label ``auditmw_log``, which registers these
+checks in its ``ready()``) is in ``INSTALLED_APPS``; both may be listed.
 
 .. versionadded:: 0.2.0
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.urls import path, re_path
 
 from tests.frameworks.django_app import views
@@ -18,5 +19,6 @@ urlpatterns = [
     path("logout", views.logout_view),
     path("whoami", views.whoami),
     path("drf/whoami", views.DRFWhoAmI.as_view()),
+    path("admin/", admin.site.urls),
     re_path(r"^archive/(?P<year>[0-9]{4})/$", views.archive, name="archive"),
 ]
