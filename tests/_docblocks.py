@@ -8,6 +8,12 @@ just before a fenced block (blank lines between them are allowed):
   Python fragment must still parse.
 * ``<!-- test: continue -->``: this Python block continues the document's previous
   Python block; the two (or more) run as one program.
+* ``<!-- test: file NAME -->``: the block (TOML, JSON, …) is written to ``NAME`` in the
+  working directory when the document reaches it, for the blocks after it to use.
+* ``<!-- test: setup NAME -->``: before the block, run the named preparation step of
+  ``tests/test_docs.py`` (``SETUPS``) in the working directory: state a reader would
+  have by then but that no block shows how to make (a log with some traffic in it, a
+  tampered copy).
 * ``<!-- test: service NAME -->``: the block needs the real service ``NAME``
   (``postgres`` on 127.0.0.1:5432, ``nats`` on 127.0.0.1:4222); the case carries the
   ``service`` marker, so it is skipped with a reason, or fails under
@@ -25,13 +31,14 @@ How blocks run:
 * ``pycon`` blocks run their ``>>>`` statements; a shown ``SomeError: …`` line means that
   exception must be raised.
 * ``bash``/``sh``/``shell`` blocks run as one ``bash -e`` script; exit status 0 is required.
+  Variables it exports stay set for the document's later blocks, as in the reader's shell.
 * ``console`` blocks run each ``$ `` command (continuation lines joined) on its own.
   Output is compared loosely: a shown status line (one starting with an upper-case
   word such as ``PASS``, ``FAIL``, ``CLEAN:``, ``TAMPER``, ``NOT READY``) must appear in
   the real output by its first two words, and a shown line ending in an upper-case
   verdict (``…: VERIFIED``) must appear by that verdict; other output lines (times,
   ids, hashes) are ignored.  A command whose shown output reports a failure (a
-  ``FAIL``/``TAMPER``/``FINDINGS``/``NOT …`` line, or an ``error``/``auditmw CMD:``
+  ``FAIL``/``TAMPER``/``FINDINGS``/``NOT …``/``refused`` line, or an ``error``/``auditmw CMD:``
   message) must exit non-zero; any other command must exit 0.
   A ``Traceback`` in the output is always a failure.
 """
@@ -44,6 +51,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +61,7 @@ DIRECTIVE = re.compile(r"^<!--\s*test:\s*(.*?)\s*-->\s*$")
 STATUS_LINE = re.compile(r"^([A-Z][A-Z_]+:?)\s+(\S+)")
 VERDICT_END = re.compile(r":\s+([A-Z][A-Z ]+[A-Z])\s*$")
 FAILURE_SHOWN = re.compile(
-    r"^(FAIL|TAMPER|FINDINGS|NOT |UNVERIFIED|ERROR)|\berror\b|^auditmw [\w-]+: |^usage: ", re.M
+    r"^(FAIL|TAMPER|FINDINGS|NOT |UNVERIFIED|ERROR|refused)|\berror:|DETECTED$|^auditmw [\w-]+: |^usage: ", re.M
 )
 TIMEOUT = 90.0
 
@@ -69,6 +77,8 @@ class Block:
     fragment: str | None = None
     cont: bool = False
     services: list[str] = field(default_factory=list)
+    file: str | None = None
+    setups: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -93,6 +103,10 @@ def _parse_directive(text: str, block: Block) -> None:
             block.cont = True
         elif part.startswith("service "):
             block.services.append(part.split()[1])
+        elif part.startswith("file "):
+            block.file = part.split()[1]
+        elif part.startswith("setup "):
+            block.setups.append(part.split()[1])
         elif part:
             raise ValueError(f"{block.id}: unknown test directive {part!r}")
 
@@ -117,7 +131,7 @@ def extract(root: Path, doc: str) -> list[Block]:
         directive = DIRECTIVE.match(lines[back]) if back >= 0 else None
         if directive:
             _parse_directive(directive.group(1), block)
-        if block.lang in RUN_LANGS:
+        if block.lang in RUN_LANGS or block.file:
             blocks.append(block)
         i = end + 1
     return blocks
@@ -179,9 +193,16 @@ def _check_pycon(text: str, program_before: str, cwd: Path, env: dict[str, str])
 
 
 def _check_bash(text: str, cwd: Path, env: dict[str, str]) -> Outcome:
-    rc, out = _run(["bash", "-e", "-o", "pipefail", "-c", text], cwd, env)
+    exported = cwd / ".doc-env"
+    rc, out = _run(["bash", "-e", "-o", "pipefail", "-c", f"{text}\nenv -0 > {exported}"], cwd, env)
     if rc != 0 or "Traceback" in out:
         return Outcome(False, f"exit {rc}\n{out}")
+    names = set(re.findall(r"^\s*export\s+(\w+)=", text, re.M))
+    for item in exported.read_text().split("\0"):
+        name, _, value = item.partition("=")
+        if name in names:
+            env[name] = value  # the reader's shell keeps it for the page's later blocks
+    exported.unlink()
     return Outcome(True)
 
 
@@ -237,10 +258,22 @@ def _check_console(text: str, cwd: Path, env: dict[str, str]) -> Outcome:
     return Outcome(not problems, "\n".join(problems))
 
 
-def run_document(blocks: list[Block], cwd: Path, env: dict[str, str], skip: set[str]) -> dict[str, Outcome]:
+Setup = Callable[[Path, dict[str, str]], None]
+
+
+def run_document(
+    blocks: list[Block], cwd: Path, env: dict[str, str], skip: set[str], setups: dict[str, Setup]
+) -> dict[str, Outcome]:
     """Run a document's blocks in order in ``cwd``; ``skip`` holds ids not to run."""
     results: dict[str, Outcome] = {}
+    env = dict(env)
     for index, block in enumerate(blocks):
+        for name in block.setups:
+            setups[name](cwd, env)
+        if block.file:
+            (cwd / block.file).write_text(block.text)
+            results[block.id] = Outcome(True)
+            continue
         if block.fragment or block.id in skip:
             if block.lang == "python":
                 ast.parse(block.text)

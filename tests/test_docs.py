@@ -10,13 +10,17 @@ Every document runs in its own copy of one prepared directory, built once:
 * ``examples/``: the repository's examples;
 * ``audit-out/``: the quick-start demo's log (``demo.jsonl``, its tampered copy
   ``demo.tampered.jsonl`` and ``keys/``), written by ``examples/quickstart.py``;
-* ``keys/auditmw.key``, ``keys/auditmw.pub``, ``keys/auditmw.mac``, ``registry.json``:
-  a signing key pair, its registry and a MAC key (``auditmw keygen``);
-* ``audit.jsonl`` and ``digest.jsonl``: a signed, MAC'd log of a few requests and its
-  digest, written with those keys.
+
+and nothing else: keys a page needs are made by the page's own ``auditmw keygen`` block.
+A page may ask for the state a reader would have by then with ``<!-- test: setup NAME -->``
+(``SETUPS`` below), each serving requests through the page's own configuration:
+``audit-log`` (the README's integrity configuration: ``audit.jsonl``, ``digest.jsonl``),
+``encrypted-log`` (docs/protect.md's encrypted ``logs/audit.jsonl``), ``tamper-encrypted``
+(a wrong keyring ``other.json`` and one altered line) and ``log-history`` (a fresh log from
+docs/protect.md's ``policy.toml``, its oldest rotated files renamed to months ago).
 
 Secrets the docs read from the environment, as a deployment provides them, are set:
-``AUDITMW_JWT_SECRET`` and ``AUDITMW_APIKEY_SECRET``.
+``AUDITMW_JWT_SECRET``, ``ORDERS_JWT_SECRET`` and ``ORDERS_MAC_KEY``.
 Documents run in parallel threads (one subprocess each at a time), so the whole
 module takes about as long as its longest document.
 """
@@ -31,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._docblocks import Block, Outcome, doc_env, extract, run_document
+from tests._docblocks import Block, Outcome, Setup, doc_env, extract, run_document
 from tests.conftest import SERVICES, is_reachable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,20 +62,30 @@ def _blocks() -> list[Block]:
 BLOCKS = _blocks()
 SECRETS = {
     "AUDITMW_JWT_SECRET": "doc-test-jwt-secret-0123456789abcdef",
-    "AUDITMW_APIKEY_SECRET": "doc-test-apikey-secret-0123456789abcdef",
+    "ORDERS_JWT_SECRET": "doc-test-orders-jwt-secret-0123456789",
+    "ORDERS_MAC_KEY": "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
 }
 
-# The few requests behind ``audit.jsonl``: the README's integrity configuration.
-WRITE_LOG = """
+# Requests through a configuration: CONFIG is replaced by the expression that builds it.
+SERVE = """
+import sys
+
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from auditmw import AuditConfig, AuditMiddleware, IntegrityOptions
+from auditmw.crypto import Keyring
 from auditmw.sinks import FileSink
 
-config = AuditConfig(
+config = CONFIG
+app = Starlette(routes=[Route("/orders/{order_id}", lambda r: PlainTextResponse("ok"))])
+with TestClient(AuditMiddleware(app, config)) as client:
+    for n in range(1, int(sys.argv[1]) + 1):
+        client.get(f"/orders/{n}")
+"""
+README_INTEGRITY = """AuditConfig(
     service="orders-api",
     sinks=[FileSink("audit.jsonl")],
     integrity=IntegrityOptions(
@@ -79,26 +93,65 @@ config = AuditConfig(
         mac_key_file="keys/auditmw.mac",
         digest_path="digest.jsonl",
     ),
-)
-app = Starlette(routes=[Route("/orders/{order_id}", lambda r: PlainTextResponse("ok"))])
-with TestClient(AuditMiddleware(app, config)) as client:
-    for path in ("/orders/1", "/orders/2", "/orders/1"):
-        client.get(path)
-"""
+)"""
+PROTECT_ENCRYPTED = """AuditConfig(
+    service="orders-api",
+    sinks=[FileSink("logs/audit.jsonl", create_dir=True, encryption=Keyring.from_file("keyring.json"))],
+    integrity=IntegrityOptions(signing_key_file="keys/auditmw.key"),
+)"""
+# Rotated files renamed to the ages protect.md shows (judged at 2026-12-01).
+HISTORY_STAMPS = ["20250601T000000Z", "20260801T000000Z", "20261125T000000Z"]
+
+
+def _run(cwd: Path, env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, f"preparing {cwd}: {args}\n{result.stdout}{result.stderr}"
 
 
 def _prepare(base: Path) -> None:
     env = doc_env(Path(sys.executable).parent, SECRETS)
-
-    def run(*args: str) -> None:
-        result = subprocess.run(args, cwd=base, env=env, capture_output=True, text=True, timeout=120, check=False)
-        assert result.returncode == 0, f"preparing the docs directory: {args}\n{result.stdout}{result.stderr}"
-
     shutil.copytree(ROOT / "examples", base / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    run(sys.executable, "examples/quickstart.py", "--out", "audit-out/demo.jsonl")
-    run("auditmw", "keygen", "--out", "keys", "--registry", "registry.json")
-    run("auditmw", "keygen", "--out", "keys", "--mac")
-    run(sys.executable, "-c", WRITE_LOG)
+    _run(base, env, sys.executable, "examples/quickstart.py", "--out", "audit-out/demo.jsonl")
+
+
+def _audit_log(cwd: Path, env: dict[str, str]) -> None:
+    _run(cwd, env, sys.executable, "-c", SERVE.replace("CONFIG", README_INTEGRITY), "3")
+
+
+def _encrypted_log(cwd: Path, env: dict[str, str]) -> None:
+    _run(cwd, env, sys.executable, "-c", SERVE.replace("CONFIG", PROTECT_ENCRYPTED), "3")
+
+
+def _tamper_encrypted(cwd: Path, env: dict[str, str]) -> None:
+    """Another keyring with the same key id, and one altered character in the last line."""
+    _run(cwd, env, sys.executable, "-c", "from auditmw.crypto import Keyring; Keyring.generate('kek-2026-11').save('other.json')")
+    log = cwd / "logs" / "audit.jsonl"
+    lines = log.read_bytes().split(b"\n")
+    last = lines[-2]
+    middle = len(last) // 2
+    lines[-2] = last[:middle] + (b"A" if last[middle:middle + 1] != b"A" else b"B") + last[middle + 1 :]
+    log.write_bytes(b"\n".join(lines))
+
+
+def _log_history(cwd: Path, env: dict[str, str]) -> None:
+    """A fresh log written by ``policy.toml``, its oldest rotated files renamed to months ago."""
+    for name in ("logs", "archive"):
+        shutil.rmtree(cwd / name, ignore_errors=True)
+    _run(cwd, env, sys.executable, "-c", SERVE.replace("CONFIG", 'AuditConfig.from_policy("policy.toml")'), "60")
+    rotated = sorted((cwd / "logs").glob("audit.jsonl.*"))
+    assert len(rotated) > len(HISTORY_STAMPS), rotated
+    for index, path in enumerate(rotated, start=1):
+        stamp = HISTORY_STAMPS[index - 1] if index <= len(HISTORY_STAMPS) else "20261130T000000Z"
+        suffix = ".gz" if path.name.endswith(".gz") else ""
+        path.rename(path.with_name(f"audit.jsonl.{stamp}.{index:06d}{suffix}"))
+
+
+SETUPS: dict[str, Setup] = {
+    "audit-log": _audit_log,
+    "encrypted-log": _encrypted_log,
+    "tamper-encrypted": _tamper_encrypted,
+    "log-history": _log_history,
+}
 
 
 def _unavailable_services(blocks: list[Block]) -> set[str]:
@@ -125,7 +178,7 @@ def doc_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future[di
             continue
         cwd = tmp_path_factory.mktemp("doc")
         shutil.copytree(base, cwd, dirs_exist_ok=True)
-        futures[doc] = pool.submit(run_document, blocks, cwd, env, skip)
+        futures[doc] = pool.submit(run_document, blocks, cwd, env, skip, SETUPS)
     pool.shutdown(wait=False)
     return futures
 
