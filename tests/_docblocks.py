@@ -61,7 +61,8 @@ DIRECTIVE = re.compile(r"^<!--\s*test:\s*(.*?)\s*-->\s*$")
 STATUS_LINE = re.compile(r"^([A-Z][A-Z_]+:?)\s+(\S+)")
 VERDICT_END = re.compile(r":\s+([A-Z][A-Z ]+[A-Z])\s*$")
 FAILURE_SHOWN = re.compile(
-    r"^(FAIL|TAMPER|FINDINGS|NOT |UNVERIFIED|ERROR|refused)|\berror:|DETECTED$|^auditmw [\w-]+: |^usage: ", re.M
+    r"^(FAIL|TAMPER|FINDINGS|NOT |UNVERIFIED|ERROR|refused)|\berror:|DETECTED$|^auditmw [\w-]+: |^usage: ",
+    re.M,
 )
 TIMEOUT = 90.0
 
@@ -268,8 +269,12 @@ def run_document(
     results: dict[str, Outcome] = {}
     env = dict(env)
     for index, block in enumerate(blocks):
-        for name in block.setups:
-            setups[name](cwd, env)
+        try:
+            for name in block.setups:
+                setups[name](cwd, env)
+        except AssertionError as exc:
+            results[block.id] = Outcome(False, f"setup failed: {exc}")
+            continue
         if block.file:
             (cwd / block.file).write_text(block.text)
             results[block.id] = Outcome(True)

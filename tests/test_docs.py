@@ -44,9 +44,10 @@ DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").g
 # marker itself: (document, first line of the block) -> the reason.
 PENDING_MARKERS = {
     ("docs/django.md", 'pip install "auditmw[django]"'): "installs a package",
-    ("docs/django.md", "uvicorn orders_project.asgi:application --app-dir examples/django_project"): (
-        "starts a server"
-    ),
+    (
+        "docs/django.md",
+        "uvicorn orders_project.asgi:application --app-dir examples/django_project",
+    ): ("starts a server"),
 }
 
 
@@ -75,7 +76,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from auditmw import AuditConfig, AuditMiddleware, IntegrityOptions
+from auditmw import AuditConfig, AuditMiddleware, DeliveryOptions, IntegrityOptions
 from auditmw.crypto import Keyring
 from auditmw.sinks import FileSink
 
@@ -99,18 +100,24 @@ PROTECT_ENCRYPTED = """AuditConfig(
     sinks=[FileSink("logs/audit.jsonl", create_dir=True, encryption=Keyring.from_file("keyring.json"))],
     integrity=IntegrityOptions(signing_key_file="keys/auditmw.key"),
 )"""
+# One event per batch, so the number of rotated files depends on counts, never on timing.
+HISTORY_CONFIG = 'AuditConfig.from_policy("policy.toml", delivery=DeliveryOptions(max_batch=1))'
 # Rotated files renamed to the ages protect.md shows (judged at 2026-12-01).
 HISTORY_STAMPS = ["20250601T000000Z", "20260801T000000Z", "20261125T000000Z"]
 
 
 def _run(cwd: Path, env: dict[str, str], *args: str) -> None:
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, f"preparing {cwd}: {args}\n{result.stdout}{result.stderr}"
 
 
 def _prepare(base: Path) -> None:
     env = doc_env(Path(sys.executable).parent, SECRETS)
-    shutil.copytree(ROOT / "examples", base / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "examples", base / "examples", ignore=shutil.ignore_patterns("__pycache__")
+    )
     _run(base, env, sys.executable, "examples/quickstart.py", "--out", "audit-out/demo.jsonl")
 
 
@@ -124,12 +131,20 @@ def _encrypted_log(cwd: Path, env: dict[str, str]) -> None:
 
 def _tamper_encrypted(cwd: Path, env: dict[str, str]) -> None:
     """Another keyring with the same key id, and one altered character in the last line."""
-    _run(cwd, env, sys.executable, "-c", "from auditmw.crypto import Keyring; Keyring.generate('kek-2026-11').save('other.json')")
+    _run(
+        cwd,
+        env,
+        sys.executable,
+        "-c",
+        "from auditmw.crypto import Keyring; Keyring.generate('kek-2026-11').save('other.json')",
+    )
     log = cwd / "logs" / "audit.jsonl"
     lines = log.read_bytes().split(b"\n")
     last = lines[-2]
     middle = len(last) // 2
-    lines[-2] = last[:middle] + (b"A" if last[middle:middle + 1] != b"A" else b"B") + last[middle + 1 :]
+    lines[-2] = (
+        last[:middle] + (b"A" if last[middle : middle + 1] != b"A" else b"B") + last[middle + 1 :]
+    )
     log.write_bytes(b"\n".join(lines))
 
 
@@ -137,7 +152,14 @@ def _log_history(cwd: Path, env: dict[str, str]) -> None:
     """A fresh log written by ``policy.toml``, its oldest rotated files renamed to months ago."""
     for name in ("logs", "archive"):
         shutil.rmtree(cwd / name, ignore_errors=True)
-    _run(cwd, env, sys.executable, "-c", SERVE.replace("CONFIG", 'AuditConfig.from_policy("policy.toml")'), "60")
+    _run(
+        cwd,
+        env,
+        sys.executable,
+        "-c",
+        SERVE.replace("CONFIG", HISTORY_CONFIG),
+        "60",
+    )
     rotated = sorted((cwd / "logs").glob("audit.jsonl.*"))
     assert len(rotated) > len(HISTORY_STAMPS), rotated
     for index, path in enumerate(rotated, start=1):
