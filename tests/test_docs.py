@@ -35,7 +35,15 @@ from pathlib import Path
 
 import pytest
 
-from tests._docblocks import Block, Outcome, Setup, doc_env, extract, run_document
+from tests._docblocks import (
+    Block,
+    Outcome,
+    Setup,
+    doc_env,
+    extract,
+    python_program,
+    run_document,
+)
 from tests.conftest import SERVICES, is_reachable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,6 +218,7 @@ def _param(block: Block) -> object:
     return pytest.param(block, id=block.id, marks=marks)
 
 
+@pytest.mark.timeout(900)  # the first case waits for the prepared directory and its page
 @pytest.mark.parametrize("block", [_param(b) for b in BLOCKS])
 def test_block(block: Block, doc_results: dict[str, Future[dict[str, Outcome]]]) -> None:
     """The block runs as the conventions say (a fragment only has to parse)."""
@@ -224,3 +233,77 @@ def test_conventions_are_used() -> None:
     assert len(BLOCKS) >= 100
     fragments = [b for b in BLOCKS if b.fragment]
     assert len(fragments) * 3 < len(BLOCKS), [b.id for b in fragments]
+
+
+class TestHarness:
+    """The conventions themselves, on a page written for the purpose."""
+
+    PAGE = """# A page
+
+<!-- test: fragment (starts a server) -->
+```bash
+exit 3
+```
+
+<!-- test: file hello.txt -->
+```text
+hello
+```
+
+```console
+$ cat hello.txt && echo 'CLEAN: 0 tamper'
+CLEAN: 0 tamper
+$ echo 'FINDINGS: 1 tamper' && false
+FINDINGS: 1 tamper
+```
+
+```python
+x = 1
+```
+
+<!-- test: continue -->
+```python
+assert x == 1
+```
+
+```console
+$ echo 'PASS  completeness'
+FAIL  completeness
+```
+
+```console
+$ echo 'FAIL  completeness'
+PASS  completeness
+```
+"""
+
+    def run_page(self, tmp_path: Path) -> dict[str, Outcome]:
+        (tmp_path / "page.md").write_text(self.PAGE)
+        blocks = extract(tmp_path, "page.md")
+        env = doc_env(Path(sys.executable).parent, {})
+        return run_document(blocks, tmp_path, env, set(), {})
+
+    def test_directives(self, tmp_path: Path) -> None:
+        """Fragments carry their reason, continued blocks join, files are written."""
+        (tmp_path / "page.md").write_text(self.PAGE)
+        blocks = extract(tmp_path, "page.md")
+        assert [b.id for b in blocks][:2] == ["page.md:4", "page.md:9"]
+        assert blocks[0].fragment == "starts a server"
+        assert blocks[1].file == "hello.txt"
+        assert python_program(blocks, 4) == "x = 1\n\nassert x == 1\n"
+
+    def test_outcomes(self, tmp_path: Path) -> None:
+        """Shown statuses and exit codes are checked; a shown FAIL that prints PASS fails."""
+        results = self.run_page(tmp_path)
+        assert "page.md:4" not in results  # the fragment did not run
+        verdicts = {block_id: outcome.ok for block_id, outcome in results.items()}
+        assert verdicts == {
+            "page.md:9": True,
+            "page.md:13": True,
+            "page.md:20": True,
+            "page.md:25": True,
+            "page.md:29": False,
+            "page.md:34": False,
+        }
+        assert "exit 0, expected non-zero" in results["page.md:29"].detail
+        assert "shown but not printed: ['PASS completeness']" in results["page.md:34"].detail
