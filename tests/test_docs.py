@@ -16,7 +16,8 @@ A page may ask for the state a reader would have by then with ``<!-- test: setup
 (``SETUPS`` below), each serving requests through the page's own configuration:
 ``audit-log`` (the README's integrity configuration: ``audit.jsonl``, ``digest.jsonl``),
 ``encrypted-log`` (docs/protect.md's encrypted ``logs/audit.jsonl``), ``tamper-encrypted``
-(a wrong keyring ``other.json`` and one altered line) and ``log-history`` (a fresh log from
+(a wrong keyring ``other.json`` and one altered line), ``archived-file`` (a rotated,
+encrypted file in ``archive/`` as ``retention apply`` leaves it) and ``log-history`` (a fresh log from
 docs/protect.md's ``policy.toml``, its oldest rotated files renamed to months ago).
 
 Secrets the docs read from the environment, as a deployment provides them, are set:
@@ -108,6 +109,20 @@ PROTECT_ENCRYPTED = """AuditConfig(
     sinks=[FileSink("logs/audit.jsonl", create_dir=True, encryption=Keyring.from_file("keyring.json"))],
     integrity=IntegrityOptions(signing_key_file="keys/auditmw.key"),
 )"""
+ROTATED_ENCRYPTED = """AuditConfig(
+    service="orders-api",
+    sinks=[
+        FileSink(
+            "old/audit.jsonl",
+            create_dir=True,
+            rotate_bytes=4000,
+            compress=True,
+            encryption=Keyring.from_file("keyring.json"),
+        )
+    ],
+    integrity=IntegrityOptions(signing_key_file="keys/auditmw.key"),
+    delivery=DeliveryOptions(max_batch=1),
+)"""
 # One event per batch, so the number of rotated files depends on counts, never on timing.
 HISTORY_CONFIG = 'AuditConfig.from_policy("policy.toml", delivery=DeliveryOptions(max_batch=1))'
 # Rotated files renamed to the ages protect.md shows (judged at 2026-12-01).
@@ -156,6 +171,15 @@ def _tamper_encrypted(cwd: Path, env: dict[str, str]) -> None:
     log.write_bytes(b"\n".join(lines))
 
 
+def _archived_file(cwd: Path, env: dict[str, str]) -> None:
+    """A rotated, encrypted file as ``retention apply`` archives it (``archive/…000002.gz``)."""
+    _run(cwd, env, sys.executable, "-c", SERVE.replace("CONFIG", ROTATED_ENCRYPTED), "20")
+    rotated = sorted((cwd / "old").glob("audit.jsonl.*.gz"))
+    assert len(rotated) >= 2, rotated
+    (cwd / "archive").mkdir(mode=0o700)
+    rotated[1].rename(cwd / "archive" / f"audit.jsonl.{HISTORY_STAMPS[1]}.000002.gz")
+
+
 def _log_history(cwd: Path, env: dict[str, str]) -> None:
     """A fresh log written by ``policy.toml``, its oldest rotated files renamed to months ago."""
     for name in ("logs", "archive"):
@@ -180,6 +204,7 @@ SETUPS: dict[str, Setup] = {
     "audit-log": _audit_log,
     "encrypted-log": _encrypted_log,
     "tamper-encrypted": _tamper_encrypted,
+    "archived-file": _archived_file,
     "log-history": _log_history,
 }
 
