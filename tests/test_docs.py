@@ -21,7 +21,8 @@ encrypted file in ``archive/`` as ``retention apply`` leaves it) and ``log-histo
 docs/protect.md's ``policy.toml``, its oldest rotated files renamed to months ago).
 
 Secrets the docs read from the environment, as a deployment provides them, are set:
-``AUDITMW_JWT_SECRET``, ``ORDERS_JWT_SECRET`` and ``ORDERS_MAC_KEY``.
+``AUDITMW_JWT_SECRET``, ``ORDERS_JWT_SECRET``, ``ORDERS_MAC_KEY`` and ``THE_KEY`` (the
+API key docs/identity.md hashes).
 Documents run in parallel threads (one subprocess each at a time), so the whole
 module takes about as long as its longest document.
 """
@@ -72,6 +73,7 @@ def _blocks() -> list[Block]:
 BLOCKS = _blocks()
 SECRETS = {
     "AUDITMW_JWT_SECRET": "doc-test-jwt-secret-0123456789abcdef",
+    "THE_KEY": "amk_docs-example-key-123",
     "ORDERS_JWT_SECRET": "doc-test-orders-jwt-secret-0123456789",
     "ORDERS_MAC_KEY": "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
 }
