@@ -29,11 +29,16 @@ class TestFormatsDoc:
         """Each format's example is the exporter's output for the example event."""
         assert examples[fmt] == loads(dumps(get_exporter(fmt)(examples["event"])))
 
-    def test_python_snippets_run(self, examples: dict[str, Any]) -> None:
-        """The Python snippets run against the example event."""
+    def test_python_snippets_run(
+        self, examples: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The Python snippets run against the example event, read as the quick start's log."""
+        (tmp_path / "audit-out").mkdir()
+        (tmp_path / "audit-out" / "demo.jsonl").write_text(json.dumps(examples["event"]) + "\n")
+        monkeypatch.chdir(tmp_path)
         snippets = _PYTHON.findall(DOC.read_text())
         assert len(snippets) == 3
-        namespace: dict[str, Any] = {"event": examples["event"]}
+        namespace: dict[str, Any] = {}
         for snippet in snippets:
             exec(snippet, namespace)  # noqa: S102 - our own documentation
         assert namespace["document"]["type_uid"] == 600303

@@ -23,8 +23,11 @@ def tls_ca(tmp_path: Path) -> Path:
 
 
 class TestSinksDoc:
-    def test_python_snippets_run(self, tmp_path: Path, tls_ca: Path) -> None:
+    def test_python_snippets_run(
+        self, tmp_path: Path, tls_ca: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Every snippet runs (paths moved under tmp_path; nothing connects anywhere)."""
+        monkeypatch.chdir(tmp_path)  # the snippets' relative logs/ and spool/
         (tmp_path / "log" / "myapp").mkdir(parents=True)
         (tmp_path / "log" / "payments").mkdir(parents=True)
         namespace: dict[str, Any] = {"url": "http://127.0.0.1:9/ingest"}
@@ -40,7 +43,7 @@ class TestSinksDoc:
         config = namespace["config"]
         assert config.delivery.mode == "durable"
         assert [type(s).__name__ for s in config.sinks] == ["FileSink", "HTTPSink"]
-        assert namespace["sink"].path.parent == tmp_path / "log" / "myapp"
+        assert namespace["sink"].path.parent == Path("logs")
 
     def test_policy_file_loads(self, tmp_path: Path) -> None:
         """The TOML example is a valid policy building the sinks and delivery it shows."""
