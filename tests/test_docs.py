@@ -50,24 +50,10 @@ from tests.conftest import SERVICES, is_reachable
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
-# Blocks of pages another engineer owns, exempted here until the page carries the
-# marker itself: (document, first line of the block) -> the reason.
-PENDING_MARKERS = {
-    ("docs/django.md", 'pip install "auditmw[django]"'): "installs a package",
-    (
-        "docs/django.md",
-        "uvicorn orders_project.asgi:application --app-dir examples/django_project",
-    ): ("starts a server"),
-}
 
 
 def _blocks() -> list[Block]:
-    blocks = [block for doc in DOCS for block in extract(ROOT, doc)]
-    for block in blocks:
-        reason = PENDING_MARKERS.get((block.doc, block.text.split("\n", 1)[0]))
-        if reason and not block.fragment:
-            block.fragment = reason
-    return blocks
+    return [block for doc in DOCS for block in extract(ROOT, doc)]
 
 
 BLOCKS = _blocks()
