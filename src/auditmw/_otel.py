@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 __all__ = ["SpanIds", "SpanReader", "span_reader"]
 
@@ -42,13 +42,13 @@ def span_reader() -> SpanReader | None:
         from opentelemetry import trace
     except Exception:  # absent, or broken: correlation is optional, never fatal
         return None
-    get_current_span = trace.get_current_span
+    get_current_span: Callable[[], Any] = _fast_current_span() or trace.get_current_span
     invalid = trace.INVALID_SPAN
 
     def read() -> SpanIds | None:
         try:
             span = get_current_span()
-            if span is invalid:  # the common case without a span: one identity check
+            if span is invalid or span is None:  # the common case without a span
                 return None
             ctx = span.get_span_context()
             if not ctx.is_valid:
@@ -58,3 +58,31 @@ def span_reader() -> SpanReader | None:
             return None
 
     return read
+
+
+def _fast_current_span() -> Callable[[], Any] | None:
+    """The active span in two C-level lookups, when OpenTelemetry keeps its context in a
+    ``ContextVar`` (its default runtime context); ``None`` to use the public API instead.
+
+    ``trace.get_current_span()`` walks four Python calls to reach the same value; the
+    shells read it up to twice per request, so the shortcut keeps correlation cheap.
+    A value that is not a span is returned as is and judged by the caller's checks.
+    """
+    try:
+        from contextvars import ContextVar
+
+        from opentelemetry import context
+        from opentelemetry.trace import propagation
+
+        var = getattr(getattr(context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+        key = getattr(propagation, "_SPAN_KEY", None)
+        if not isinstance(var, ContextVar) or not isinstance(key, str):
+            return None
+    except Exception:  # another OpenTelemetry layout: the public API
+        return None
+    get = var.get
+
+    def current_span() -> Any:
+        return get().get(key)
+
+    return current_span
