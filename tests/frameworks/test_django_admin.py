@@ -157,11 +157,6 @@ class TestDjangoSink:
         assert held == [None]
         assert len(rows(db)) == 2
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="AuditMiddleware (contrib/django.py) does not implement durable mode yet: it "
-        "records the event and returns without waiting for auditor.commit()",
-    )
     def test_durable_mode_answers_after_the_commit(self, tmp_path: Path, db: str) -> None:
         """In durable mode a response is only returned once its row is committed."""
         with trail_settings(tmp_path, using=db, mode="durable"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from auditmw._context import _current
+from auditmw.exceptions import DeliveryTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from django.http import StreamingHttpResponse
 
     from auditmw._body import BodyRecorder
+    from auditmw._durable import DurableWaiter
     from auditmw.auditor import Auditor
     from auditmw.event import Exchange
 
@@ -33,10 +35,13 @@ class StreamTracker:
         self._exhausted = False
         self._recorded = False
 
-    def complete(self, content: bytes) -> None:
-        """Record a response whose whole body is ``content``."""
+    def complete(self, content: bytes) -> DurableWaiter | None:
+        """Record a response whose whole body is ``content``.
+
+        Returns, in durable mode, the waiter the response must wait for (else ``None``).
+        """
         self._seen(content)
-        self._record()
+        return self._finish(commit=True)
 
     def _seen(self, chunk: bytes) -> None:
         self._exchange.response_bytes += len(chunk)
@@ -71,6 +76,7 @@ class StreamTracker:
     def _wrap(self, content: Iterable[bytes]) -> Iterator[bytes]:
         exchange = self._exchange
         iterator = iter(content)
+        held: bytes | None = None  # durable mode: chunks go out one step late
         while True:
             token = _current.set(exchange.context)
             try:
@@ -84,12 +90,22 @@ class StreamTracker:
             finally:
                 _current.reset(token)
             self._seen(chunk)
-            yield chunk
-        self._record()
+            if not self._auditor.durable:
+                yield chunk
+                continue
+            if held is not None:
+                yield held
+            held = chunk
+        waiter = self._finish(commit=True)
+        if waiter is not None and not waiter.wait(self._timeout()):
+            raise DeliveryTimeoutError("durable audit commit failed")  # abort, never complete
+        if held is not None:
+            yield held
 
     async def _awrap(self, content: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         exchange = self._exchange
         iterator = aiter(content)
+        held: bytes | None = None  # durable mode: chunks go out one step late
         while True:
             token = _current.set(exchange.context)
             try:
@@ -103,8 +119,17 @@ class StreamTracker:
             finally:
                 _current.reset(token)
             self._seen(chunk)
-            yield chunk
-        self._record()
+            if not self._auditor.durable:
+                yield chunk
+                continue
+            if held is not None:
+                yield held
+            held = chunk
+        waiter = self._finish(commit=True)
+        if waiter is not None and not await waiter.await_async(self._timeout()):
+            raise DeliveryTimeoutError("durable audit commit failed")  # abort, never complete
+        if held is not None:
+            yield held
 
     def fail(self, exc: BaseException) -> None:
         """Record an exception (or, for a ``BaseException``, an abort)."""
@@ -132,12 +157,23 @@ class StreamTracker:
             except Exception:  # pragma: no cover - a hook never raises, least of all here
                 return
 
+    def _timeout(self) -> float:
+        return self._auditor.config.delivery.durable_timeout
+
     def _record(self) -> None:
-        if not self._recorded:
-            self._recorded = True
-            if self._bodies is not None:
-                try:
-                    self._bodies.finish()
-                except Exception as exc:  # the event is still recorded, without bodies
-                    self._auditor.internal_error("django.body", exc, self._exchange)
-            self._auditor.record(self._exchange)
+        self._finish(commit=False)
+
+    def _finish(self, *, commit: bool) -> DurableWaiter | None:
+        """Finish the event once: queue it, or in durable mode (``commit``) hand back its waiter."""
+        if self._recorded:
+            return None
+        self._recorded = True
+        if self._bodies is not None:
+            try:
+                self._bodies.finish()
+            except Exception as exc:  # the event is still recorded, without bodies
+                self._auditor.internal_error("django.body", exc, self._exchange)
+        if commit and self._auditor.durable:
+            return self._auditor.commit(self._exchange)
+        self._auditor.record(self._exchange)
+        return None

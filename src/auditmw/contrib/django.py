@@ -44,9 +44,10 @@ from auditmw.wsgi import ENVIRON_KEY
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
+    from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
     from auditmw._body import BodyRecorder
+    from auditmw._durable import DurableWaiter
     from auditmw.auditor import Auditor
     from auditmw.config import AuditConfig
     from auditmw.event import Actor
@@ -159,6 +160,7 @@ class AuditMiddleware:
         self.auditor = state.auditor
         self._header = state.auditor.config.audit_id_header
         self._read_user = state.auditor.config.use_framework_user
+        self._timeout = state.auditor.config.delivery.durable_timeout
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
@@ -182,7 +184,9 @@ class AuditMiddleware:
         finally:
             _current.reset(token)
         user = self._guard("user", _user, request) if self._read_user else None
-        self._guard("complete", self._complete, request, response, exchange, user)
+        waiter = self._guard("complete", self._complete, request, response, exchange, user)
+        if waiter is not None and not waiter.wait(self._timeout):
+            return _unavailable()  # durable mode: never answer what was not stored
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -202,7 +206,9 @@ class AuditMiddleware:
         except Exception as exc:
             self.auditor.internal_error("django.user", exc, exchange)
             user = None
-        self._guard("complete", self._complete, request, response, exchange, user)
+        waiter = self._guard("complete", self._complete, request, response, exchange, user)
+        if waiter is not None and not await waiter.await_async(self._timeout):
+            return _unavailable()  # durable mode: never answer what was not stored
         return response
 
     def _guard(self, stage: str, step: Callable[..., _T], *args: Any) -> _T | None:
@@ -251,7 +257,7 @@ class AuditMiddleware:
 
     def _complete(
         self, request: HttpRequest, response: HttpResponseBase, exchange: Exchange, user: Any
-    ) -> None:
+    ) -> DurableWaiter | None:
         match = getattr(request, "resolver_match", None)
         if match is not None:
             exchange.route = django_route(match.route)
@@ -270,10 +276,21 @@ class AuditMiddleware:
         if bodies is not None:
             bodies.response_start(raw_headers(response.items()))
         tracker = StreamTracker(self.auditor, exchange, bodies)
-        if response.streaming:
+        if response.streaming:  # in durable mode the stream holds its last chunk
             tracker.watch(cast("StreamingHttpResponse", response))
-        else:
-            tracker.complete(response.content)  # type: ignore[attr-defined]
+            return None
+        return tracker.complete(response.content)  # type: ignore[attr-defined]
+
+
+def _unavailable() -> HttpResponse:
+    """The answer to a request whose event could not be stored in durable mode (fail closed)."""
+    from django.http import HttpResponse
+
+    response = HttpResponse(
+        "audit storage unavailable\n", status=503, content_type="text/plain; charset=utf-8"
+    )
+    response["Retry-After"] = "1"
+    return response
 
 
 def _user(request: HttpRequest) -> Any:
