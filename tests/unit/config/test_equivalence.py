@@ -1,4 +1,4 @@
-"""The four forms of docs/configuration.md (TOML, Django, Flask, environment) are one configuration."""
+"""The four forms in README.md and docs/configuration.md (TOML, Django, Flask, environment) are one configuration."""
 
 from __future__ import annotations
 
@@ -23,12 +23,14 @@ from auditmw.contrib._django_state import current_state  # noqa: E402
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-DOC = Path(__file__).parents[3] / "docs" / "configuration.md"
+ROOT = Path(__file__).parents[3]
+DOC = ROOT / "docs" / "configuration.md"
+DOCS = [pytest.param(ROOT / "README.md", id="README"), pytest.param(DOC, id="configuration")]
 BLOCK = re.compile(r"<!-- equivalence: (\w+) -->\n```\w+\n(.*?)\n```", re.S)
 
 
-def blocks() -> dict[str, str]:
-    found = dict(BLOCK.findall(DOC.read_text("utf-8")))
+def blocks(doc: Path = DOC) -> dict[str, str]:
+    found = dict(BLOCK.findall(doc.read_text("utf-8")))
     assert set(found) == {"toml", "django", "flask", "env"}
     return found
 
@@ -102,9 +104,10 @@ def canonical(config: AuditConfig) -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("secrets")
-def test_four_sources_are_one_configuration(tmp_path: Path) -> None:
+@pytest.mark.parametrize("doc", DOCS)
+def test_four_sources_are_one_configuration(tmp_path: Path, doc: Path) -> None:
     """TOML, Django settings, Flask config and environment variables give equal configurations."""
-    texts = blocks()
+    texts = blocks(doc)
     dumps = {name: canonical(load(texts[name], tmp_path)) for name, load in LOADERS.items()}
     reference = dumps.pop("toml")
     assert reference["sinks"] == [("FileSink", "audit.jsonl")]
