@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from auditmw.cli import main
+from tests._browser import chromium
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,17 +21,6 @@ if TYPE_CHECKING:
     from tests.evidence.conftest import DemoLog
 
 pytestmark = pytest.mark.e2e
-
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    message = "chromium is not installed (apt-get install -y chromium)"
-    if os.environ.get("AUDITMW_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @dataclass
@@ -43,7 +33,7 @@ class Rendered:
 
 
 def _render(html: Path, tmp_path: Path, name: str) -> Rendered:
-    browser = _chromium()
+    browser = chromium()
     common = [
         browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run",

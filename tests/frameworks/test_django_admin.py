@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-import shutil
 import subprocess
 import threading
 import uuid
@@ -42,6 +40,7 @@ from auditmw.exceptions import SinkUnavailableError  # noqa: E402
 from auditmw.integrity import KeyRegistry  # noqa: E402
 from auditmw.sinks import MemorySink  # noqa: E402
 from auditmw.sinks.base import Batch  # noqa: E402
+from tests._browser import chromium  # noqa: E402
 from tests.frameworks._django_trail import sqlite_database, trail_settings  # noqa: E402
 
 if TYPE_CHECKING:
@@ -505,18 +504,6 @@ class TestVerifyCommand:
         with override_settings(AUDITMW_LOG={"keys": pem}):
             code, out = verify_command("--database", filled)
         assert code == 0, out
-
-
-def chromium() -> str:
-    """The headless browser, or a skip (a failure under ``AUDITMW_REQUIRE_SERVICES=1``)."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    message = "chromium is not installed (apt-get install -y chromium)"
-    if os.environ.get("AUDITMW_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 class _Quiet(WSGIRequestHandler):
