@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import orjson
 
 from auditmw._layout import find_integrity, is_fenced_torn
-from auditmw._sources import expand_paths, iter_file, use_keyring
+from auditmw._sources import expand_paths, iter_file, rotation_key, use_keyring
 from auditmw.exceptions import PolicyError
 from auditmw.sinks.file import rotated_files
 
@@ -275,18 +275,22 @@ def _uncovered(path: Path, covered: Mapping[str, float]) -> str | None:
 
 
 def _out_of_order(order: list[Path], doomed: set[Path]) -> dict[Path, str]:
-    """Deletions that would leave an older file: only a prefix of the stream may go.
+    """Deletions that would leave an older file: only a prefix of each stream may go.
+
+    Streams are told apart by directory and log name, so a copy in the archive
+    directory never blocks deleting an older file of the live log.
 
     A checkpoint covers the events written before it, so it sits in a later file;
     deleting oldest first never removes the checkpoint of a file that stays.
     """
     out: dict[Path, str] = {}
-    kept: Path | None = None
+    kept: dict[tuple[str, str], Path] = {}  # per stream: a log and its rotated files
     for path in order:
+        stream = rotation_key(path)[:2]  # (directory, log name): another stream, another order
         if path not in doomed:
-            kept = kept or path
-        elif kept is not None:
-            out[path] = f"{kept.name} was written earlier and is kept; delete oldest first"
+            kept.setdefault(stream, path)
+        elif stream in kept:
+            out[path] = f"{kept[stream].name} was written earlier and is kept; delete oldest first"
     return out
 
 

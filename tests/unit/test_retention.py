@@ -313,3 +313,28 @@ class TestShred:
         sink.close()
         assert main(["retention", "shred", str(rotated_files(live)[0])]) == 0
         assert "shredded" in capsys.readouterr().out
+
+
+class TestDeletionOrder:
+    """Only a prefix of each stream may be deleted; other streams never block it."""
+
+    def test_an_archived_copy_does_not_block_the_live_log(self, tmp_path: Path) -> None:
+        """A kept file in the archive directory (sorting first) does not hold back the log's."""
+        from auditmw.retention import _out_of_order
+
+        archived = tmp_path / "archive" / "audit.jsonl.20260801T000000Z.000002.gz"
+        oldest = tmp_path / "logs" / "audit.jsonl.20250601T000000Z.000001.gz"
+        live = tmp_path / "logs" / "audit.jsonl"
+        assert _out_of_order([archived, oldest, live], {oldest}) == {}
+
+    def test_a_newer_file_of_the_same_stream_cannot_go_first(self, tmp_path: Path) -> None:
+        """Deleting a file while an older one of the same log stays is refused."""
+        from auditmw.retention import _out_of_order
+
+        older = tmp_path / "logs" / "audit.jsonl.20250601T000000Z.000001.gz"
+        newer = tmp_path / "logs" / "audit.jsonl.20250701T000000Z.000002.gz"
+        live = tmp_path / "logs" / "audit.jsonl"
+        blocked = _out_of_order([older, newer, live], {newer})
+        assert blocked == {
+            newer: f"{older.name} was written earlier and is kept; delete oldest first"
+        }
