@@ -75,19 +75,24 @@ class TestPostgresStore:
         assert pg_table in out
 
 
+def write_stream_chain(nats_stream: NatsStream, tmp_path: Path) -> Path:
+    """Write the test chain to ``nats_stream`` through a real NATSSink; return the key file."""
+    pytest.importorskip("nats")
+    from auditmw.sinks import NATSSink
+
+    sink = NATSSink(
+        NATS_URL, subject=nats_stream.subject, stream=nats_stream.name, create_stream=True
+    )
+    return write_chain(sink, tmp_path)
+
+
 @pytest.mark.service("nats")
 class TestJetStreamStore:
     def test_verify_and_query_a_stream(
         self, nats_stream: NatsStream, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """A stream written by NATSSink verifies clean; a deleted message is caught."""
-        pytest.importorskip("nats")
-        from auditmw.sinks import NATSSink
-
-        sink = NATSSink(
-            NATS_URL, subject=nats_stream.subject, stream=nats_stream.name, create_stream=True
-        )
-        key = write_chain(sink, tmp_path)
+        key = write_stream_chain(nats_stream, tmp_path)
         url = f"{NATS_URL}/{nats_stream.name}"
         assert main(["verify", url, "--keys", str(key)]) == 0
         assert "CLEAN" in capsys.readouterr().out
@@ -218,13 +223,7 @@ class TestJetStreamStructuralTampering:
         case: str,
     ) -> None:
         """Messages deleted anywhere in a stream, the tail included, are deleted_events."""
-        pytest.importorskip("nats")
-        from auditmw.sinks import NATSSink
-
-        sink = NATSSink(
-            NATS_URL, subject=nats_stream.subject, stream=nats_stream.name, create_stream=True
-        )
-        key = write_chain(sink, tmp_path)
+        key = write_stream_chain(nats_stream, tmp_path)
         url = f"{NATS_URL}/{nats_stream.name}"
         stored = [orjson.dumps(m) for m in nats_stream.messages()]
         name, positions, first, last = next(
@@ -253,13 +252,7 @@ class TestJetStreamStructuralTampering:
         self, nats_stream: NatsStream, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """A stream purged of every message exits 3, NOT VERIFIED."""
-        pytest.importorskip("nats")
-        from auditmw.sinks import NATSSink
-
-        sink = NATSSink(
-            NATS_URL, subject=nats_stream.subject, stream=nats_stream.name, create_stream=True
-        )
-        key = write_chain(sink, tmp_path)
+        key = write_stream_chain(nats_stream, tmp_path)
 
         async def purge() -> None:
             import nats
