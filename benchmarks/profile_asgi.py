@@ -96,7 +96,7 @@ def split(n: int = 3000, rounds: int = 9) -> str:
     thread's encoding and file writes are timed per event by wrapping
     ``ChainEncoder.encode`` and ``FileSink.emit`` with its thread CPU clock.
     """
-    from auditmw._encoder import ChainEncoder
+    from auditmw.integrity.writer.encoder import ChainEncoder
 
     spent = {"encode": 0, "emit": 0}
     restore: list[tuple[Any, str, Any]] = []

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from auditmw._context import annotate, audited
-from auditmw.asgi import AuditMiddleware
 from auditmw.auditor import Auditor
-from auditmw.config import AuditConfig, DeliveryOptions, Limits, ServiceInfo
-from auditmw.event import Actor, AuthInfo, Exchange
+from auditmw.config.build import config_from_policy
+from auditmw.config.options import AuditConfig, DeliveryOptions, Limits, ServiceInfo
+from auditmw.core.context import annotate, audited
+from auditmw.core.event import Actor, AuthInfo, Exchange
+from auditmw.core.policy import Policy, load_policy
 from auditmw.exceptions import (
     AuditError,
     ConfigurationError,
@@ -24,10 +25,10 @@ from auditmw.exceptions import (
     PolicyError,
     SinkError,
 )
-from auditmw.integrity import IntegrityOptions
+from auditmw.http.asgi import AuditMiddleware
+from auditmw.http.wsgi import AuditWSGIMiddleware
+from auditmw.integrity.options import IntegrityOptions
 from auditmw.logs import current_audit_id
-from auditmw.policy import Policy, config_from_policy, load_policy
-from auditmw.wsgi import AuditWSGIMiddleware
 
 __all__ = [
     "Actor",

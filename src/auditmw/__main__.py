@@ -1,5 +1,5 @@
 """``python -m auditmw``: the command line."""
 
-from auditmw.cli import main
+from auditmw.cli.main import main
 
 raise SystemExit(main())

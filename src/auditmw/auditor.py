@@ -17,17 +17,18 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
-from auditmw import _capture, _process
-from auditmw._context import RequestContext
-from auditmw._durable import DurableWaiter
-from auditmw.canonical import new_event_id
-from auditmw.delivery import Delivery
-from auditmw.event import Exchange, Headers, is_lifecycle
-from auditmw.pipeline import Pipeline
+from auditmw.core import capture as _capture
+from auditmw.core import process as _process
+from auditmw.core.canonical import new_event_id
+from auditmw.core.context import RequestContext
+from auditmw.core.event import Exchange, Headers, is_lifecycle
+from auditmw.delivery.durable import DurableWaiter
+from auditmw.delivery.thread import Delivery
+from auditmw.pipeline.builder import Pipeline
 
 if TYPE_CHECKING:
-    from auditmw.config import AuditConfig
-    from auditmw.types import Event
+    from auditmw.config.options import AuditConfig
+    from auditmw.core.types import Event
 
 __all__ = ["Auditor", "auditor_for"]
 

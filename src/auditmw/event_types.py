@@ -20,7 +20,7 @@ typed as :class:`AuditEvent`::
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-from auditmw.event import ActorType, AuthMethod, Operation, Outcome, Severity
+from auditmw.core.event import ActorType, AuthMethod, Operation, Outcome, Severity
 
 __all__ = [
     "ActorDict",

@@ -142,3 +142,33 @@ class DecryptionError(AuditError):
 
 class DropEvent(BaseException):
     """Raised by a processor to discard the event; only the pipeline catches it."""
+
+
+class SettingError(PolicyError, ConfigurationError):
+    """A setting (in a document, a settings mapping or ``AuditConfig``) is invalid.
+
+    Both a :class:`~auditmw.exceptions.ConfigurationError` (``.setting``, dotted) and
+    a :class:`~auditmw.exceptions.PolicyError` (``.path``, a JSON Pointer), so that
+    code catching either sees every configuration mistake.
+
+    Args:
+        message: what is wrong, the bad value and what is allowed.
+        path: JSON Pointer of the bad key (``/sinks/0/path``).
+        value: the offending value, when safe to show.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, message: str, *, path: str = "", value: object = None) -> None:
+        PolicyError.__init__(self, message, path=path, value=value)
+        self.setting = path.strip("/").replace("/", ".") or None
+
+
+class NoSinksWarning(UserWarning):
+    """The configuration has no sinks: events are built but written nowhere.
+
+    Raised (as a warning) when a configuration is built from settings or a document;
+    silenced by the auditmw pytest plugin, where events are captured instead.
+
+    .. versionadded:: 0.2.0
+    """

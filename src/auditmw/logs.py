@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from auditmw._context import current_context
+from auditmw.core.context import current_context
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping

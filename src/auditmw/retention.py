@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
-from auditmw._layout import find_integrity, is_fenced_torn
-from auditmw._sources import expand_paths, iter_file, rotation_key, use_keyring
 from auditmw.exceptions import PolicyError
+from auditmw.integrity.layout import find_integrity, is_fenced_torn
+from auditmw.integrity.reader.sources import expand_paths, iter_file, rotation_key, use_keyring
 from auditmw.sinks.file import rotated_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from auditmw._keys import KeyRegistry
-    from auditmw.crypto import KeyProvider
+    from auditmw.integrity.crypto import KeyProvider
+    from auditmw.integrity.keys import KeyRegistry
 
 __all__ = [
     "Action",
@@ -318,7 +318,7 @@ def apply(
 
     .. versionadded:: 0.1.0
     """
-    from auditmw.integrity import verify_files
+    from auditmw.integrity.options import verify_files
 
     done: list[Action] = []
     with use_keyring(keyring):
@@ -369,7 +369,7 @@ def _archive(path: Path, target: ArchiveTarget, provider: KeyProvider | None) ->
 
 
 def _encrypt_file(data: bytes, provider: KeyProvider, chunk: int = 1000) -> bytes:
-    from auditmw.crypto import new_segment
+    from auditmw.integrity.crypto import new_segment
 
     header, key = new_segment(provider)
     out = bytearray(header)

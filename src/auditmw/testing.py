@@ -25,12 +25,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from auditmw import _capture
+from auditmw.core import capture as _capture
 from auditmw.sinks.memory import MemorySink
 
 if TYPE_CHECKING:
+    from auditmw.core.types import Event, Scope
     from auditmw.event_types import AuditEvent
-    from auditmw.types import Event, Scope
 
 #: An event as a test holds it: an :class:`AuditEvent`, or a plain dict (read from a file).
 _E = TypeVar("_E", bound=Mapping[str, Any])
@@ -103,7 +103,7 @@ def audit_trail() -> Iterator[AuditTrail]:
 
     .. versionadded:: 0.2.0
     """
-    from auditmw import config
+    from auditmw.config import options as config
 
     sink = MemorySink()
     with capture_events() as events:
@@ -181,7 +181,7 @@ def assert_absent(events: Sequence[Mapping[str, Any]], *secrets: str | bytes) ->
 
     .. versionadded:: 0.1.0
     """
-    from auditmw.canonical import dumps
+    from auditmw.core.canonical import dumps
 
     needles = [s.encode() if isinstance(s, str) else s for s in secrets]
     for event in events:

@@ -12,11 +12,11 @@ from django.db import connections
 from django.test.utils import override_settings
 
 from auditmw import AuditConfig
-from auditmw._keys import generate_keypair
 from auditmw.config import DeliveryOptions
 from auditmw.contrib.django import get_auditor
 from auditmw.contrib.django_app.sink import DjangoSink
 from auditmw.integrity import IntegrityOptions
+from auditmw.integrity.keys import generate_keypair
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import orjson
 import pytest
 
-from auditmw._sources import Oversized, expand_paths, iter_file, read_records
 from auditmw.cli import main
 from auditmw.integrity import verify_files
+from auditmw.integrity.reader.sources import Oversized, expand_paths, iter_file, read_records
 from tests.security.test_tamper_structural import _REGISTRY, MAC_KEY, make_chain
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ class TestSymlinks:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """``auditmw cat`` prints the records around an oversized one and names it on stderr."""
-        from auditmw._sources import DEFAULT_MAX_RECORD
+        from auditmw.integrity.reader.sources import DEFAULT_MAX_RECORD
 
         path = tmp_path / "audit.jsonl"
         huge = b'{"x":"' + b"y" * DEFAULT_MAX_RECORD + b'"}'

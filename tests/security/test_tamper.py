@@ -12,7 +12,6 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from auditmw._layout import CHECKPOINT_DOMAIN, EVENT_DOMAIN, SIGNATURE_DOMAIN
 from auditmw.canonical import dumps
 from auditmw.integrity import (
     ExpectedHead,
@@ -22,6 +21,7 @@ from auditmw.integrity import (
     generate_keypair,
     verify_files,
 )
+from auditmw.integrity.layout import CHECKPOINT_DOMAIN, EVENT_DOMAIN, SIGNATURE_DOMAIN
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -329,7 +329,7 @@ class TestTailAndCheckpoints:
         cps = log.checkpoint_indexes()
         doc = orjson.loads(lines[cps[2]])
         mallory = Ed25519PrivateKey.generate()
-        from auditmw._keys import key_id_for
+        from auditmw.integrity.keys import key_id_for
 
         doc["checkpoint"]["key_id"] = key_id_for(mallory.public_key())
         rest = {k: v for k, v in doc.items() if k != "seal"}

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditmw._sources import expand_paths, iter_file, use_keyring
 from auditmw.crypto import Keyring
 from auditmw.integrity import IntegrityOptions, KeyRegistry, Report, generate_keypair, verify_files
+from auditmw.integrity.reader.sources import expand_paths, iter_file, use_keyring
 from auditmw.sinks.base import Batch
 from auditmw.sinks.file import FileSink
 from tests.security.test_tamper import make_event

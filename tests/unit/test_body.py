@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from auditmw._body import (
+from auditmw.event import Exchange, Headers
+from auditmw.pipeline.body import (
     BodyCapture,
     BodyRecorder,
     describe_body,
@@ -16,7 +17,6 @@ from auditmw._body import (
     request_body,
     response_body,
 )
-from auditmw.event import Exchange, Headers
 from auditmw.policy import Policy
 
 

@@ -12,7 +12,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditmw import canonical
+from auditmw.core import canonical
 
 SAFE_INT = st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
 # Keys stay in the Basic Multilingual Plane: JCS orders keys by UTF-16 code units and

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditmw._sources import iter_file, use_keyring
 from auditmw.cli import main
 from auditmw.config import AuditConfig, DeliveryOptions
 from auditmw.crypto import (
@@ -25,6 +24,7 @@ from auditmw.crypto import (
 from auditmw.delivery import Delivery
 from auditmw.exceptions import ConfigurationError
 from auditmw.integrity import IntegrityOptions, verify_files
+from auditmw.integrity.reader.sources import iter_file, use_keyring
 from auditmw.pipeline import Pipeline
 from auditmw.sinks.base import Batch
 from auditmw.sinks.file import FileSink, rotated_files

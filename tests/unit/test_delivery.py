@@ -400,7 +400,7 @@ class TestOutageMemoryBound:
         }
 
     def test_drop_records_of_a_long_outage_are_merged_not_accumulated(self) -> None:
-        from auditmw._channel import Channel
+        from auditmw.delivery.channel import Channel
         from auditmw.sinks.base import PlainEncoder
 
         channel = Channel("Switchable-0", Switchable(), PlainEncoder("auditmw"), False, None)

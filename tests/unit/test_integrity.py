@@ -13,7 +13,6 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from auditmw._merkle import inclusion_proof, merkle_root, verify_inclusion
 from auditmw.canonical import dumps, format_time
 from auditmw.exceptions import ConfigurationError
 from auditmw.integrity import (
@@ -27,6 +26,7 @@ from auditmw.integrity import (
     verify_files,
     verify_records,
 )
+from auditmw.integrity.merkle import inclusion_proof, merkle_root, verify_inclusion
 from auditmw.sinks.base import Batch
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ class TestChainEncoder:
         registry = KeyRegistry.from_mapping({"keys": [{"public_key": new_public.decode()}]})
         encoder = IntegrityOptions(signing_key=private).encoder_for("auditmw", "s")
         batch = encoder.encode([event(1)])
-        from auditmw._keys import load_signing_key
+        from auditmw.integrity.keys import load_signing_key
 
         batch.extend(encoder.rotate_signing_key(load_signing_key(new_private)))
         batch.extend(encode_all(encoder, [event(2)]))
@@ -485,7 +485,7 @@ class TestLayering:
         import sys
 
         code = (
-            "import sys, auditmw.integrity, auditmw._cli.verify, auditmw._cli.keygen\n"
+            "import sys, auditmw.integrity, auditmw.cli.verify, auditmw.cli.keygen\n"
             "bad = {'starlette', 'fastapi', 'flask', 'django', 'psycopg', 'nats', 'httpx'}\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in bad))\n"
         )

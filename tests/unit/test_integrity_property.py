@@ -105,7 +105,7 @@ class TestFastPath:
         changed = LOG[:position] + bytes([value]) + LOG[position + 1 :]
         fast = _verify_full(changed)
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("auditmw._verify.accept_fast", lambda *args: False)
+            patch.setattr("auditmw.integrity.reader.verify.accept_fast", lambda *args: False)
             slow = _verify_full(changed)
         assert fast == slow
 

@@ -6,7 +6,7 @@ import pytest
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from auditmw._otel import _fast_current_span, span_reader
+from auditmw.pipeline.tracing import _fast_current_span, span_reader
 
 
 @pytest.fixture

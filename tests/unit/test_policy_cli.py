@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from auditmw._cli.policy import lint
 from auditmw.cli import main
+from auditmw.cli.policy import lint
 from auditmw.policy import Policy, config_from_policy, policy_schema
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "policy.toml"
@@ -127,7 +127,7 @@ class TestCheck:
     )
     def test_clean(self, document: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
         """Safe documents produce no warnings."""
-        from auditmw import _config_build as _loader
+        from auditmw.config import build as _loader
 
         # Any importable class stands for the integrity options (written elsewhere).
         monkeypatch.setattr(_loader, "INTEGRITY_CLASS", ("auditmw.sinks.base", "PlainEncoder"))
@@ -135,7 +135,7 @@ class TestCheck:
 
     def test_unavailable_classes(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Sections whose class cannot be imported in this installation are reported."""
-        from auditmw import _config_build as _loader
+        from auditmw.config import build as _loader
 
         monkeypatch.setitem(_loader.SINK_CLASSES, "nats", "NoSuchSink")
         monkeypatch.setattr(_loader, "INTEGRITY_CLASS", ("auditmw.no_such_module", "X"))

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
-from auditmw import _loader
 from auditmw.config import AuditConfig
+from auditmw.config import loader as _loader
 from auditmw.exceptions import ConfigurationError, PolicyError
 from auditmw.policy import Policy, config_from_env, config_from_policy, load_policy, read_document
 from auditmw.sinks.file import FileSink

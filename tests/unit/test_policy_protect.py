@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from auditmw._cli.policy import lint
+from auditmw.cli.policy import lint
 from auditmw.crypto import Keyring
 from auditmw.exceptions import PolicyError
 from auditmw.policy import Policy, config_from_policy

@@ -7,7 +7,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from auditmw._policy_schema import validate_document
+from auditmw.core.policy_schema import validate_document
 from auditmw.exceptions import PolicyError
 from auditmw.policy import Policy, policy_schema
 

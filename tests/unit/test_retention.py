@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pytest
 
-from auditmw._layout import TORN_FENCE
-from auditmw._sources import iter_file, use_keyring
 from auditmw.cli import main
 from auditmw.config import AuditConfig, DeliveryOptions
 from auditmw.crypto import Keyring
 from auditmw.delivery import Delivery
 from auditmw.exceptions import PolicyError
 from auditmw.integrity import IntegrityOptions
+from auditmw.integrity.layout import TORN_FENCE
+from auditmw.integrity.reader.sources import iter_file, use_keyring
 from auditmw.pipeline import Pipeline
 from auditmw.retention import RetentionRule, plan
 from auditmw.sinks.base import Batch
@@ -202,7 +202,7 @@ class TestApply:
 
     def test_deletes_oldest_first(self, setup: dict[str, Any]) -> None:
         """A file is not deleted while an older one stays (its checkpoint may be needed)."""
-        from auditmw._keys import KeyRegistry
+        from auditmw.integrity.keys import KeyRegistry
         from auditmw.retention import Action, apply
 
         actions = plan([setup["live"]], RetentionRule.from_policy(setup["document"]), NOW)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditmw._degrade import degrade, metadata_only
 from auditmw.canonical import MAX_DEPTH, MAX_KEY, TRUNCATED, dumps, sanitize
+from auditmw.core.degrade import degrade, metadata_only
 
 
 class TestSanitize:

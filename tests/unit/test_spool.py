@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditmw._spool import Spool, read_records
+from auditmw.delivery.spool import Spool, read_records
 from auditmw.sinks.base import Batch
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pytest
 
-from auditmw._spool import Spool, read_records
 from auditmw.canonical import new_event_id
 from auditmw.delivery import Delivery
+from auditmw.delivery.spool import Spool, read_records
 from auditmw.exceptions import SinkUnavailableError
 from auditmw.sinks.base import Batch
 from tests._waiting import wait_for

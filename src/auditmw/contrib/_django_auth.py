@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.contrib.auth import signals
 
 from auditmw.contrib._django_state import current_state, new_request_exchange
-from auditmw.event import Actor, AuthInfo, Headers
+from auditmw.core.event import Actor, AuthInfo, Headers
 from auditmw.identity.base import FrameworkUserResolver
 
 if TYPE_CHECKING:

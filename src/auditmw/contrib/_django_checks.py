@@ -21,7 +21,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 
-from auditmw.config import AuditConfig, NoSinksWarning
+from auditmw.config.options import AuditConfig, NoSinksWarning
 from auditmw.exceptions import ConfigurationError, PolicyError
 
 __all__ = ["AuditChecksConfig", "check_settings"]
@@ -42,7 +42,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         if not options.get("enabled", True) or isinstance(options.get("config"), AuditConfig):
             return []
         options = {k: v for k, v in options.items() if k not in _ADAPTER_KEYS}
-    from auditmw._config_mapping import config_from_mapping
+    from auditmw.config.mapping import config_from_mapping
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoSinksWarning)

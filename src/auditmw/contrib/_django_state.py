@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from auditmw._wsgi import new_environ_exchange
 from auditmw.auditor import Auditor
-from auditmw.config import AuditConfig
+from auditmw.config.options import AuditConfig
 from auditmw.contrib._settings import config_from_mapping
-from auditmw.event import Headers
+from auditmw.core.event import Headers
 from auditmw.exceptions import ConfigurationError
+from auditmw.http.environ import new_environ_exchange
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-    from auditmw.event import Exchange
+    from auditmw.core.event import Exchange
 
 __all__ = ["current_state", "new_request_exchange"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from auditmw._context import _current
+from auditmw.core.context import _current
 from auditmw.exceptions import DeliveryTimeoutError
 
 if TYPE_CHECKING:
@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
     from django.http import StreamingHttpResponse
 
-    from auditmw._body import BodyRecorder
-    from auditmw._durable import DurableWaiter
     from auditmw.auditor import Auditor
-    from auditmw.event import Exchange
+    from auditmw.core.event import Exchange
+    from auditmw.delivery.durable import DurableWaiter
+    from auditmw.pipeline.body import BodyRecorder
 
 __all__ = ["StreamTracker"]
 

@@ -1,6 +1,6 @@
 """Translate framework settings mappings (Flask ``app.config``, Django ``settings``) into config.
 
-The translation itself lives in :mod:`auditmw._config_mapping`, shared with
+The translation itself lives in :mod:`auditmw.config.mapping`, shared with
 :meth:`auditmw.config.AuditConfig.from_mapping`, so that every source accepts the
 same document with the same errors.
 
@@ -9,6 +9,6 @@ same document with the same errors.
 
 from __future__ import annotations
 
-from auditmw._config_mapping import config_from_mapping
+from auditmw.config.mapping import config_from_mapping
 
 __all__ = ["config_from_mapping"]

@@ -30,27 +30,27 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import MiddlewareNotUsed
 from django.utils.functional import SimpleLazyObject, empty
 
-from auditmw._body import raw_headers
-from auditmw._context import _current
-from auditmw._wsgi import CountingInput, body_recorder
 from auditmw.contrib._django_auth import connect_signals
 from auditmw.contrib._django_checks import AuditChecksConfig  # noqa: F401 (registers the check)
 from auditmw.contrib._django_state import current_state, new_request_exchange
 from auditmw.contrib._django_stream import StreamTracker
-from auditmw.event import Exchange
+from auditmw.core.context import _current
+from auditmw.core.event import Exchange
 from auditmw.exceptions import ConfigurationError
-from auditmw.wsgi import ENVIRON_KEY
+from auditmw.http.environ import CountingInput, body_recorder
+from auditmw.http.wsgi import ENVIRON_KEY
+from auditmw.pipeline.body import raw_headers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
-    from auditmw._body import BodyRecorder
-    from auditmw._durable import DurableWaiter
     from auditmw.auditor import Auditor
-    from auditmw.config import AuditConfig
-    from auditmw.event import Actor
+    from auditmw.config.options import AuditConfig
+    from auditmw.core.event import Actor
+    from auditmw.delivery.durable import DurableWaiter
+    from auditmw.pipeline.body import BodyRecorder
 
 _T = TypeVar("_T")
 

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app, request
 
 from auditmw.auditor import Auditor
-from auditmw.config import AuditConfig
+from auditmw.config.options import AuditConfig
 from auditmw.contrib._settings import config_from_mapping
 from auditmw.exceptions import ConfigurationError
-from auditmw.wsgi import ENVIRON_KEY, AuditWSGIMiddleware
+from auditmw.http.wsgi import ENVIRON_KEY, AuditWSGIMiddleware
 
 if TYPE_CHECKING:
     from flask import Flask
 
-    from auditmw.event import Exchange
+    from auditmw.core.event import Exchange
 
 __all__ = ["EXTENSION_KEY", "Audit", "flask_route"]
 

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from auditmw._layout import CHECKPOINT_KIND
-from auditmw._sources import expand_paths, iter_files, use_keyring
 from auditmw.exceptions import ConfigurationError
+from auditmw.integrity.layout import CHECKPOINT_KIND
+from auditmw.integrity.reader.sources import expand_paths, iter_files, use_keyring
 
 if TYPE_CHECKING:
     import os
     from contextlib import AbstractContextManager
 
-    from auditmw._report import Location
-    from auditmw.crypto import KeyProvider
+    from auditmw.integrity.crypto import KeyProvider
+    from auditmw.integrity.reader.report import Location
 
 __all__ = [
     "MISSING",

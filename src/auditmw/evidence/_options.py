@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditmw._keys import KeyRegistry, load_mac_key
 from auditmw.exceptions import ConfigurationError
+from auditmw.integrity.keys import KeyRegistry, load_mac_key
 
 if TYPE_CHECKING:
     import argparse
 
-    from auditmw.crypto import Keyring
+    from auditmw.integrity.crypto import Keyring
 
 __all__ = [
     "ProgressBar",
@@ -49,7 +49,7 @@ def load_keyring(args: argparse.Namespace) -> Keyring | None:
     path = getattr(args, "keyring", None)
     if not path:
         return None
-    from auditmw.crypto import Keyring
+    from auditmw.integrity.crypto import Keyring
 
     return Keyring.from_file(path)
 

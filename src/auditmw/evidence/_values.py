@@ -9,10 +9,10 @@ import re
 from fnmatch import fnmatchcase
 from typing import Final, get_args
 
-from auditmw._layout import CHECKPOINT_KIND
-from auditmw.event import LIFECYCLE_KINDS, Outcome, Severity
+from auditmw.core.event import LIFECYCLE_KINDS, Outcome, Severity
 from auditmw.evidence.schema import KINDS as SCHEMA_KINDS
 from auditmw.exceptions import ConfigurationError
+from auditmw.integrity.layout import CHECKPOINT_KIND
 
 __all__ = [
     "KINDS",

@@ -17,8 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from auditmw._layout import CHECKPOINT_KIND
-from auditmw._terminal import escape_control, is_terminal
+from auditmw.core.terminal import escape_control, is_terminal
 from auditmw.evidence._events import MISSING, decrypting, get_path, iter_records
 from auditmw.evidence._values import (
     OPERATIONS,
@@ -29,12 +28,13 @@ from auditmw.evidence._values import (
     check_status,
 )
 from auditmw.exceptions import ConfigurationError
+from auditmw.integrity.layout import CHECKPOINT_KIND
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
-    from auditmw.crypto import KeyProvider
+    from auditmw.integrity.crypto import KeyProvider
 
 _ENCRYPTED = b'{"auditmw_encryption"'
 
@@ -201,8 +201,8 @@ def _query(
     poll_s: float,
     on_malformed: Callable[[str], None] | None,
 ) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    from auditmw._sources import expand_paths
     from auditmw.evidence.sources import is_url
+    from auditmw.integrity.reader.sources import expand_paths
 
     items = [str(p) if is_url(str(p)) else p for p in paths]
     urls = [i for i in items if isinstance(i, str) and is_url(i)]
@@ -347,7 +347,7 @@ def write_csv(events: Iterable[dict[str, Any]], out: IO[str]) -> int:
 
     Cells starting with ``=``, ``+``, ``-`` or ``@`` get a leading ``'`` so that a
     spreadsheet does not evaluate a formula planted in an event.  When ``out`` is a
-    terminal, control characters in cells are escaped (see :mod:`auditmw._terminal`).
+    terminal, control characters in cells are escaped (see :mod:`auditmw.core.terminal`).
 
     Args:
         events: the events to write.

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable
 
-    from auditmw._keys import KeyRegistry
-    from auditmw._report import Report
-    from auditmw.crypto import KeyProvider
     from auditmw.evidence.report import PolicyInfo
+    from auditmw.integrity.crypto import KeyProvider
+    from auditmw.integrity.keys import KeyRegistry
+    from auditmw.integrity.reader.report import Report
 
 __all__ = ["PROFILES", "Check", "Readiness", "check_readiness"]
 

@@ -18,22 +18,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from auditmw import __version__
-from auditmw._report import CATEGORIES
+from auditmw._version import __version__
+from auditmw.core.optional import require
 from auditmw.evidence._chart import activity_bars
 from auditmw.evidence._events import decrypting
 from auditmw.evidence.sources import is_url, read_events, verify_sources
 from auditmw.evidence.summary import EvidenceSummary
-from auditmw.sinks.base import require
+from auditmw.integrity.reader.report import CATEGORIES
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable
 
-    from auditmw._keys import KeyRegistry
-    from auditmw._report import Report
-    from auditmw.crypto import KeyProvider
-    from auditmw.policy import Policy
+    from auditmw.core.policy import Policy
+    from auditmw.integrity.crypto import KeyProvider
+    from auditmw.integrity.keys import KeyRegistry
+    from auditmw.integrity.reader.report import Report
 
 __all__ = [
     "EvidenceReport",
@@ -174,7 +174,7 @@ class PolicyInfo:
             PolicyError: the document is invalid.
             ConfigurationError: the file cannot be read.
         """
-        from auditmw.policy import load_policy
+        from auditmw.core.policy import load_policy
 
         policy: Policy = load_policy(path, keys=_dummy_keys(path))
         retention = policy.document.get("retention") or {}
@@ -186,7 +186,7 @@ class PolicyInfo:
 def _dummy_keys(path: str | os.PathLike[str]) -> dict[str, bytes]:
     # Redaction keys change how events are written, not the policy's hash: a reviewer
     # does not hold them, so stand in a throwaway key for the one the document names.
-    from auditmw.policy import read_document
+    from auditmw.core.policy import read_document
 
     redaction = read_document(path).get("redaction") or {}
     key_id = redaction.get("hmac_key_id")

@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditmw.canonical import dumps
+from auditmw.core.canonical import dumps
+from auditmw.core.optional import require
 from auditmw.evidence._driver import Driver, is_asgi
 from auditmw.evidence._events import MISSING, get_path
 from auditmw.exceptions import ConfigurationError
-from auditmw.sinks.base import require
 from auditmw.testing import capture_events
 
 __all__ = [

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
-from auditmw.event import LIFECYCLE_KINDS
+from auditmw.core.event import LIFECYCLE_KINDS
 
 __all__ = ["KINDS", "TIME", "validate_event"]
 

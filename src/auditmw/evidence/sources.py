@@ -19,15 +19,15 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from auditmw.core.optional import require
 from auditmw.exceptions import ConfigurationError
-from auditmw.sinks.base import require
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable, Iterator
 
-    from auditmw._keys import KeyRegistry
-    from auditmw._report import Report
+    from auditmw.integrity.keys import KeyRegistry
+    from auditmw.integrity.reader.report import Report
 
 __all__ = ["is_url", "iter_nats", "iter_postgres", "iter_store", "read_events", "verify_sources"]
 
@@ -224,9 +224,9 @@ def verify_sources(
 
     .. versionadded:: 0.1.0
     """
-    from auditmw._report import Location
-    from auditmw._sources import DEFAULT_MAX_RECORD, capped
-    from auditmw.integrity import verify_files, verify_records
+    from auditmw.integrity.options import verify_files, verify_records
+    from auditmw.integrity.reader.report import Location
+    from auditmw.integrity.reader.sources import DEFAULT_MAX_RECORD, capped
 
     urls, files = _split_sources(sources)
     if not urls:
@@ -261,8 +261,8 @@ def read_events(
     """
     import orjson
 
-    from auditmw._layout import CHECKPOINT_KIND
     from auditmw.evidence._events import iter_events
+    from auditmw.integrity.layout import CHECKPOINT_KIND
 
     urls, files = _split_sources(sources)
     if not urls:

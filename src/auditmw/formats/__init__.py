@@ -12,8 +12,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any, Final
 
+from auditmw.core.types import Event
 from auditmw.exceptions import ConfigurationError
-from auditmw.types import Event
 
 __all__ = ["FORMATS", "Exporter", "get_exporter"]
 

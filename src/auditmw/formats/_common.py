@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Any, Final
 
-from auditmw import __version__
+from auditmw._version import __version__
 
 __all__ = [
     "PRODUCT_NAME",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 from auditmw.formats._common import http_version, is_ip
 
 if TYPE_CHECKING:
-    from auditmw.types import Event
+    from auditmw.core.types import Event
 
 __all__ = ["api_response", "http_request", "http_response", "src_endpoint"]
 

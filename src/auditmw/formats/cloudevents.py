@@ -18,7 +18,7 @@ from urllib.parse import quote
 from auditmw.formats._common import is_lifecycle
 
 if TYPE_CHECKING:
-    from auditmw.types import Event
+    from auditmw.core.types import Event
 
 __all__ = ["AUDIT_TYPE", "LIFECYCLE_TYPE_PREFIX", "export"]
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Final
 
-from auditmw.canonical import dumps
+from auditmw.core.canonical import dumps
 from auditmw.formats._common import PRODUCT_NAME, http_version, is_ip, is_lifecycle, split_host
 
 if TYPE_CHECKING:
-    from auditmw.types import Event
+    from auditmw.core.types import Event
 
 __all__ = ["ECS_VERSION", "export"]
 

@@ -26,7 +26,7 @@ from auditmw.formats._common import (
 from auditmw.formats._ocsf_http import api_response, http_request, http_response, src_endpoint
 
 if TYPE_CHECKING:
-    from auditmw.types import Event
+    from auditmw.core.types import Event
 
 __all__ = ["APPLICATION_LIFECYCLE", "API_ACTIVITY", "AUTHENTICATION", "OCSF_VERSION", "export"]
 

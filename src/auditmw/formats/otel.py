@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from auditmw.canonical import dumps
+from auditmw.core.canonical import dumps
 from auditmw.formats._common import PRODUCT_NAME, PRODUCT_VERSION, http_version, split_host, time_us
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from auditmw.types import Event
+    from auditmw.core.types import Event
 
 __all__ = ["any_value", "export", "to_otlp_request", "to_otlp_request_bytes"]
 

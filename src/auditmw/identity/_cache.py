@@ -18,7 +18,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from auditmw.event import Actor
+    from auditmw.core.event import Actor
 
 __all__ = ["TokenCache", "digest"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from auditmw.event import Actor, AuthInfo
+from auditmw.core.event import Actor, AuthInfo
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

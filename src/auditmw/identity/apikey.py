@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import unquote_to_bytes
 
-from auditmw.event import Actor, ActorType, AuthInfo
+from auditmw.core.event import Actor, ActorType, AuthInfo
 from auditmw.exceptions import ConfigurationError
 from auditmw.identity._claims import clean_text
 
 if TYPE_CHECKING:
-    from auditmw.event import Exchange
+    from auditmw.core.event import Exchange
 
 __all__ = ["APIKeyEntry", "APIKeyRegistry", "APIKeyResolver", "hash_key"]
 

@@ -16,14 +16,14 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from auditmw.event import ANONYMOUS, Actor, AuthInfo
+from auditmw.core.event import ANONYMOUS, Actor, AuthInfo
 from auditmw.identity._claims import clean_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from auditmw.event import Exchange
-    from auditmw.types import IdentityHook, Resolver
+    from auditmw.core.event import Exchange
+    from auditmw.core.protocols import IdentityHook, Resolver
 
 __all__ = ["FrameworkUserResolver", "HookResolver", "resolve_actor"]
 

@@ -26,7 +26,7 @@ import jwt
 import orjson
 from jwt.algorithms import HMACAlgorithm
 
-from auditmw.event import Actor, AuthInfo
+from auditmw.core.event import Actor, AuthInfo
 from auditmw.exceptions import ConfigurationError
 from auditmw.identity._cache import TokenCache, digest
 from auditmw.identity._claims import ClaimsMapping, clean_text
@@ -44,7 +44,7 @@ from auditmw.identity.keys import JWKSKeyStore
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from auditmw.event import Exchange
+    from auditmw.core.event import Exchange
 
 __all__ = ["ClaimsMapping", "InsecureKeyWarning", "JWTResolver"]
 

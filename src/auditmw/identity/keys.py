@@ -27,9 +27,9 @@ import orjson
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
+from auditmw.core.optional import require
 from auditmw.exceptions import ConfigurationError, IdentityError
 from auditmw.identity._keysets import KeyEntry, StaticKeys, algorithm_family, key_family
-from auditmw.sinks.base import require
 
 if TYPE_CHECKING:
     from collections.abc import Callable

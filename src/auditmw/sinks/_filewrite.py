@@ -11,7 +11,7 @@ after that offset.
 A torn line can still be left by a crash (``SIGKILL``, power loss) in the middle of a
 write.  The next writer (every batch checks the last byte, under the lock, since
 another process sharing the file may be the one that died) closes that line with
-:data:`~auditmw._layout.TORN_FENCE` and a newline, so the next record starts on a fresh
+:data:`~auditmw.integrity.layout.TORN_FENCE` and a newline, so the next record starts on a fresh
 line and ``verify`` reports the fragment as a crash artefact (``torn_record``), not as
 tampering.  The fragment itself is kept: it is evidence of the crash.
 
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from auditmw._layout import TORN_FENCE
 from auditmw.exceptions import ConfigurationError
+from auditmw.integrity.layout import TORN_FENCE
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -50,7 +50,7 @@ from auditmw.sinks._filewrite import append_whole, check_writable, fence_torn_ta
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from auditmw.crypto import KeyProvider, SegmentKey
+    from auditmw.integrity.crypto import KeyProvider, SegmentKey
     from auditmw.sinks.base import Batch
 
 __all__ = ["FileSink", "rotated_files"]
@@ -331,7 +331,7 @@ class FileSink:
         return final
 
     def _encrypt(self, fd: int, data: bytes, provider: KeyProvider) -> bytes:
-        from auditmw.crypto import new_segment, open_segment
+        from auditmw.integrity.crypto import new_segment, open_segment
 
         # The segment is tied to the open descriptor (reset whenever it is closed), not
         # to an inode number: a rotated file's inode number can be reused at once.

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 if TYPE_CHECKING:
+    from auditmw.core.types import Event
     from auditmw.sinks.base import Batch
-    from auditmw.types import Event
 
 __all__ = ["MemorySink"]
 

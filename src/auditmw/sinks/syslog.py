@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Literal
 from auditmw.exceptions import ConfigurationError, SinkError, SinkTimeoutError, SinkUnavailableError
 
 if TYPE_CHECKING:
+    from auditmw.core.types import Event
     from auditmw.sinks.base import Batch
-    from auditmw.types import Event
 
 __all__ = ["SyslogSink"]
 

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from auditmw._report import Finding, Location, Report
 from auditmw.cli import main
 from auditmw.evidence.report import verdict
+from auditmw.integrity.reader.report import Finding, Location, Report
 from tests.unit.cli.conftest import event, key_args, write_log
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class TestVerdict:
         self, codes: list[str], records: int, checkpoints: int, title: str
     ) -> None:
         """The headline follows from records, checkpoints and finding categories."""
-        from auditmw._report import ChainSummary
+        from auditmw.integrity.reader.report import ChainSummary
 
         report = Report(records=records)
         if records:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import orjson
 import pytest
 
-from auditmw._terminal import escape_bytes, escape_control
 from auditmw.cli import main
+from auditmw.core.terminal import escape_bytes, escape_control
 from tests.unit.cli.conftest import HOSTILE_AGENT, event, key_args, write_log
 
 if TYPE_CHECKING:

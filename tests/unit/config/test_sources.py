@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from auditmw._config_sources import env_overrides
 from auditmw.config import AuditConfig, SettingError
+from auditmw.core.documents import env_overrides
 from auditmw.exceptions import ConfigurationError
 
 

@@ -17,11 +17,11 @@ import orjson
 import pytest
 
 from auditmw import AuditConfig, Auditor
-from auditmw._layout import TORN_FENCE
 from auditmw.config import DeliveryOptions
 from auditmw.event import Headers
 from auditmw.exceptions import ConfigurationError, SinkUnavailableError
 from auditmw.integrity import IntegrityOptions, KeyRegistry, generate_keypair, verify_files
+from auditmw.integrity.layout import TORN_FENCE
 from auditmw.sinks.base import Batch
 from auditmw.sinks.file import FileSink, rotated_files
 from tests._waiting import wait_for
@@ -30,7 +30,7 @@ from tests.unit._mounts import fill, remount, tmpfs
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from auditmw._report import Report
+    from auditmw.integrity.reader.report import Report
 
 
 def batch(start: int, count: int = 1, pad: int = 0) -> Batch:
@@ -94,7 +94,7 @@ class TestFullDisk:
             sink.emit(batch(0, 3, pad=3000))
             sink.emit(batch(3))
             sink.close()
-            from auditmw._sources import iter_file, use_keyring
+            from auditmw.integrity.reader.sources import iter_file, use_keyring
 
             with use_keyring(keyring):
                 lines = [orjson.loads(line)["n"] for _, line in iter_file(path, strict=True)]
@@ -216,8 +216,8 @@ class TestTornTail:
 
     def test_encrypted_fenced_fragment_is_skipped_by_strict_readers(self, tmp_path: Path) -> None:
         """In an encrypted file the fenced fragment is not an altered line: cat/query read on."""
-        from auditmw._sources import iter_file, use_keyring
         from auditmw.crypto import Keyring
+        from auditmw.integrity.reader.sources import iter_file, use_keyring
 
         keyring = Keyring.generate("k1")
         path = tmp_path / "audit.jsonl"

@@ -26,8 +26,8 @@ from auditmw.exceptions import SinkError, SinkUnavailableError
 
 if TYPE_CHECKING:
     from auditmw.contrib.django_app.models import AuditRecord
-    from auditmw.sinks.base import Batch
-    from auditmw.types import Event
+    from auditmw.core.records import Batch
+    from auditmw.core.types import Event
 
 __all__ = ["DjangoSink", "record_for"]
 

@@ -22,17 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditmw._keys import KeyEntry, KeyRegistry, key_id_for, load_mac_key
-from auditmw._layout import CHECKPOINT_KIND
-from auditmw._report import Location
-from auditmw._sources import DEFAULT_MAX_RECORD, capped
 from auditmw.exceptions import ConfigurationError
+from auditmw.integrity.keys import KeyEntry, KeyRegistry, key_id_for, load_mac_key
+from auditmw.integrity.layout import CHECKPOINT_KIND
+from auditmw.integrity.reader.report import Location
+from auditmw.integrity.reader.sources import DEFAULT_MAX_RECORD, capped
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
-    from auditmw._report import Report
     from auditmw.contrib.django_app.models import AuditRecord
+    from auditmw.integrity.reader.report import Report
 
 __all__ = ["MAX_SEGMENT", "SegmentVerdict", "keys_from_settings", "verify_record", "verify_table"]
 
@@ -110,7 +110,7 @@ def verify_table(
     .. versionadded:: 0.2.0
     """
     from auditmw.contrib.django_app.models import TABLE, AuditRecord
-    from auditmw.integrity import verify_records
+    from auditmw.integrity.options import verify_records
 
     rows = AuditRecord.objects.using(using).all()
     return verify_records(_records(rows, TABLE), keys=keys, mac_key=mac_key, **options)
@@ -150,7 +150,7 @@ def verify_record(
     .. versionadded:: 0.2.0
     """
     from auditmw.contrib.django_app.models import TABLE, AuditRecord
-    from auditmw.integrity import verify_records
+    from auditmw.integrity.options import verify_records
 
     if not record.chain_id:
         return SegmentVerdict("not_verified", "This record is not chained (integrity is off).")
@@ -184,7 +184,7 @@ def _from_checkpoint(report: Report, start: AuditRecord) -> None:
     the events up to the checkpoint's ``last_seq`` and the checkpoints before it; any
     event missing after ``last_seq`` was deleted from this segment.
     """
-    from auditmw._report import Finding
+    from auditmw.integrity.reader.report import Finding
 
     last_seq = int((start.document().get("checkpoint") or {}).get("last_seq", 0))
     kept: list[Finding] = []

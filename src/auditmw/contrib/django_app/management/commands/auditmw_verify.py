@@ -19,10 +19,10 @@ import orjson
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError
 
-from auditmw._cli import verify as cli
-from auditmw._sources import DEFAULT_MAX_RECORD
+from auditmw.cli import verify as cli
 from auditmw.contrib.django_app.sink import DjangoSink
 from auditmw.exceptions import ConfigurationError
+from auditmw.integrity.reader.sources import DEFAULT_MAX_RECORD
 
 __all__ = ["Command"]
 
