@@ -12,8 +12,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from auditmw.auditor import Auditor
-from auditmw.config.build import config_from_policy
-from auditmw.config.options import AuditConfig, DeliveryOptions, Limits, ServiceInfo
+from auditmw.config.options import AuditConfig, config_from_policy
+from auditmw.config.values import DeliveryOptions, Limits, ServiceInfo
 from auditmw.core.context import annotate, audited
 from auditmw.core.event import Actor, AuthInfo, Exchange
 from auditmw.core.policy import Policy, load_policy

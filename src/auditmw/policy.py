@@ -10,22 +10,14 @@ homes, never this face.
 
 from __future__ import annotations
 
-from auditmw.config.build import (
+from auditmw.config.options import (
     config_from_env,
     config_from_policy,
 )
-from auditmw.core.policy import (
-    DEFAULT_DECISION,
-    DEFAULT_MAX_BODY_BYTES,
-    LEVELS,
-    Decision,
-    Level,
-    Policy,
-    document_keys,
-    load_policy,
-    policy_schema,
-    read_document,
-)
+from auditmw.core.decision import DEFAULT_DECISION, DEFAULT_MAX_BODY_BYTES, LEVELS, Decision, Level
+from auditmw.core.documents import read_document
+from auditmw.core.policy import Policy, document_keys, load_policy
+from auditmw.core.policy_schema import policy_schema
 
 __all__ = [
     "DEFAULT_DECISION",

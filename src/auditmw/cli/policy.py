@@ -61,7 +61,8 @@ def register(subparsers: Any) -> None:
 
 
 def _load(path: str) -> tuple[Policy, list[str]]:
-    from auditmw.core.policy import Policy, read_document
+    from auditmw.core.documents import read_document
+    from auditmw.core.policy import Policy
 
     document = read_document(path)
     notes: list[str] = []
@@ -211,13 +212,16 @@ def build(policy: Policy, notes: list[str]) -> AuditConfig:
 
     .. versionadded:: 0.2.0
     """
-    from auditmw.config.build import config_from_document
+    from auditmw.config.build import arguments_from_document
+    from auditmw.config.options import AuditConfig
 
     overrides: dict[str, Any] = {}
     if "service" not in policy.document:
         overrides["service"] = "policy-check"
-    return config_from_document(
-        policy.document, policy=policy, environ=_CheckEnviron(notes), **overrides
+    return AuditConfig(
+        **arguments_from_document(
+            policy.document, policy=policy, environ=_CheckEnviron(notes), **overrides
+        )
     )
 
 
@@ -316,7 +320,7 @@ def _headers(pairs: list[str], token: str | None) -> dict[str, str]:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from auditmw.core.policy import policy_schema
+    from auditmw.core.policy_schema import policy_schema
 
     print(json.dumps(policy_schema(), indent=2))
     return 0

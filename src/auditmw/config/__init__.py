@@ -17,15 +17,11 @@ from __future__ import annotations
 from auditmw.config.options import (
     DEPLOYMENT_SECTIONS,
     AuditConfig,
-    DeliveryOptions,
-    Limits,
-    Mode,
-    Network,
-    NoSinksWarning,
-    Overflow,
-    ServiceInfo,
-    SettingError,
+    config_from_env,
+    config_from_policy,
 )
+from auditmw.config.values import DeliveryOptions, Limits, Mode, Network, Overflow, ServiceInfo
+from auditmw.exceptions import NoSinksWarning, SettingError
 
 __all__ = [
     "AuditConfig",
@@ -38,4 +34,6 @@ __all__ = [
     "Overflow",
     "ServiceInfo",
     "SettingError",
+    "config_from_env",
+    "config_from_policy",
 ]

@@ -22,8 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from auditmw.config.options import AuditConfig, DeliveryOptions, Limits, ServiceInfo
-from auditmw.core.documents import Source, document_from_env, read_document
+from auditmw.config.values import DeliveryOptions, Limits, ServiceInfo
 from auditmw.core.policy import Policy, document_keys
 from auditmw.exceptions import ConfigurationError, PolicyError, SettingError
 
@@ -35,9 +34,7 @@ __all__ = [
     "RESOLVER_CLASSES",
     "SINK_CLASSES",
     "build_sink",
-    "config_from_document",
-    "config_from_env",
-    "config_from_policy",
+    "arguments_from_document",
     "identity_options",
     "lookup",
 ]
@@ -282,15 +279,15 @@ def _integrity(section: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
     return _build(where, lookup(module, name), options)
 
 
-def config_from_document(
+def arguments_from_document(
     document: Mapping[str, Any],
     *,
     policy: Policy | None = None,
     keys: Mapping[str, bytes] | None = None,
     environ: Mapping[str, str] | None = None,
     **overrides: Any,
-) -> AuditConfig:
-    """Build an :class:`~auditmw.config.AuditConfig` from one plain-data document.
+) -> dict[str, Any]:
+    """The :class:`~auditmw.config.AuditConfig` arguments that one plain-data document gives.
 
     Args:
         document: the document (already read; validated here).
@@ -326,51 +323,4 @@ def config_from_document(
             "configuration, e.g. [service] name = 'orders-api'",
             path="/service",
         )
-    return AuditConfig(**kwargs)
-
-
-def config_from_policy(
-    source: Source,
-    *,
-    keys: Mapping[str, bytes] | None = None,
-    environ: Mapping[str, str] | None = None,
-    **overrides: Any,
-) -> AuditConfig:
-    """Build the whole :class:`~auditmw.config.AuditConfig` from one policy document.
-
-    Args:
-        source: a mapping or the path of a TOML, YAML or JSON file.
-        keys: HMAC redaction keys by key id.
-        environ: where keys and ``*_env`` secret references are read.  ``None`` reads
-            ``os.environ`` for ``*_env`` references only (redaction keys need it explicitly).
-        **overrides: :class:`~auditmw.config.AuditConfig` arguments that win over
-            the document (``sinks=[...]`` in tests).
-
-    Raises:
-        PolicyError: the document is invalid or a section cannot be built.
-
-    .. versionadded:: 0.1.0
-    """
-    document = read_document(source)
-    policy = Policy(document, keys=document_keys(document, keys, environ))
-    return config_from_document(document, policy=policy, environ=environ, **overrides)
-
-
-def config_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> AuditConfig:
-    """Build the configuration from ``AUDITMW_POLICY`` and ``AUDITMW_*`` overrides.
-
-    The convention is described in :mod:`auditmw.core.documents` and
-    ``docs/configuration.md``.
-
-    Args:
-        environ: the environment (default ``os.environ``); also supplies secrets.
-        **overrides: :class:`~auditmw.config.AuditConfig` arguments that win.
-
-    Raises:
-        ConfigurationError: nothing is configured, or a file is unreadable.
-        PolicyError: the document is invalid.
-
-    .. versionadded:: 0.1.0
-    """
-    env = os.environ if environ is None else environ
-    return config_from_document(document_from_env(env), environ=env, **overrides)
+    return kwargs

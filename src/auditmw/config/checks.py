@@ -111,7 +111,7 @@ def _check_scalars(config: Any) -> None:
         raise _fail("audit_id_header", config.audit_id_header, "expected a header name or None")
     if not isinstance(config.request_id_header, str) or not config.request_id_header:
         raise _fail("request_id_header", config.request_id_header, "expected a header name")
-    from auditmw.config.options import DeliveryOptions, Limits
+    from auditmw.config.values import DeliveryOptions, Limits
 
     if not isinstance(config.delivery, DeliveryOptions):
         raise _fail(

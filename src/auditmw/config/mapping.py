@@ -16,9 +16,9 @@ import difflib
 import os
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
-from auditmw.config.build import build_sink, config_from_document
+from auditmw.config.build import arguments_from_document, build_sink
 from auditmw.core.documents import merge, read_document, show
 from auditmw.core.policy import Policy
 from auditmw.core.policy_schema import policy_schema
@@ -31,7 +31,16 @@ from auditmw.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from auditmw.config.options import AuditConfig
+    from collections.abc import Callable, Sequence
+
+
+class _Configuration(Protocol):
+    @property
+    def sinks(self) -> Sequence[object]: ...
+
+
+#: The configuration a mapping builds (:class:`~auditmw.config.AuditConfig`, passed as ``make``).
+C = TypeVar("C", bound=_Configuration)
 
 __all__ = ["NoSinksWarning", "config_from_mapping"]
 
@@ -162,15 +171,19 @@ def _policy_source(value: object, setting: str) -> tuple[dict[str, Any], Policy 
 def config_from_mapping(
     options: Mapping[str, Any],
     *,
+    make: Callable[..., C],
     setting: str = "AUDITMW",
     default_service: str | None = None,
     environ: Mapping[str, str] | None = None,
     **overrides: Any,
-) -> AuditConfig:
+) -> C:
     """Build an :class:`~auditmw.config.AuditConfig` from a settings mapping.
 
     Args:
         options: the mapping (adapter-only keys already removed).
+        make: the configuration class, called with the arguments the mapping gives
+            (:class:`~auditmw.config.AuditConfig`; passed in because it sits above
+            this module).
         setting: the settings name used in error messages (``"AUDITMW"``).
         default_service: the service name when nothing names one (Flask's app name).
         environ: where ``*_env`` references are read (default ``os.environ``).
@@ -191,12 +204,12 @@ def config_from_mapping(
             value=options,
         )
     try:
-        config = _from_mapping(options, setting, default_service, environ, overrides)
+        config = make(**_arguments(options, setting, default_service, environ, overrides))
     except MissingDependencyError:
         raise
     except (ConfigurationError, PolicyError) as exc:
         raise _named(exc, setting) from exc
-    warn_if_no_sinks(config, setting)
+    warn_if_no_sinks(config.sinks, setting)
     return config
 
 
@@ -210,13 +223,13 @@ def _named(exc: ConfigurationError | PolicyError, setting: str) -> SettingError:
     return error
 
 
-def _from_mapping(
+def _arguments(
     options: Mapping[str, Any],
     setting: str,
     default_service: str | None,
     environ: Mapping[str, str] | None,
     overrides: Mapping[str, Any],
-) -> AuditConfig:
+) -> dict[str, Any]:
     base, policy = _policy_source(options.get("policy"), setting)
     document, live = _split(options, setting)
     document = merge(base, document)
@@ -237,17 +250,19 @@ def _from_mapping(
             f"{setting} needs a service name, e.g. {setting} = {{'service': 'orders-api'}}",
             path="/service",
         )
-    return config_from_document(document, policy=policy, environ=environ, **{**live, **overrides})
+    return arguments_from_document(
+        document, policy=policy, environ=environ, **{**live, **overrides}
+    )
 
 
-def warn_if_no_sinks(config: AuditConfig, setting: str) -> None:
-    """Warn (:class:`NoSinksWarning`) when ``config`` writes events nowhere.
+def warn_if_no_sinks(sinks: Sequence[object], setting: str) -> None:
+    """Warn (:class:`NoSinksWarning`) when a configuration with ``sinks`` writes events nowhere.
 
     .. versionadded:: 0.2.0
     """
     from auditmw.core import capture as _capture
 
-    if not config.sinks and not _capture.active:  # captured by a test: not lost
+    if not sinks and not _capture.active:  # captured by a test: not lost
         warnings.warn(
             f"{setting}: no sinks are configured, so audit events are built but written "
             "nowhere; add e.g. 'sinks': [{'type': 'file', 'path': 'audit.jsonl'}]",

@@ -42,7 +42,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         if not options.get("enabled", True) or isinstance(options.get("config"), AuditConfig):
             return []
         options = {k: v for k, v in options.items() if k not in _ADAPTER_KEYS}
-    from auditmw.config.mapping import config_from_mapping
+    from auditmw.contrib._settings import config_from_mapping
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoSinksWarning)

@@ -9,6 +9,21 @@ same document with the same errors.
 
 from __future__ import annotations
 
-from auditmw.config.mapping import config_from_mapping
+from typing import TYPE_CHECKING, Any
+
+from auditmw.config import mapping
+from auditmw.config.options import AuditConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["config_from_mapping"]
+
+
+def config_from_mapping(options: Mapping[str, Any], **kwargs: Any) -> AuditConfig:
+    """Build an :class:`~auditmw.config.AuditConfig` from a framework's settings mapping.
+
+    ``kwargs`` are those of :func:`auditmw.config.mapping.config_from_mapping`
+    (``setting``, ``default_service``, ``environ`` and ``AuditConfig`` overrides).
+    """
+    return mapping.config_from_mapping(options, make=AuditConfig, **kwargs)

@@ -18,12 +18,17 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 from auditmw.core.canonical import dumps
+from auditmw.core.decision import (
+    DEFAULT_MAX_BODY_BYTES,
+    LEVEL_RANK,
+    Decision,
+    Level,
+)
 from auditmw.core.documents import Source, read_document
-from auditmw.core.policy_schema import policy_schema, validate_document
+from auditmw.core.policy_schema import validate_document
 from auditmw.core.processors import (
     DETECTORS,
     SECRET_HEADERS,
@@ -39,52 +44,7 @@ if TYPE_CHECKING:
     from auditmw.core.event import Actor, Exchange
     from auditmw.core.types import Processor
 
-__all__ = [
-    "LEVELS",
-    "Decision",
-    "Level",
-    "Policy",
-    "document_keys",
-    "load_policy",
-    "policy_schema",
-    "read_document",
-]
-
-Level = Literal["none", "metadata", "request", "request_response"]
-LEVELS: Final = ("none", "metadata", "request", "request_response")
-DEFAULT_MAX_BODY_BYTES: Final = 8192
-_RANK: Final = {level: i for i, level in enumerate(LEVELS)}
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What the policy decided for one exchange.
-
-    Args:
-        level: the audit level.
-        rule: the id of the rule that matched (``"default"`` when none did).
-        action: an action override from the rule, if any.
-        resource_type: a resource type override, if any.
-        resource_id: a resource id template such as ``"{order_id}"``, if any.
-        max_body_bytes: the cap on recorded bodies.
-        headers: request headers to record (an allow-list), or ``None`` for the
-            configuration's ``record_headers``.
-        processors: redaction processors to run on the event, in order.
-
-    .. versionadded:: 0.1.0
-    """
-
-    level: Level = "metadata"
-    rule: str = "default"
-    action: str | None = None
-    resource_type: str | None = None
-    resource_id: str | None = None
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    headers: tuple[str, ...] | None = None
-    processors: tuple[Processor, ...] = ()
-
-
-DEFAULT_DECISION: Final = Decision()
+__all__ = ["Policy", "document_keys", "load_policy"]
 
 
 class Policy:
@@ -159,7 +119,7 @@ class Policy:
                 self._route_bound = _higher(*self._route_bound, rule.decision)
         levels = [self.default_level, *(r.decision.level for r in self.rules)]
         #: Whether any rule may capture bodies (shells skip capture entirely otherwise).
-        self.captures_bodies = any(_RANK[lvl] >= _RANK["request"] for lvl in levels)
+        self.captures_bodies = any(LEVEL_RANK[lvl] >= LEVEL_RANK["request"] for lvl in levels)
 
     def _headers(self, names: list[str] | None) -> tuple[str, ...] | None:
         if names is None:
@@ -360,9 +320,9 @@ def _check_ids(rules: tuple[CompiledRule, ...]) -> None:
 
 
 def _higher(level: Level, limit: int, decision: Decision) -> tuple[Level, int]:
-    if _RANK[decision.level] > _RANK[level]:
+    if LEVEL_RANK[decision.level] > LEVEL_RANK[level]:
         level = decision.level
-    if _RANK[decision.level] >= _RANK["request"]:
+    if LEVEL_RANK[decision.level] >= LEVEL_RANK["request"]:
         limit = max(limit, decision.max_body_bytes)
     return level, limit
 

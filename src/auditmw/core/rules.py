@@ -18,8 +18,8 @@ from auditmw.core.event import ANONYMOUS, outcome_for_status
 from auditmw.exceptions import PolicyError
 
 if TYPE_CHECKING:
+    from auditmw.core.decision import Decision
     from auditmw.core.event import Actor, Exchange
-    from auditmw.core.policy import Decision
 
 __all__ = ["CompiledRule", "RuleIndex", "compile_glob", "parse_status"]
 

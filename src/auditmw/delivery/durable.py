@@ -15,7 +15,7 @@ import asyncio
 import threading
 from collections import deque
 
-__all__ = ["Commits", "Countdown", "DurableWaiter", "resolve_all"]
+__all__ = ["Commits", "Countdown", "DurableWaiter", "FlushBarrier", "resolve_all"]
 
 _Pending = list[tuple[asyncio.AbstractEventLoop, "asyncio.Future[bool]"]]
 
@@ -116,6 +116,15 @@ class DurableWaiter:
     def __repr__(self) -> str:
         state = ("stored" if self._ok else "failed") if self.done else "pending"
         return f"<DurableWaiter {state}>"
+
+
+class FlushBarrier:
+    """A marker in the queue: set once every event queued before it was handed to the sinks."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
 
 
 class Countdown:

@@ -1,26 +1,6 @@
-"""Delivery: a background thread that drains the request queue, and one thread per sink.
+"""The delivery thread: it drains the request queue and hands each group to every sink's worker.
 
-Request threads call :meth:`Delivery.submit`, which appends to a deque and never
-does I/O.  The delivery thread wakes when a batch is full or ``max_wait_ms`` has
-passed and hands the same ordered groups of events to every sink's worker
-(:mod:`auditmw.delivery.worker`), which encodes them once for its stream (format, then
-integrity chain) and hands its sink a :class:`~auditmw.sinks.base.Batch`.  Async
-sinks run on their worker's own event loop, so every sink serves WSGI and ASGI apps
-alike, and a slow or hung sink delays only itself.
-
-Nothing is dropped silently: when the buffer is full the overflow policy applies
-and the count is written as an ``audit.events_dropped`` event; a failing sink keeps
-its backlog (in memory, or in an on-disk spool when ``spool_dir`` is set) and is
-retried with exponential backoff and jitter, and the episode is recorded as
-``audit.sink_failed`` / ``audit.sink_recovered``.  No thread dies from one event or
-one pass: an event that cannot be serialized is written in a degraded form
-(:mod:`auditmw.core.degrade`), a failing pass is recorded as ``audit.internal_error``,
-and a thread that dies anyway is restarted by a supervisor and recorded as
-``audit.delivery_restarted`` (see ``docs/failure.md``).
-
-In durable mode, :meth:`Delivery.submit_durable` returns a
-:class:`~auditmw.delivery.durable.DurableWaiter` that is resolved once every durable sink's
-worker stored the event; events drained together share one write (group commit).
+See :mod:`auditmw.delivery` for the whole journey and its guarantees.
 
 .. versionadded:: 0.1.0
 """
@@ -38,16 +18,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from auditmw.core import process as _process
-from auditmw.core.canonical import format_time
-from auditmw.core.event import is_lifecycle
 from auditmw.delivery.channel import Channel
-from auditmw.delivery.durable import Commits, Countdown, DurableWaiter
+from auditmw.delivery.drops import DropCounter, dropped_event
+from auditmw.delivery.durable import Commits, Countdown, DurableWaiter, FlushBarrier
 from auditmw.delivery.spool import Spool
+from auditmw.delivery.supervisor import Supervisor
 from auditmw.delivery.worker import ChannelWorker
 from auditmw.sinks.base import PlainEncoder
 
 if TYPE_CHECKING:
-    from auditmw.config.options import DeliveryOptions
+    from auditmw.config.values import DeliveryOptions
     from auditmw.core.protocols import AnySink
     from auditmw.core.records import EncoderFactory
     from auditmw.core.types import Event
@@ -58,15 +38,6 @@ logger = logging.getLogger("auditmw.delivery")
 
 LifecycleFactory = Callable[..., "Event"]
 _COMMIT_DELAY = 0.0002  # seconds a group commit waits for company (like commit_delay)
-
-
-class _Barrier:
-    """A marker in the queue: set once every event queued before it was handed to the sinks."""
-
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
 
 
 class Delivery:
@@ -104,9 +75,7 @@ class Delivery:
         self._space = threading.Condition()
         self._waiting = 0
         self._lock = threading.Lock()
-        self._drops = 0
-        self._drop_first = 0
-        self._drop_last = 0
+        self._drops = DropCounter()
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._pid = os.getpid()
@@ -115,7 +84,7 @@ class Delivery:
         self._commits = Commits()
         self._generation = 0
         self._deadline = 0.0
-        self._restarts = 0
+        self._supervisor = Supervisor(self.notify, self._lifecycle, self.options.retry_max)
         self._closing = False
         # Lifecycle records raised while delivering (sink failed, events lost): written
         # on the next pass, never from inside a send, so a failing sink cannot recurse.
@@ -156,7 +125,8 @@ class Delivery:
             self._start()
         queue = self._queue
         if len(queue) >= self.options.max_queue and not force and not self._make_room():
-            self._record_drop()
+            self._drops.add()
+            self._wake.set()
             if waiter is not None:
                 waiter.resolve(False)
             return
@@ -191,15 +161,7 @@ class Delivery:
 
         .. versionadded:: 0.2.0
         """
-        self._record_drop()
-
-    def _record_drop(self) -> None:
-        now = time.time_ns()
-        with self._lock:
-            if self._drops == 0:
-                self._drop_first = now
-            self._drops += 1
-            self._drop_last = now
+        self._drops.add()
         self._wake.set()
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -210,7 +172,7 @@ class Delivery:
         """
         if not self.is_running:
             return not self._queue
-        barrier = _Barrier()
+        barrier = FlushBarrier()
         self._queue.append(barrier)
         self._wake.set()
         return barrier.done.wait(timeout)
@@ -292,41 +254,17 @@ class Delivery:
 
     # -- delivery thread --------------------------------------------------------------
 
-    def _supervised(self, name: str, body: Callable[[], None], restart: Callable[[], None]) -> None:
-        """Run a thread's ``body``; if it dies while delivery is open, record and restart it."""
-        try:
-            body()
-        except BaseException as exc:
-            if self._pid != os.getpid():
-                return
-            logger.error("auditmw thread %s died: %s; restarting it", name, type(exc).__name__)
-            self._restarts += 1
-            details = {"thread": name, "error": type(exc).__name__, "restarts": self._restarts}
-            self.notify(self._lifecycle("audit.delivery_restarted", details, severity="high"))
-            # Back off, so that a fault that repeats cannot spin.
-            time.sleep(min(self.options.retry_max, 0.01 * 2 ** min(self._restarts, 12)))
-            restart()
-
     def _spawn(self) -> None:
-        thread = threading.Thread(
-            target=self._supervised,
-            args=("auditmw-delivery", self._run, self._spawn),
-            name="auditmw-delivery",
-            daemon=True,
-        )
-        self._thread = thread
-        thread.start()
+        def keep(thread: threading.Thread) -> None:
+            self._thread = thread
+
+        self._supervisor.start("auditmw-delivery", self._run, keep)
 
     def _spawn_worker(self, worker: ChannelWorker) -> None:
-        name = f"auditmw-sink:{worker.channel.name}"
-        thread = threading.Thread(
-            target=self._supervised,
-            args=(name, worker.run, lambda: self._spawn_worker(worker)),
-            name=name,
-            daemon=True,
-        )
-        worker.thread = thread
-        thread.start()
+        def keep(thread: threading.Thread) -> None:
+            worker.thread = thread
+
+        self._supervisor.start(f"auditmw-sink:{worker.channel.name}", worker.run, keep)
 
     def notify(self, event: Event) -> None:
         """Queue a lifecycle record raised while delivering; written on the next pass.
@@ -372,11 +310,11 @@ class Delivery:
                 return  # a sink is behind: requests wait (block) or drop, and record it
             events: list[Event] = []
             waiters: list[DurableWaiter] = []
-            barriers: list[_Barrier] = []
+            barriers: list[FlushBarrier] = []
             while queue and len(events) < max_batch:
                 item = queue.popleft()
                 kind = type(item)
-                if kind is _Barrier:
+                if kind is FlushBarrier:
                     barriers.append(item)
                 elif kind is DurableWaiter:
                     waiters.append(item)
@@ -404,7 +342,7 @@ class Delivery:
                 return
 
     def _dispatch(
-        self, events: list[Event], waiters: list[DurableWaiter], barriers: list[_Barrier]
+        self, events: list[Event], waiters: list[DurableWaiter], barriers: list[FlushBarrier]
     ) -> None:
         """Hand one group to every worker, in order: generation, events, barrier."""
         if not (events or waiters or barriers):
@@ -416,19 +354,7 @@ class Delivery:
         countdowns = [Countdown(len(self._workers), barrier.done) for barrier in barriers]
         shed = self.options.overflow == "drop_and_record" and not self._stopping
         for worker in self._workers:
-            group = events
-            if shed and not worker.channel.durable and worker.load() >= self.options.max_queue:
-                # This sink is far behind: it drops (and records) its copy of the group
-                # rather than hold up the other sinks or the requests.
-                group = [event for event in events if is_lifecycle(event)]
-                worker.skipped += len(events) - len(group)
-            inbox = worker.inbox
-            inbox.append(generation)
-            if group:
-                worker.sent += len(group)
-                inbox.append(group)  # shared: each worker encodes, never edits, them
-            inbox.extend(countdowns)
-            worker.wake.set()
+            worker.receive(generation, events, countdowns, shed=shed)
 
     def _held(self) -> bool:
         """Whether a sink that is slow (not down) and must not shed is a full buffer behind.
@@ -448,25 +374,14 @@ class Delivery:
         )
 
     def _take_drops(self) -> Event | None:
-        if not self._drops:
+        taken = self._drops.snapshot()
+        if taken is None:
             return None
-        with self._lock:
-            count, first, last = self._drops, self._drop_first, self._drop_last
-        record = self._dropped(count, "buffer_full", first=first, last=last)
-        with self._lock:  # counted off only once its record exists
-            self._drops -= count
+        count, first, last = taken
+        record = dropped_event(self._lifecycle, count, "buffer_full", first=first, last=last)
+        self._drops.settle(count)  # counted off only once its record exists
         logger.error("auditmw dropped %d events: buffer full", count)
         return record
-
-    def _dropped(self, count: int, reason: str, **window: int) -> Event:
-        now = time.time_ns()
-        details: dict[str, Any] = {
-            "count": count,
-            "first_time": format_time(window.get("first", now)),
-            "last_time": format_time(window.get("last", now)),
-            "reason": reason,
-        }
-        return self._lifecycle("audit.events_dropped", details, severity="high")
 
     def _finish(self) -> None:
         """Stop every worker; each writes its closing records on its own thread.

@@ -31,12 +31,14 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from auditmw.core.event import is_lifecycle
+from auditmw.delivery.drops import dropped_event
 from auditmw.exceptions import SinkError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from auditmw.config.options import DeliveryOptions
+    from auditmw.config.values import DeliveryOptions
     from auditmw.core.protocols import AnySink
     from auditmw.core.records import Batch
     from auditmw.core.types import Event
@@ -145,6 +147,26 @@ class ChannelWorker:
             self._tick()
             self._report()
         self._progress()
+
+    def receive(
+        self, generation: int, events: list[Event], countdowns: list[Countdown], *, shed: bool
+    ) -> None:
+        """Take one group from the delivery thread, in order: generation, events, barriers.
+
+        With ``shed`` (``drop_and_record``), a sink a full buffer behind drops (and
+        records) its copy of the group rather than hold up the others or the requests.
+        """
+        group = events
+        if shed and not self.channel.durable and self.load() >= self.options.max_queue:
+            group = [event for event in events if is_lifecycle(event)]
+            self.skipped += len(events) - len(group)
+        inbox = self.inbox
+        inbox.append(generation)
+        if group:
+            self.sent += len(group)
+            inbox.append(group)  # shared: each worker encodes, never edits, them
+        inbox.extend(countdowns)
+        self.wake.set()
 
     def load(self) -> int:
         """Events waiting for this sink (handed over, not yet stored); read by any thread."""
@@ -294,17 +316,7 @@ class ChannelWorker:
         return records
 
     def _dropped(self, count: int, reason: str) -> Event:
-        from auditmw.core.canonical import format_time
-
-        now = format_time(time.time_ns())
-        details = {
-            "count": count,
-            "first_time": now,
-            "last_time": now,
-            "reason": reason,
-            "sink": self.channel.name,
-        }
-        return self._lifecycle("audit.events_dropped", details, severity="high")
+        return dropped_event(self._lifecycle, count, reason, sink=self.channel.name)
 
     def _finish(self) -> None:
         channel = self.channel

@@ -186,7 +186,7 @@ class PolicyInfo:
 def _dummy_keys(path: str | os.PathLike[str]) -> dict[str, bytes]:
     # Redaction keys change how events are written, not the policy's hash: a reviewer
     # does not hold them, so stand in a throwaway key for the one the document names.
-    from auditmw.core.policy import read_document
+    from auditmw.core.documents import read_document
 
     redaction = read_document(path).get("redaction") or {}
     key_id = redaction.get("hmac_key_id")

@@ -10,16 +10,13 @@ used for HS*, and a public key only for the algorithm family it belongs to.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import get_default_algorithms
 
 from auditmw.exceptions import ConfigurationError
-
-if TYPE_CHECKING:
-    from auditmw.identity.keys import JWKSKeyStore
 
 __all__ = [
     "GENERATE_HINT",
@@ -184,10 +181,13 @@ GENERATE_HINT: Final = "python -c 'import secrets; print(secrets.token_urlsafe(6
 def check_keys(
     algorithms: frozenset[str],
     static: StaticKeys,
-    store: JWKSKeyStore | None,
+    store: object | None,
     min_secret_bytes: int | None = None,
 ) -> int | None:
     """Check that keys fit the algorithms; return the recommended size of a short secret.
+
+    ``store`` is the JWKS key store (:class:`~auditmw.identity.keys.JWKSKeyStore`), if
+    any; only its presence matters here.
 
     Returns:
         ``None``, or the byte size RFC 7518 §3.2 asks for when the HS* secret is shorter

@@ -10,13 +10,10 @@ or driver is imported here (a test checks it).
 from __future__ import annotations
 
 import os
-import re
 import socket
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import unquote_plus
+from typing import TYPE_CHECKING, Any
 
-from auditmw._version import __version__
-from auditmw.core.canonical import format_time, list_changes, new_event_id, sanitize, valid_text
+from auditmw.core.canonical import format_time
 from auditmw.core.event import (
     OPERATIONS,
     SCHEMA_VERSION,
@@ -25,86 +22,36 @@ from auditmw.core.event import (
     outcome_for_status,
 )
 from auditmw.core.policy import Policy
-from auditmw.core.processors import REDACTED, SECRET_HEADERS, SECRET_PARAMS
+from auditmw.core.processors import SECRET_HEADERS
 from auditmw.exceptions import DropEvent
 from auditmw.identity.base import FrameworkUserResolver, HookResolver, resolve_actor
 from auditmw.pipeline import body as _body
 from auditmw.pipeline import tracing as _otel
-from auditmw.pipeline.forwarded import ROOT_PATH, ProxyTrust
+from auditmw.pipeline.fields import (
+    PROTOCOLS,
+    REQUEST_ID_RE,
+    WS_NORMAL,
+    ascii_key,
+    cap,
+    clean_body,
+    copy_annotations,
+    escape,
+    header_text,
+    redact_query,
+    resource_from_route,
+    trace_context,
+)
+from auditmw.pipeline.forwarded import ROOT_PATH, ProxyTrust, client_source
+from auditmw.pipeline.lifecycle import lifecycle_event
 
 if TYPE_CHECKING:
     from auditmw.config.options import AuditConfig
+    from auditmw.core.decision import Decision
     from auditmw.core.event import Actor
-    from auditmw.core.policy import Decision
     from auditmw.core.protocols import Resolver
     from auditmw.core.types import Event
 
 __all__ = ["SECRET_HEADERS", "Pipeline"]
-
-_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.")
-_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:/+=\-]{1,128}")
-_TRACEPARENT_RE = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
-_TYPE_RE = re.compile(r"[^a-z0-9_\-]+")
-_WS_NORMAL = frozenset({None, 1000, 1001, 1005})
-_ZERO_TRACE = "0" * 32
-_ZERO_SPAN = "0" * 16
-_PROTOCOLS: Final = {v: f"HTTP/{v}" for v in ("1.0", "1.1", "2", "2.0", "3")}
-_LIFECYCLE_ACTOR: Final = {
-    "id": "auditmw",
-    "type": "service",
-    "auth": {"method": "none", "verified": False},
-}
-
-
-# Make text valid UTF-8: lone surrogates (undecodable bytes) become ``\\udXXX`` escapes.
-_escape = valid_text
-
-
-def _ascii_key(key: object) -> str:
-    """Event keys are ASCII, which keeps sorted orjson output equal to RFC 8785."""
-    text = str(key)
-    return text if text.isascii() else text.encode("ascii", "backslashreplace").decode("ascii")
-
-
-def _header_text(value: str) -> str:
-    """Decode a Latin-1 header value as UTF-8 where possible, escaping the rest."""
-    if value.isascii():
-        return value
-    return value.encode("latin-1", "replace").decode("utf-8", "backslashreplace")
-
-
-def _clean_body(body: dict[str, Any], pointer: str, truncated: list[str]) -> dict[str, Any]:
-    """Make a parsed body serializable (a client chooses its nesting, numbers, strings)."""
-    for part in ("json", "form"):
-        if part in body:
-            changed: list[str] = []
-            body[part] = sanitize(body[part], f"{pointer}/{part}", changed)
-            truncated.extend(list_changes(changed, f"{pointer}/{part}"))
-    return body
-
-
-def _annotations(labels: dict[str, str], truncated: list[str]) -> dict[str, Any]:
-    """Copy the annotations; only unusual ones (not ASCII strings) pay for sanitizing."""
-    for key, value in labels.items():
-        if not (key.__class__ is str and value.__class__ is str and value.isascii()):
-            return sanitize(labels, "/annotations", truncated)  # type: ignore[no-any-return]
-    return dict(labels)
-
-
-def _resource_from_route(route: str) -> tuple[str, str | None]:
-    """Derive ``(type, id_param)`` from a route template like ``/orders/{order_id}``."""
-    segments = [s for s in route.split("/") if s]
-    rtype, id_param = "", None
-    for i, segment in enumerate(segments):
-        if segment.startswith("{"):
-            continue
-        following = segments[i + 1] if i + 1 < len(segments) else ""
-        if following.startswith("{"):
-            rtype, id_param = segment, following.strip("{}").split(":", 1)[0]
-        elif id_param is None:
-            rtype = segment
-    clean = _TYPE_RE.sub("_", rtype.lower()).strip("_") if rtype else "root"
-    return clean or "root", id_param
 
 
 class Pipeline:
@@ -210,7 +157,7 @@ class Pipeline:
         if status is not None:
             response["status_code"] = status
         if decision.level == "request_response" and ex.response_body is not None:
-            response["body"] = _clean_body(
+            response["body"] = clean_body(
                 _body.response_body(ex, decision.max_body_bytes), "/response/body", truncated
             )
         start_ns = ex.start_ns
@@ -227,7 +174,9 @@ class Pipeline:
             "outcome": outcome,
             "severity": SEVERITIES[outcome],
             "actor": actor.to_dict(),
-            "source": self._source(ex, truncated, xff, forwarded, agent),
+            "source": client_source(
+                self.proxies, self.limits, ex, truncated, xff, forwarded, agent
+            ),
             "request": self._request(
                 ex, decision, truncated, redactions, request_id=request_id, host=host
             ),
@@ -242,7 +191,7 @@ class Pipeline:
         if ex.trace is not None:
             event["trace"] = {"trace_id": ex.trace[0], "span_id": ex.trace[1]}
         elif traceparent:
-            trace = self._trace(traceparent)
+            trace = trace_context(traceparent)
             if trace is not None:
                 event["trace"] = trace
         if ex.kind == "websocket":
@@ -253,7 +202,7 @@ class Pipeline:
             }
         ctx = ex.context
         if ctx is not None and ctx.annotations:
-            event["annotations"] = _annotations(ctx.annotations, truncated)
+            event["annotations"] = copy_annotations(ctx.annotations, truncated)
         if redactions:
             event["redactions"] = redactions
         if actor.truncated:
@@ -278,8 +227,8 @@ class Pipeline:
         params = ex.path_params
         if params:
             route_params = {
-                (k if k.__class__ is str and k.isascii() else _ascii_key(k)): (
-                    v if v.__class__ is str and v.isascii() else _escape(str(v))
+                (k if k.__class__ is str and k.isascii() else ascii_key(k)): (
+                    v if v.__class__ is str and v.isascii() else escape(str(v))
                 )[:256]
                 for k, v in params.items()
             }
@@ -311,7 +260,7 @@ class Pipeline:
         if route is None:
             rtype, id_param = "unmatched", None
         else:
-            rtype, id_param = _resource_from_route(route)
+            rtype, id_param = resource_from_route(route)
         rtype = decision.resource_type or rtype
         return rtype, id_param, decision.action or f"{rtype}.{operation}"
 
@@ -329,31 +278,31 @@ class Pipeline:
         method = ex.method
         path = ex.path
         if not path.isascii():
-            path = _escape(path)
+            path = escape(path)
         if len(path) > limits.path:
             truncated.append("/request/path")
             path = path[: limits.path]
         request: dict[str, Any] = {
             "id": (
-                request_id if request_id and _REQUEST_ID_RE.fullmatch(request_id) else ex.event_id
+                request_id if request_id and REQUEST_ID_RE.fullmatch(request_id) else ex.event_id
             ),
-            "method": method[:32] if method.isascii() else _escape(method)[:32],
+            "method": method[:32] if method.isascii() else escape(method)[:32],
             "path": path,
             "scheme": ex.scheme,
-            "protocol": _PROTOCOLS.get(ex.http_version) or f"HTTP/{ex.http_version}",
+            "protocol": PROTOCOLS.get(ex.http_version) or f"HTTP/{ex.http_version}",
             "bytes": ex.request_bytes,
         }
         if ex.route is not None:
             request["route"] = ex.route
         if ex.extra is not None and ROOT_PATH in ex.extra:  # set by the shells (shells brief)
             root = ex.extra[ROOT_PATH]
-            request["root_path"] = (root if root.isascii() else _escape(root))[: limits.path]
+            request["root_path"] = (root if root.isascii() else escape(root))[: limits.path]
         if ex.query:
-            query = self._redact_query(_escape(ex.query), redactions)
-            request["query"] = self._cap(query, limits.query, "/request/query", truncated)
+            query = redact_query(escape(ex.query), redactions)
+            request["query"] = cap(query, limits.query, "/request/query", truncated)
         if host:
             if not host.isascii():
-                host = _header_text(host)
+                host = header_text(host)
             if len(host) > 255:
                 truncated.append("/request/host")
                 host = host[:255]
@@ -361,7 +310,7 @@ class Pipeline:
         else:
             request["host"] = ""
         if ex.request_body is not None and decision.level in ("request", "request_response"):
-            request["body"] = _clean_body(
+            request["body"] = clean_body(
                 _body.request_body(ex, decision.max_body_bytes), "/request/body", truncated
             )
         allowed = self.record_headers if decision.headers is None else decision.headers
@@ -372,9 +321,7 @@ class Pipeline:
                 value = headers.get(name)
                 if value is not None:
                     pointer = f"/request/headers/{name}"
-                    recorded[name] = self._cap(
-                        _header_text(value), limits.header, pointer, truncated
-                    )
+                    recorded[name] = cap(header_text(value), limits.header, pointer, truncated)
             if recorded:
                 request["headers"] = recorded
         return request
@@ -390,7 +337,7 @@ class Pipeline:
         if status is None:
             return "error", "no_response", 500
         outcome = outcome_for_status(status)
-        if ex.kind == "websocket" and ex.ws_accepted and ex.ws_close_code not in _WS_NORMAL:
+        if ex.kind == "websocket" and ex.ws_accepted and ex.ws_close_code not in WS_NORMAL:
             code = ex.ws_close_code
             kind = "error" if code == 1011 else "aborted" if code == 1006 else "failure"
             return kind, f"websocket_close:{code}", status
@@ -399,67 +346,6 @@ class Pipeline:
                 return outcome, "authz_denied", status
             return outcome, ("authn_invalid_token" if auth_error else "authn_required"), status
         return outcome, None, status
-
-    @staticmethod
-    def _trace(traceparent: str | None) -> dict[str, str] | None:
-        if not traceparent:
-            return None
-        match = _TRACEPARENT_RE.fullmatch(traceparent.strip()[:55])
-        if match is None:
-            return None
-        trace_id, span_id = match.groups()
-        if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
-            return None
-        return {"trace_id": trace_id, "span_id": span_id}
-
-    def _source(
-        self,
-        ex: Exchange,
-        truncated: list[str],
-        xff: str | None,
-        forwarded: str | None,
-        agent: str | None,
-    ) -> dict[str, Any]:
-        try:  # any shape a server or test factory passes: (host, port), (), None, …
-            peer, port = ex.client  # type: ignore[misc]
-        except (TypeError, ValueError):
-            peer, port = None, None
-        if peer is not None and peer.__class__ is not str:
-            peer, port = None, None
-        ip = self.proxies.client_ip(peer, xff, forwarded)
-        source: dict[str, Any] = {"ip": ip if ip is not None else "unknown"}
-        if port and ip == peer:  # WSGI servers without REMOTE_PORT report 0
-            source["port"] = port
-        if agent:
-            source["user_agent"] = self._cap(
-                _header_text(agent), self.limits.user_agent, "/source/user_agent", truncated
-            )
-        if xff or forwarded:
-            raw = _header_text(xff or forwarded or "")
-            source["forwarded_for"] = self._cap(
-                raw, self.limits.header, "/source/forwarded_for", truncated
-            )
-        return source
-
-    @staticmethod
-    def _cap(value: str, limit: int, pointer: str, truncated: list[str]) -> str:
-        if len(value) <= limit:
-            return value
-        truncated.append(pointer)
-        return value[:limit]
-
-    @staticmethod
-    def _redact_query(query: str, redactions: list[str]) -> str:
-        parts = query.split("&")
-        changed = False
-        for i, part in enumerate(parts):
-            name, sep, value = part.partition("=")
-            key = unquote_plus(name).lower()
-            if value and (key in SECRET_PARAMS or _JWT_RE.search(unquote_plus(value))):
-                parts[i] = f"{name}{sep}{REDACTED}"
-                redactions.append("/request/query/" + key.replace("~", "~0").replace("/", "~1"))
-                changed = True
-        return "&".join(parts) if changed else query
 
     # -- authentication events -----------------------------------------------------
 
@@ -516,27 +402,4 @@ class Pipeline:
 
     def lifecycle(self, kind: str, details: dict[str, Any], *, severity: str = "info") -> Event:
         """Build one of auditmw's own lifecycle events (``audit.started``, …)."""
-        import time
-
-        now = format_time(time.time_ns())
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "event_id": new_event_id(),
-            "time": now,
-            "end_time": now,
-            "duration_us": 0,
-            "kind": kind,
-            "action": kind,
-            "operation": "other",
-            "outcome": "success",
-            "severity": severity,
-            "actor": {
-                "id": "auditmw",
-                "type": "service",
-                "auth": {"method": "none", "verified": False},
-            },
-            "resource": {"type": "audit"},
-            "service": self.service,
-            "policy": {**self.policy.stamp, "rule": "lifecycle"},
-            "details": {**details, "version": __version__, "pid": os.getpid()},
-        }
+        return lifecycle_event(self.service, self.policy.stamp, kind, details, severity)

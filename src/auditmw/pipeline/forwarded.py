@@ -1,4 +1,4 @@
-"""Client address resolution behind proxies, and the root path a proxy or server strips.
+"""The client behind proxies (the event's ``source``), and the root path a proxy strips.
 
 Trust model (like werkzeug's ``ProxyFix``, but by address rather than by count):
 ``X-Forwarded-For`` and ``Forwarded`` are believed only when the socket peer is one
@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from auditmw.pipeline.fields import cap, header_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from auditmw.config.options import Network
+    from auditmw.config.values import Limits, Network
+    from auditmw.core.event import Exchange
 
-__all__ = ["ROOT_PATH", "ProxyTrust", "relative_path"]
+__all__ = ["ROOT_PATH", "ProxyTrust", "client_source", "relative_path"]
 
 #: ``Exchange.extra`` key of the app's root path (ASGI ``root_path``, WSGI
 #: ``SCRIPT_NAME``), recorded as ``request.root_path``; ``request.path`` and
@@ -101,3 +104,33 @@ def relative_path(path: str, base: str) -> str:
         if rest[0] == "/":
             return rest
     return path
+
+
+def client_source(  # noqa: PLR0917 - the hot path passes them positionally
+    proxies: ProxyTrust,
+    limits: Limits,
+    ex: Exchange,
+    truncated: list[str],
+    xff: str | None,
+    forwarded: str | None,
+    agent: str | None,
+) -> dict[str, Any]:
+    """The event's ``source``: the client address as far as proxies are trusted, its agent."""
+    try:  # any shape a server or test factory passes: (host, port), (), None, …
+        peer, port = ex.client  # type: ignore[misc]
+    except (TypeError, ValueError):
+        peer, port = None, None
+    if peer is not None and peer.__class__ is not str:
+        peer, port = None, None
+    ip = proxies.client_ip(peer, xff, forwarded)
+    source: dict[str, Any] = {"ip": ip if ip is not None else "unknown"}
+    if port and ip == peer:  # WSGI servers without REMOTE_PORT report 0
+        source["port"] = port
+    if agent:
+        source["user_agent"] = cap(
+            header_text(agent), limits.user_agent, "/source/user_agent", truncated
+        )
+    if xff or forwarded:
+        raw = header_text(xff or forwarded or "")
+        source["forwarded_for"] = cap(raw, limits.header, "/source/forwarded_for", truncated)
+    return source

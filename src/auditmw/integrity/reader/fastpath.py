@@ -23,7 +23,7 @@ from auditmw.integrity.layout import EVENT_DOMAIN, MAC_DOMAIN
 
 if TYPE_CHECKING:
     from auditmw.integrity.reader.report import Location
-    from auditmw.integrity.reader.verify import Reader
+    from auditmw.integrity.reader.state import ReadState
 
 __all__ = ["accept_fast"]
 
@@ -34,7 +34,7 @@ _loads = orjson.loads
 _hmac = hmac.digest
 
 
-def accept_fast(reader: Reader, location: Location, line: bytes) -> bool:
+def accept_fast(reader: ReadState, location: Location, line: bytes) -> bool:
     """Accept ``line`` if it is the intact, correctly linked next event of its chain."""
     start = line.find(_MARKER)
     if start < 0:

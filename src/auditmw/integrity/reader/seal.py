@@ -22,7 +22,7 @@ from auditmw.integrity.reader.chainstate import Checkpoint
 if TYPE_CHECKING:
     from auditmw.integrity.reader.chainstate import ChainState
     from auditmw.integrity.reader.report import Location
-    from auditmw.integrity.reader.verify import Reader
+    from auditmw.integrity.reader.state import ReadState
 
 __all__ = ["read_checkpoint"]
 
@@ -35,7 +35,9 @@ def _time_ns(value: Any) -> int:
     return int(parsed.timestamp()) * 1_000_000_000 + parsed.microsecond * 1000
 
 
-def read_checkpoint(reader: Reader, location: Location, line: bytes, doc: dict[str, Any]) -> None:
+def read_checkpoint(
+    reader: ReadState, location: Location, line: bytes, doc: dict[str, Any]
+) -> None:
     """Check a checkpoint record's seal, signature, key and MAC; remember it for its chain."""
     body, seal = doc.get("checkpoint"), doc.get("seal")
     try:
@@ -71,7 +73,7 @@ def read_checkpoint(reader: Reader, location: Location, line: bytes, doc: dict[s
 
 
 def _trusted(  # noqa: PLR0917 - internal, called positionally
-    reader: Reader,
+    reader: ReadState,
     chain: ChainState,
     location: Location,
     body: dict[str, Any],
@@ -112,7 +114,7 @@ def _trusted(  # noqa: PLR0917 - internal, called positionally
 
 
 def _signature(  # noqa: PLR0917 - internal, called positionally
-    reader: Reader,
+    reader: ReadState,
     chain: ChainState,
     location: Location,
     body: dict[str, Any],

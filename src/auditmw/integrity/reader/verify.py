@@ -23,14 +23,14 @@ from auditmw.integrity.layout import (
     find_integrity,
     is_fenced_torn,
 )
-from auditmw.integrity.reader.chainstate import ChainState, MasterKeys
 from auditmw.integrity.reader.fastpath import accept_fast
-from auditmw.integrity.reader.report import Finding, Location, Report
+from auditmw.integrity.reader.report import Finding, Location
 from auditmw.integrity.reader.seal import read_checkpoint
 from auditmw.integrity.reader.sources import Oversized
+from auditmw.integrity.reader.state import ReadState
 
 if TYPE_CHECKING:
-    from auditmw.integrity.keys import KeyRegistry
+    from auditmw.integrity.reader.chainstate import ChainState
 
 __all__ = ["Reader"]
 
@@ -38,45 +38,8 @@ _loads = orjson.loads
 _hmac = hmac.digest
 
 
-class Reader:
+class Reader(ReadState):
     """Consumes ``(Location, bytes)`` records and keeps per-chain state and findings."""
-
-    def __init__(self, report: Report, keys: KeyRegistry | None, mac_key: bytes | None) -> None:
-        self.report = report
-        self.keys = keys
-        self.mac_key = mac_key
-        self.masters = None if mac_key is None else MasterKeys(mac_key)
-        self.chains: dict[str, ChainState] = {}
-        self.unchecked: set[str] = set()
-        self.source: str | None = None
-
-    def _new_source(self, source: str) -> None:
-        # Order is evidence only within one source: every chain starts a new run.
-        self.source = source
-        for chain in self.chains.values():
-            chain.fresh_run = True
-
-    def chain(self, chain_id: str) -> ChainState:
-        """Return the state of ``chain_id``, created on first sight."""
-        state = self.chains.get(chain_id)
-        if state is None:
-            state = self.chains[chain_id] = ChainState(chain_id)
-        return state
-
-    def flag(  # noqa: PLR0917 - internal, called positionally
-        self,
-        code: str,
-        message: str,
-        location: Location | None,
-        chain: ChainState | None,
-        seq: int | None = None,
-        seq_end: int | None = None,
-    ) -> Finding:
-        """Record a finding; mark the (first) sequence number it concerns as damaged."""
-        if chain is not None and seq is not None:
-            chain.flagged.add(seq)  # ranges (gaps, unverified tails) are tracked apart
-        cid = None if chain is None else chain.chain_id
-        return self.report.add(Finding(code, message, location, cid, seq, seq_end))
 
     def feed(self, location: Location, line: bytes) -> None:
         """Check one stored record."""

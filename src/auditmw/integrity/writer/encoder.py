@@ -15,7 +15,7 @@ import os
 import time
 from functools import partial
 from hashlib import sha256
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from auditmw.core.canonical import dumps, format_time, new_event_id
 from auditmw.core.degrade import degrade, metadata_only
@@ -42,9 +42,32 @@ if TYPE_CHECKING:
 
     from auditmw.core.types import Event
     from auditmw.formats import Exporter
-    from auditmw.integrity.options import IntegrityOptions
 
-__all__ = ["ChainEncoder"]
+__all__ = ["ChainEncoder", "ChainSettings"]
+
+
+class ChainSettings(Protocol):
+    """What a chain needs from its configuration (:class:`~auditmw.integrity.IntegrityOptions`).
+
+    .. versionadded:: 0.2.0
+    """
+
+    @property
+    def checkpoint_every(self) -> int: ...
+    @property
+    def checkpoint_interval_s(self) -> int: ...
+    @property
+    def digest_path(self) -> str | None: ...
+    @property
+    def state_dir(self) -> str | None: ...
+    @property
+    def signer(self) -> Ed25519PrivateKey | None: ...
+    @property
+    def key_id(self) -> str | None: ...
+
+    def take_mac_key(self) -> tuple[int, bytes] | None:
+        """``(index, master key)`` for a new chain, or ``None`` without MACs."""
+
 
 logger = logging.getLogger("auditmw.integrity")
 
@@ -58,7 +81,7 @@ class ChainEncoder:
     events with their ``integrity`` object, plus any checkpoint that fell due.
 
     Args:
-        options: the integrity options.
+        options: the integrity options (:class:`ChainSettings`).
         format: the stored format of the stream.
         stream: the stream's name (recorded in checkpoints).
         exporter: the format's exporter (default: :func:`auditmw.formats.get_exporter`).
@@ -68,7 +91,7 @@ class ChainEncoder:
 
     def __init__(
         self,
-        options: IntegrityOptions,
+        options: ChainSettings,
         *,
         format: str = "auditmw",
         stream: str = "default",
