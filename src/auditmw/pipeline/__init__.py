@@ -13,12 +13,7 @@ May import: the core, configuration, identity.  Imported by the auditor and the 
 
 from __future__ import annotations
 
-from auditmw.pipeline.builder import (
-    SECRET_HEADERS,
-    Pipeline,
-)
+from auditmw.core.processors import REDACTED, SECRET_HEADERS, SECRET_PARAMS
+from auditmw.pipeline.builder import Pipeline
 
-__all__ = [
-    "Pipeline",
-    "SECRET_HEADERS",
-]
+__all__ = ["REDACTED", "SECRET_HEADERS", "SECRET_PARAMS", "Pipeline"]

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from auditmw.core.protocols import Resolver
     from auditmw.core.types import Event
 
-__all__ = ["SECRET_HEADERS", "Pipeline"]
+__all__ = ["Pipeline"]
 
 
 class Pipeline:
