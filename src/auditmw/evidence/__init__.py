@@ -5,6 +5,9 @@
 * :mod:`auditmw.evidence.report` renders a self-contained, verified HTML report;
 * :mod:`auditmw.evidence.readiness` runs the compliance checklist for CI.
 
+May import: the integrity reader, sinks, :mod:`auditmw.testing` and below; never the
+command line, which imports it.
+
 .. versionadded:: 0.1.0
 """
 

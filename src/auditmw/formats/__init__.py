@@ -3,6 +3,8 @@
 ``get_exporter(name)`` returns the function for a format name; ``"auditmw"`` is the
 canonical event itself.  Exporter modules are imported only when their format is used.
 
+May import: the core, ``exceptions`` and ``_version`` only.
+
 .. versionadded:: 0.1.0
 """
 

@@ -3,6 +3,9 @@
 Resolvers run in order (see :func:`resolve_actor`); the first that recognises a
 credential wins.  Each is a pure function of the request plus preloaded key material.
 
+May import: the core (the event model) and ``exceptions``; never configuration,
+delivery or the shells.  HTTP for JWKS is imported lazily (``auditmw[jwks]``).
+
 .. versionadded:: 0.1.0
 """
 

@@ -4,6 +4,9 @@
 any) is imported when the sink class is first looked up, and a missing driver raises
 :class:`~auditmw.exceptions.MissingDependencyError` naming the extra to install.
 
+May import: the core, :mod:`auditmw.formats` and :mod:`auditmw.integrity` (encryption
+at rest for files); never delivery, configuration or the shells.
+
 .. versionadded:: 0.1.0
 """
 
