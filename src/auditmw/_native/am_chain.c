@@ -1,0 +1,85 @@
+/* The writer's chain step; see am_chain.h. */
+#include "am_chain.h"
+
+#include <string.h>
+
+static const char HEX[16] = {'0', '1', '2', '3', '4', '5', '6', '7',
+                             '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
+
+static void to_hex(const uint8_t *in, size_t n, char *out) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        out[2 * i] = HEX[in[i] >> 4];
+        out[2 * i + 1] = HEX[in[i] & 15];
+    }
+}
+
+static uint8_t *put(uint8_t *dst, const void *src, size_t n) {
+    memcpy(dst, src, n);
+    return dst + n;
+}
+
+void am_chain_seal(const uint8_t *domain, size_t domain_len, const uint8_t *head,
+                   size_t head_len, const uint8_t *body, size_t body_len,
+                   const am_hmac_key *key, const uint8_t *mac_domain, size_t mac_domain_len,
+                   am_seal *out) {
+    am_sha256 ctx;
+    uint8_t *p;
+    am_sha256_init(&ctx);
+    am_sha256_update(&ctx, domain, domain_len);
+    am_sha256_update(&ctx, head, head_len);
+    am_sha256_update(&ctx, body, body_len);
+    am_sha256_final(&ctx, out->digest);
+    to_hex(out->digest, AM_SHA256_DIGEST, out->hash_hex);
+    p = out->seal;
+    p = put(p, "\"hash\":\"", 8);
+    p = put(p, out->hash_hex, sizeof out->hash_hex);
+    p = put(p, "\",", 2);
+    out->has_mac = key != NULL;
+    if (key != NULL) {
+        uint8_t mac[AM_SHA256_DIGEST];
+        am_hmac2(key, mac_domain, mac_domain_len, out->digest, AM_SHA256_DIGEST, mac);
+        to_hex(mac, sizeof mac, out->mac_hex);
+        p = put(p, "\"mac\":\"", 7);
+        p = put(p, out->mac_hex, sizeof out->mac_hex);
+        p = put(p, "\",", 2);
+    } else {
+        memset(out->mac_hex, 0, sizeof out->mac_hex);
+    }
+    out->seal_len = (size_t)(p - out->seal);
+}
+
+ptrdiff_t am_find(const uint8_t *hay, size_t len, const uint8_t *needle, size_t nlen,
+                  size_t start) {
+    const uint8_t *p, *end;
+    if (start > len) return -1;
+    if (nlen == 0) return (ptrdiff_t)start;
+    if (nlen > len - start) return -1;
+    p = hay + start;
+    end = hay + (len - nlen); /* the last place a match may begin */
+    while (p <= end) {
+        const uint8_t *hit = memchr(p, needle[0], (size_t)(end - p) + 1);
+        if (hit == NULL) return -1;
+        if (nlen == 1 || memcmp(hit + 1, needle + 1, nlen - 1) == 0) return hit - hay;
+        p = hit + 1;
+    }
+    return -1;
+}
+
+int am_splice_at(const uint8_t *body, size_t body_len, const uint8_t *marker,
+                 size_t marker_len, int has_mac, size_t *at) {
+    ptrdiff_t found = am_find(body, body_len, marker, marker_len, 0);
+    size_t pos;
+    if (found < 0) return AM_SPLICE_FALLBACK;
+    if (am_find(body, body_len, marker, marker_len, (size_t)found + 1) >= 0)
+        return AM_SPLICE_FALLBACK;
+    pos = (size_t)found + marker_len;
+    if (has_mac) {
+        const uint8_t *comma =
+            pos < body_len ? memchr(body + pos, ',', body_len - pos) : NULL;
+        if (comma == NULL) return AM_SPLICE_NO_COMMA;
+        pos = (size_t)(comma - body) + 1;
+    }
+    *at = pos;
+    return AM_SPLICE_AT;
+}
