@@ -17,6 +17,7 @@ from functools import partial
 from hashlib import sha256
 from typing import IO, TYPE_CHECKING, Any
 
+from auditmw import _native
 from auditmw._degrade import degrade, metadata_only
 from auditmw._keys import evolve_mac_key, key_id_for, mac_key_for_chain
 from auditmw._layout import (
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from auditmw._native._core import MacKey
     from auditmw.formats import Exporter
     from auditmw.integrity import IntegrityOptions
     from auditmw.types import Event
@@ -93,6 +95,10 @@ class ChainEncoder:
         self._mac_index = None if taken is None else taken[0]
         self._mac = None if taken is None else mac_key_for_chain(taken[1], self.chain_id)
         del taken  # the chain keeps only its own, evolving key
+        # The C chain step (None: the Python reference in _append runs), and its MAC key
+        # with the HMAC states precomputed, rebuilt whenever self._mac changes.
+        self._step = _native.chain_step
+        self._step_mac = self._native_mac()
         self._seq = 0
         self._head = ZERO_HASH
         self._leaves: list[bytes] = []
@@ -171,6 +177,18 @@ class ChainEncoder:
             if encoded is None:
                 return
             record, stored, body = encoded
+        if self._step is not None:  # the native core: the same bytes (tests/native)
+            line, digest, integrity["hash"], mac_hex = self._step(
+                body, head, self._marker, EVENT_DOMAIN, self._step_mac, MAC_DOMAIN
+            )
+            if mac_hex is not None:
+                integrity["mac"] = mac_hex
+            batch.events.append(record)
+            batch.lines.append(dumps(stored) if line is None else line)
+            self._seq = seq
+            self._head = digest
+            self._leaves.append(digest)
+            return
         digest = sha256(EVENT_DOMAIN + head + body).digest()
         hash_hex = integrity["hash"] = digest.hex()
         seal = b'"hash":"' + hash_hex.encode() + b'",'
@@ -192,6 +210,12 @@ class ChainEncoder:
         self._seq = seq
         self._head = digest
         self._leaves.append(digest)
+
+    def _native_mac(self) -> MacKey | None:
+        """The native core's form of the current MAC key (``None`` without either)."""
+        if self._mac is None or _native.MacKey is None:
+            return None
+        return _native.MacKey(self._mac)
 
     def _serialize(
         self, event: Event, integrity: dict[str, Any]
@@ -262,6 +286,7 @@ class ChainEncoder:
             if n > 0:
                 # Forward security: the key of the closed epoch is gone from memory.
                 self._mac = evolve_mac_key(self._mac)
+                self._step_mac = self._native_mac()
         record["seal"] = seal
         line = dumps(record)
         batch.events.append(record)
