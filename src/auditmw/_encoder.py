@@ -213,7 +213,7 @@ class ChainEncoder:
 
     def _native_mac(self) -> MacKey | None:
         """The native core's form of the current MAC key (``None`` without either)."""
-        if self._mac is None or _native.MacKey is None:
+        if self._mac is None or self._step is None or _native.MacKey is None:
             return None
         return _native.MacKey(self._mac)
 
