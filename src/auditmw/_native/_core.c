@@ -171,12 +171,8 @@ static PyObject *core_chain_step(PyObject *module, PyObject *const *args, Py_ssi
         }
         line = PyBytes_FromStringAndSize(NULL, views[ARG_BODY].len + (Py_ssize_t)seal.seal_len);
         if (line == NULL) goto done;
-        {
-            char *p = PyBytes_AS_STRING(line);
-            memcpy(p, BUF(ARG_BODY), at);
-            memcpy(p + at, seal.seal, seal.seal_len);
-            memcpy(p + at + seal.seal_len, BUF(ARG_BODY) + at, LEN(ARG_BODY) - at);
-        }
+        am_splice_write((uint8_t *)PyBytes_AS_STRING(line), BUF(ARG_BODY), LEN(ARG_BODY), at,
+                        &seal);
     } else {
         line = Py_NewRef(Py_None);
     }

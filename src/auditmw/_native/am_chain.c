@@ -83,3 +83,10 @@ int am_splice_at(const uint8_t *body, size_t body_len, const uint8_t *marker,
     *at = pos;
     return AM_SPLICE_AT;
 }
+
+void am_splice_write(uint8_t *dst, const uint8_t *body, size_t body_len, size_t at,
+                     const am_seal *seal) {
+    memcpy(dst, body, at);
+    memcpy(dst + at, seal->seal, seal->seal_len);
+    memcpy(dst + at + seal->seal_len, body + at, body_len - at);
+}

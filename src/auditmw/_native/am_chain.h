@@ -49,4 +49,9 @@ ptrdiff_t am_find(const uint8_t *hay, size_t len, const uint8_t *needle, size_t 
 int am_splice_at(const uint8_t *body, size_t body_len, const uint8_t *marker,
                  size_t marker_len, int has_mac, size_t *at);
 
+/* Write body[:at] + seal + body[at:] into dst, which holds body_len + seal->seal_len
+ * bytes; at <= body_len (as am_splice_at returns it). */
+void am_splice_write(uint8_t *dst, const uint8_t *body, size_t body_len, size_t at,
+                     const am_seal *seal);
+
 #endif

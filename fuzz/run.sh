@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# fuzz/run.sh [seconds]: build the chain-step harness with AddressSanitizer and UBSan and
+# fuzz the native core's C code for that long (default 30 s). Exits non-zero on any finding.
+#
+# With clang (and its libFuzzer runtime): a libFuzzer binary, coverage-guided; new inputs
+# go to fuzz/out/corpus, a crashing input to fuzz/out/crash-*. Without: gcc builds the same
+# harness with driver.c (the seed corpus, then random and mutated inputs).
+set -euo pipefail
+seconds="${1:-30}"
+here="$(cd "$(dirname "$0")" && pwd)"
+native="$here/../src/auditmw/_native"
+out="${FUZZ_OUT:-$here/out}"
+mkdir -p "$out/corpus"
+
+sources=("$here/fuzz_chain.c" "$native/am_chain.c" "$native/am_sha256.c")
+flags=(-std=c99 -g -O1 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Werror
+  -fno-omit-frame-pointer -fno-sanitize-recover=all -I"$native")
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+has_libfuzzer() {
+  command -v clang >/dev/null 2>&1 || return 1
+  printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)\n{ (void)d; (void)n; return 0; }\n' \
+    | clang -fsanitize=fuzzer -x c - -o "$out/probe" >/dev/null 2>&1
+}
+
+# The Python binding is not fuzzed here (tests/native drive it); it must compile cleanly.
+python="${PYTHON:-$(command -v "$here/../.venv/bin/python" || command -v python3)}"
+include="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+"${CC:-cc}" -fsyntax-only -std=c99 -Wall -Wextra -Werror -I"$include" -I"$native" "$native/_core.c"
+
+if has_libfuzzer; then
+  echo "fuzz: clang libFuzzer + ASan + UBSan, ${seconds}s"
+  clang "${flags[@]}" -fsanitize=fuzzer,address,undefined,integer -fno-sanitize=unsigned-integer-overflow,unsigned-shift-base \
+    "${sources[@]}" -o "$out/fuzz_chain"
+  "$out/fuzz_chain" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+    -artifact_prefix="$out/" -print_final_stats=1 "$out/corpus" "$here/corpus"
+else
+  echo "fuzz: clang's libFuzzer not found; gcc + ASan + UBSan with driver.c, ${seconds}s"
+  gcc "${flags[@]}" -fsanitize=address,undefined "${sources[@]}" "$here/driver.c" \
+    -o "$out/fuzz_chain_gcc"
+  "$out/fuzz_chain_gcc" -max_total_time="$seconds" "$here/corpus"
+fi
+echo "fuzz: no finding"
