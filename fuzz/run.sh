@@ -29,16 +29,29 @@ python="${PYTHON:-$(command -v "$here/../.venv/bin/python" || command -v python3
 include="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
 "${CC:-cc}" -fsyntax-only -std=c99 -Wall -Wextra -Werror -I"$include" -I"$native" "$native/_core.c"
 
-if has_libfuzzer; then
-  echo "fuzz: clang libFuzzer + ASan + UBSan, ${seconds}s"
-  clang "${flags[@]}" -fsanitize=fuzzer,address,undefined,integer -fno-sanitize=unsigned-integer-overflow,unsigned-shift-base \
-    "${sources[@]}" -o "$out/fuzz_chain"
-  "$out/fuzz_chain" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
-    -artifact_prefix="$out/" -print_final_stats=1 "$out/corpus" "$here/corpus"
-else
-  echo "fuzz: clang's libFuzzer not found; gcc + ASan + UBSan with driver.c, ${seconds}s"
-  gcc "${flags[@]}" -fsanitize=address,undefined "${sources[@]}" "$here/driver.c" \
-    -o "$out/fuzz_chain_gcc"
-  "$out/fuzz_chain_gcc" -max_total_time="$seconds" "$here/corpus"
+# Both SHA-256 sources setup.py may build with: the portable C code, and OpenSSL's
+# libcrypto (-DAM_HAVE_OPENSSL) where its headers are; the time is split between them.
+variants=(portable)
+if printf '#include <openssl/sha.h>\n' | "${CC:-cc}" -E -x c - >/dev/null 2>&1; then
+  variants+=(openssl)
 fi
+share=$(( seconds / ${#variants[@]} > 0 ? seconds / ${#variants[@]} : 1 ))
+
+for variant in "${variants[@]}"; do
+  extra=()
+  [ "$variant" = openssl ] && extra=(-DAM_HAVE_OPENSSL -lcrypto)
+  if has_libfuzzer; then
+    echo "fuzz ($variant SHA-256): clang libFuzzer + ASan + UBSan, ${share}s"
+    clang "${flags[@]}" -fsanitize=fuzzer,address,undefined,integer \
+      -fno-sanitize=unsigned-integer-overflow,unsigned-shift-base \
+      "${sources[@]}" "${extra[@]}" -o "$out/fuzz_chain_$variant"
+    "$out/fuzz_chain_$variant" -max_total_time="$share" -max_len=4096 -timeout=10 \
+      -artifact_prefix="$out/$variant-" -print_final_stats=1 "$out/corpus" "$here/corpus"
+  else
+    echo "fuzz ($variant SHA-256): clang's libFuzzer not found; gcc + ASan + UBSan with driver.c, ${share}s"
+    gcc "${flags[@]}" -fsanitize=address,undefined "${sources[@]}" "$here/driver.c" \
+      "${extra[@]}" -o "$out/fuzz_chain_gcc_$variant"
+    "$out/fuzz_chain_gcc_$variant" -max_total_time="$share" "$here/corpus"
+  fi
+done
 echo "fuzz: no finding"

@@ -44,7 +44,18 @@ def test_the_module_is_consistent() -> None:
 
 
 def test_native_by_default_where_built(core: ModuleType) -> None:
-    assert probe({}) == ["native False False", "None"]
+    """Native where built with OpenSSL's SHA-256; its portable SHA-256 is not used."""
+    if core.SHA256_IMPL == "openssl":
+        assert probe({}) == ["native False False", "None"]
+    else:
+        assert probe({}) == [
+            "python True True",
+            "the C extension was built without OpenSSL's libcrypto (libssl-dev)",
+        ]
+
+
+def test_sha256_source_is_named(core: ModuleType) -> None:
+    assert core.SHA256_IMPL in ("openssl", "portable")
 
 
 @pytest.mark.parametrize("value", ["1", "yes"])
@@ -57,7 +68,7 @@ def test_pure_python_forced(value: str) -> None:
 
 @pytest.mark.parametrize("value", ["", "0"])
 def test_pure_python_off(core: ModuleType, value: str) -> None:
-    assert probe({"AUDITMW_PURE_PYTHON": value})[0] == "native False False"
+    assert probe({"AUDITMW_PURE_PYTHON": value}) == probe({})
 
 
 BLOCK = """

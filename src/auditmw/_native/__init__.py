@@ -1,8 +1,9 @@
 """Which core runs: the optional C extension (``_core``) or the pure-Python reference.
 
 The extension is built by ``pip install`` where a C compiler is present; without one, or
-when it fails to load, or with ``AUDITMW_PURE_PYTHON=1`` in the environment, the Python
-code runs instead.  Importing this module never raises.
+when it fails to load, or was built without OpenSSL's libcrypto, or with
+``AUDITMW_PURE_PYTHON=1`` in the environment, the Python code runs instead.  Importing
+this module never raises.
 
 Attributes:
     CORE: ``"native"`` or ``"python"``.
@@ -51,6 +52,10 @@ def _load() -> tuple[ModuleType | None, str | None]:
         return None, f"the C extension is not available: {exc}"
     except Exception as exc:  # a broken build must never stop the import of auditmw
         return None, f"the C extension failed to load: {type(exc).__name__}: {exc}"
+    if getattr(core, "SHA256_IMPL", None) != "openssl":
+        # Its portable SHA-256 is slower than hashlib's OpenSSL (SHA-NI, AVX2): measured,
+        # the chain step would cost more than the Python one (_native/README.md).
+        return None, "the C extension was built without OpenSSL's libcrypto (libssl-dev)"
     return core, None
 
 

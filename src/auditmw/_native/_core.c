@@ -226,7 +226,8 @@ PyMODINIT_FUNC PyInit__core(void) {
             return NULL;
         }
     }
-    if (PyModule_AddObjectRef(module, "MacKey", (PyObject *)MacKey_Type) < 0) {
+    if (PyModule_AddStringConstant(module, "SHA256_IMPL", AM_SHA256_IMPL) < 0 ||
+        PyModule_AddObjectRef(module, "MacKey", (PyObject *)MacKey_Type) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,8 +1,11 @@
 """Type stub of the C extension ``auditmw._native._core`` (see ``_core.c``)."""
 
-from typing import final
+from typing import Final, Literal, final
 
 from typing_extensions import Buffer
+
+#: where SHA-256 comes from: OpenSSL's libcrypto, or the portable C code
+SHA256_IMPL: Final[Literal["openssl", "portable"]]
 
 @final
 class MacKey:

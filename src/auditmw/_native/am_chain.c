@@ -49,29 +49,56 @@ void am_chain_seal(const uint8_t *domain, size_t domain_len, const uint8_t *head
     out->seal_len = (size_t)(p - out->seal);
 }
 
-ptrdiff_t am_find(const uint8_t *hay, size_t len, const uint8_t *needle, size_t nlen,
-                  size_t start) {
-    const uint8_t *p, *end;
+/* Boyer-Moore-Horspool: the shift for each byte value seen under the needle's last
+ * position (capped at 255: a smaller shift than possible is still correct). */
+typedef struct {
+    uint8_t shift[256];
+} am_skip;
+
+static void skip_init(am_skip *t, const uint8_t *needle, size_t nlen) {
+    size_t i;
+    memset(t->shift, nlen > 255 ? 255 : (int)nlen, sizeof t->shift);
+    for (i = 0; i + 1 < nlen; i++) {
+        size_t s = nlen - 1 - i;
+        t->shift[needle[i]] = (uint8_t)(s > 255 ? 255 : s);
+    }
+}
+
+static ptrdiff_t find_with(const am_skip *t, const uint8_t *hay, size_t len,
+                           const uint8_t *needle, size_t nlen, size_t start) {
+    size_t pos;
+    uint8_t last;
     if (start > len) return -1;
     if (nlen == 0) return (ptrdiff_t)start;
     if (nlen > len - start) return -1;
-    p = hay + start;
-    end = hay + (len - nlen); /* the last place a match may begin */
-    while (p <= end) {
-        const uint8_t *hit = memchr(p, needle[0], (size_t)(end - p) + 1);
-        if (hit == NULL) return -1;
-        if (nlen == 1 || memcmp(hit + 1, needle + 1, nlen - 1) == 0) return hit - hay;
-        p = hit + 1;
+    if (nlen == 1) {
+        const uint8_t *hit = memchr(hay + start, needle[0], len - start);
+        return hit == NULL ? -1 : hit - hay;
+    }
+    last = needle[nlen - 1];
+    for (pos = start; pos <= len - nlen; pos += t->shift[hay[pos + nlen - 1]]) {
+        if (hay[pos + nlen - 1] == last && memcmp(hay + pos, needle, nlen - 1) == 0)
+            return (ptrdiff_t)pos;
     }
     return -1;
 }
 
+ptrdiff_t am_find(const uint8_t *hay, size_t len, const uint8_t *needle, size_t nlen,
+                  size_t start) {
+    am_skip t;
+    skip_init(&t, needle, nlen);
+    return find_with(&t, hay, len, needle, nlen, start);
+}
+
 int am_splice_at(const uint8_t *body, size_t body_len, const uint8_t *marker,
                  size_t marker_len, int has_mac, size_t *at) {
-    ptrdiff_t found = am_find(body, body_len, marker, marker_len, 0);
+    am_skip t;
+    ptrdiff_t found;
     size_t pos;
+    skip_init(&t, marker, marker_len);
+    found = find_with(&t, body, body_len, marker, marker_len, 0);
     if (found < 0) return AM_SPLICE_FALLBACK;
-    if (am_find(body, body_len, marker, marker_len, (size_t)found + 1) >= 0)
+    if (find_with(&t, body, body_len, marker, marker_len, (size_t)found + 1) >= 0)
         return AM_SPLICE_FALLBACK;
     pos = (size_t)found + marker_len;
     if (has_mac) {

@@ -3,6 +3,20 @@
 
 #include <string.h>
 
+#ifdef AM_HAVE_OPENSSL
+
+void am_sha256_init(am_sha256 *ctx) { SHA256_Init(&ctx->c); }
+
+void am_sha256_update(am_sha256 *ctx, const uint8_t *data, size_t len) {
+    if (len > 0) SHA256_Update(&ctx->c, data, len); /* data may be NULL when len is 0 */
+}
+
+void am_sha256_final(am_sha256 *ctx, uint8_t out[AM_SHA256_DIGEST]) {
+    SHA256_Final(out, &ctx->c);
+}
+
+#else
+
 static const uint32_t K[64] = {
     0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u,
     0x923f82a4u, 0xab1c5ed5u, 0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u,
@@ -102,6 +116,8 @@ void am_sha256_final(am_sha256 *ctx, uint8_t out[AM_SHA256_DIGEST]) {
     compress(ctx->h, ctx->buf);
     for (i = 0; i < 8; i++) store_be32(out + 4 * i, ctx->h[i]);
 }
+
+#endif /* AM_HAVE_OPENSSL */
 
 void am_hmac_key_init(am_hmac_key *key, const uint8_t *secret, size_t len) {
     uint8_t block[AM_SHA256_BLOCK];

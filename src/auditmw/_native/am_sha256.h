@@ -1,7 +1,8 @@
 /* SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104) with precomputed key states.
  *
  * Plain C99, no Python, no allocation: the extension module and the fuzz harness
- * compile this same file. */
+ * compile this same file.  SHA-256 itself is OpenSSL's libcrypto when built with
+ * -DAM_HAVE_OPENSSL (setup.py does where the headers are), else the portable C code. */
 #ifndef AUDITMW_AM_SHA256_H
 #define AUDITMW_AM_SHA256_H
 
@@ -11,12 +12,28 @@
 #define AM_SHA256_DIGEST 32
 #define AM_SHA256_BLOCK 64
 
+#ifdef AM_HAVE_OPENSSL
+/* OpenSSL's SHA-256 (the code hashlib runs, with its SHA-NI / AVX2 paths): the low-level
+ * API, deprecated in 3.0 but present, because its context is a plain struct that can be
+ * copied, which is what the precomputed HMAC states need. */
+#ifndef OPENSSL_SUPPRESS_DEPRECATED
+#define OPENSSL_SUPPRESS_DEPRECATED
+#endif
+#include <openssl/sha.h>
+typedef struct {
+    SHA256_CTX c;
+} am_sha256;
+#define AM_SHA256_IMPL "openssl"
+#else
+/* The portable C implementation below (see am_sha256.c). */
 typedef struct {
     uint32_t h[8];
     uint64_t bytes;              /* total bytes absorbed */
     uint8_t buf[AM_SHA256_BLOCK];
     size_t used;                 /* bytes waiting in buf, always < 64 */
 } am_sha256;
+#define AM_SHA256_IMPL "portable"
+#endif
 
 /* An HMAC key: the states after absorbing (key ^ ipad) and (key ^ opad). */
 typedef struct {
