@@ -35,7 +35,13 @@ variants=(portable)
 if printf '#include <openssl/sha.h>\n' | "${CC:-cc}" -E -x c - >/dev/null 2>&1; then
   variants+=(openssl)
 fi
-share=$(( seconds / ${#variants[@]} > 0 ? seconds / ${#variants[@]} : 1 ))
+# atheris (PyPI) drives the Python entry points, against an ASan build of the extension.
+atheris=""
+if command -v clang >/dev/null 2>&1 && "$python" -c "import atheris" >/dev/null 2>&1; then
+  atheris=1
+fi
+parts=$(( ${#variants[@]} + ${atheris:-0} ))
+share=$(( seconds / parts > 0 ? seconds / parts : 1 ))
 
 for variant in "${variants[@]}"; do
   extra=()
@@ -54,4 +60,24 @@ for variant in "${variants[@]}"; do
     "$out/fuzz_chain_gcc_$variant" -max_total_time="$share" "$here/corpus"
   fi
 done
+if [ -n "$atheris" ]; then
+  echo "fuzz (Python entry points): atheris + an ASan/UBSan build of _core, ${share}s"
+  extra=()
+  [ "${variants[-1]}" = openssl ] && extra=(-DAM_HAVE_OPENSSL -lcrypto)
+  suffix="$("$python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+  mkdir -p "$out/py" "$out/pycorpus"
+  # UBSan traps (no runtime to link into a shared object); ASan's comes with atheris.
+  clang -shared -fPIC -std=c99 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
+    -fsanitize=address,fuzzer-no-link -fsanitize=undefined -fsanitize-trap=undefined \
+    -I"$include" -I"$native" "$native/_core.c" "$native/am_chain.c" "$native/am_sha256.c" \
+    "${extra[@]}" -o "$out/py/_core$suffix"
+  preload="$("$python" -c 'import atheris, os; print(os.path.join(atheris.path(), "asan_with_fuzzer.so"))')"
+  # CPython's own allocations are not freed at exit: no leak report for the interpreter.
+  LD_PRELOAD="$preload" ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" \
+    AUDITMW_FUZZ_CORE="$out/py/_core$suffix" \
+    "$python" "$here/fuzz_python.py" -max_total_time="$share" -timeout=10 \
+    -artifact_prefix="$out/python-" "$out/pycorpus"
+else
+  echo "fuzz: atheris not installed (pip install atheris) or no clang: Python entry points not fuzzed"
+fi
 echo "fuzz: no finding"
