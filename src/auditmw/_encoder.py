@@ -97,7 +97,7 @@ class ChainEncoder:
         del taken  # the chain keeps only its own, evolving key
         # The C chain step (None: the Python reference in _append runs), and its MAC key
         # with the HMAC states precomputed, rebuilt whenever self._mac changes.
-        self._step = _native.chain_step
+        self._step = None if _native.MacKey is None else _native.chain_step
         self._step_mac = self._native_mac()
         self._seq = 0
         self._head = ZERO_HASH
@@ -214,7 +214,7 @@ class ChainEncoder:
     def _native_mac(self) -> MacKey | None:
         """The native core's form of the current MAC key (``None`` without either)."""
         if self._mac is None or self._step is None or _native.MacKey is None:
-            return None
+            return None  # no MAC, or the Python core
         return _native.MacKey(self._mac)
 
     def _serialize(
