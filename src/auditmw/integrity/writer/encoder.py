@@ -17,6 +17,7 @@ from functools import partial
 from hashlib import sha256
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from auditmw import _native
 from auditmw.core.canonical import dumps, format_time, new_event_id
 from auditmw.core.degrade import degrade, metadata_only
 from auditmw.core.records import Batch
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from auditmw._native import NativeMacKey
     from auditmw.core.types import Event
     from auditmw.formats import Exporter
 
@@ -116,6 +118,10 @@ class ChainEncoder:
         self._mac_index = None if taken is None else taken[0]
         self._mac = None if taken is None else mac_key_for_chain(taken[1], self.chain_id)
         del taken  # the chain keeps only its own, evolving key
+        # The C chain step (None: the Python reference in _append runs), and its MAC key
+        # with the HMAC states precomputed, rebuilt whenever self._mac changes.
+        self._step = None if _native.MacKey is None else _native.chain_step
+        self._step_mac = self._native_mac()
         self._seq = 0
         self._head = ZERO_HASH
         self._leaves: list[bytes] = []
@@ -194,6 +200,18 @@ class ChainEncoder:
             if encoded is None:
                 return
             record, stored, body = encoded
+        if self._step is not None:  # the native core: the same bytes (tests/native)
+            line, digest, integrity["hash"], mac_hex = self._step(
+                body, head, self._marker, EVENT_DOMAIN, self._step_mac, MAC_DOMAIN
+            )
+            if mac_hex is not None:
+                integrity["mac"] = mac_hex
+            batch.events.append(record)
+            batch.lines.append(dumps(stored) if line is None else line)
+            self._seq = seq
+            self._head = digest
+            self._leaves.append(digest)
+            return
         digest = sha256(EVENT_DOMAIN + head + body).digest()
         hash_hex = integrity["hash"] = digest.hex()
         seal = b'"hash":"' + hash_hex.encode() + b'",'
@@ -215,6 +233,12 @@ class ChainEncoder:
         self._seq = seq
         self._head = digest
         self._leaves.append(digest)
+
+    def _native_mac(self) -> NativeMacKey | None:
+        """The native core's form of the current MAC key (``None`` without either)."""
+        if self._mac is None or self._step is None or _native.MacKey is None:
+            return None  # no MAC, or the Python core
+        return _native.MacKey(self._mac)
 
     def _serialize(
         self, event: Event, integrity: dict[str, Any]
@@ -285,6 +309,7 @@ class ChainEncoder:
             if n > 0:
                 # Forward security: the key of the closed epoch is gone from memory.
                 self._mac = evolve_mac_key(self._mac)
+                self._step_mac = self._native_mac()
         record["seal"] = seal
         line = dumps(record)
         batch.events.append(record)

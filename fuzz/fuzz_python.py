@@ -1,0 +1,122 @@
+"""Atheris harness over the Python entry points of ``auditmw._native._core``.
+
+Each input becomes the arguments of ``chain_step`` (and of ``sha256`` / ``MacKey``), at
+times of the wrong type or as another buffer kind; the result must equal the Python
+reference of ``ChainEncoder._append`` byte for byte, or both must raise alike.
+
+    python fuzz/fuzz_python.py -max_total_time=30 [corpus dirs]
+
+``fuzz/run.sh`` runs it against a copy of the extension built with AddressSanitizer
+(``AUDITMW_FUZZ_CORE`` names that ``.so``; ``asan_with_fuzzer.so`` of atheris preloaded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.util
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import atheris
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def load_core() -> ModuleType:
+    path = os.environ.get("AUDITMW_FUZZ_CORE")
+    if not path:
+        from auditmw._native import _core
+
+        return _core
+    spec = importlib.util.spec_from_file_location("auditmw._native._core", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+core = load_core()
+
+
+@atheris.instrument_func
+def reference(  # noqa: PLR0917 - the argument order of chain_step
+    body: bytes, head: bytes, marker: bytes, domain: bytes, mac: bytes | None, mac_domain: bytes
+) -> tuple[bytes | None, bytes, str, str | None]:
+    """``ChainEncoder._append``'s chain step (tests/native/test_chain_step.py)."""
+    digest = hashlib.sha256(domain + head + body).digest()
+    hash_hex = digest.hex()
+    seal = b'"hash":"' + hash_hex.encode() + b'",'
+    mac_hex = None
+    if mac is not None:
+        mac_hex = hmac.digest(mac, mac_domain + digest, "sha256").hex()
+        seal += b'"mac":"' + mac_hex.encode() + b'",'
+    found = body.find(marker)
+    if found >= 0 and body.find(marker, found + 1) < 0:
+        at = found + len(marker)
+        if mac is not None:
+            at = body.index(b",", at) + 1
+        return b"".join((body[:at], seal, body[at:])), digest, hash_hex, mac_hex
+    return None, digest, hash_hex, mac_hex
+
+
+def as_kind(data: bytes, kind: int) -> object:
+    """The same bytes as another buffer kind, or (kind 3) a wrong type."""
+    return (data, bytearray(data), memoryview(data), data.decode("latin-1"))[kind]
+
+
+@atheris.instrument_func
+def test_one_input(raw: bytes) -> None:
+    fdp = atheris.FuzzedDataProvider(raw)
+    mac_on = fdp.ConsumeBool()
+    marker = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 80))
+    head = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 70))
+    key = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 160))
+    domain = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40))
+    mac_domain = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40))
+    kinds = [fdp.ConsumeIntInRange(0, 3) if fdp.ConsumeProbability() < 0.1 else 0 for _ in range(4)]
+    parts = [
+        fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 300)) for _ in range(fdp.ConsumeIntInRange(1, 3))
+    ]
+    body = marker.join(parts) + fdp.ConsumeBytes(fdp.remaining_bytes())
+
+    assert core.sha256(body) == hashlib.sha256(body).digest()
+    mac_key = core.MacKey(key) if mac_on else None
+    if mac_key is not None:
+        assert mac_key.digest(body) == hmac.digest(key, body, "sha256")
+    args = (
+        as_kind(body, kinds[0]),
+        as_kind(head, kinds[1]),
+        as_kind(marker, kinds[2]),
+        as_kind(domain, kinds[3]),
+        mac_key,
+        mac_domain,
+    )
+    if 3 in kinds:  # a str where bytes belong
+        try:
+            core.chain_step(*args)
+        except TypeError:
+            return
+        raise AssertionError("a str argument was accepted")
+    try:
+        want = reference(body, head, marker, domain, key if mac_on else None, mac_domain)
+    except ValueError:
+        try:
+            core.chain_step(*args)
+        except ValueError:
+            return
+        raise AssertionError("the Python code raised ValueError, the C code did not") from None
+    got = core.chain_step(*args)
+    assert got == want, (got, want)
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

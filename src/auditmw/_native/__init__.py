@@ -1,0 +1,82 @@
+"""Which core runs: the optional C extension (``_core``) or the pure-Python reference.
+
+The extension is built by ``pip install`` where a C compiler is present; without one, or
+when it fails to load, or was built without OpenSSL's libcrypto, or with
+``AUDITMW_PURE_PYTHON=1`` in the environment, the Python code runs instead.  Importing
+this module never raises.
+
+Attributes:
+    CORE: ``"native"`` or ``"python"``.
+    UNAVAILABLE_REASON: why the native core is not used (``None`` when it is).
+    chain_step: :func:`auditmw._native._core.chain_step`, or ``None`` on the Python core.
+    MacKey: :class:`auditmw._native._core.MacKey`, or ``None`` on the Python core.
+
+The Python code is the specification: the native functions return exactly what it
+returns, byte for byte (``tests/native``).
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeAlias
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = [
+    "CORE",
+    "PURE_PYTHON_ENV",
+    "UNAVAILABLE_REASON",
+    "ChainStep",
+    "MacKey",
+    "NativeMacKey",
+    "chain_step",
+]
+
+
+class NativeMacKey(Protocol):
+    """The precomputed HMAC-SHA256 states of one MAC key (``_core.MacKey``): opaque here.
+
+    Declared as a protocol so that typed code names it without importing the
+    extension, which may be absent.
+    """
+
+
+#: ``chain_step(body, head, marker, event_domain, mac_key, mac_domain)`` ->
+#: ``(line or None, digest, hash_hex, mac_hex or None)``; see ``_core.pyi``.
+ChainStep: TypeAlias = Callable[
+    [bytes, bytes, bytes, bytes, "NativeMacKey | None", bytes],
+    tuple[bytes | None, bytes, str, "str | None"],
+]
+
+#: Set to ``1`` to run the pure-Python core even where the extension is built.
+PURE_PYTHON_ENV: Final = "AUDITMW_PURE_PYTHON"
+
+
+def _load() -> tuple[ModuleType | None, str | None]:
+    """Return the extension module, or ``None`` and the reason it is not used."""
+    if os.environ.get(PURE_PYTHON_ENV, "").strip() not in ("", "0"):
+        return None, f"{PURE_PYTHON_ENV} is set"
+    try:
+        core = importlib.import_module("auditmw._native._core")
+    except ImportError as exc:  # not built (no compiler at install time), or broken
+        return None, f"the C extension is not available: {exc}"
+    except Exception as exc:  # a broken build must never stop the import of auditmw
+        return None, f"the C extension failed to load: {type(exc).__name__}: {exc}"
+    if getattr(core, "SHA256_IMPL", None) != "openssl":
+        # Its portable SHA-256 is slower than hashlib's OpenSSL (SHA-NI, AVX2): measured,
+        # the chain step would cost more than the Python one (_native/README.md).
+        return None, "the C extension was built without OpenSSL's libcrypto (libssl-dev)"
+    return core, None
+
+
+_module, UNAVAILABLE_REASON = _load()
+
+CORE: Literal["native", "python"] = "python" if _module is None else "native"
+chain_step: ChainStep | None = None if _module is None else _module.chain_step
+MacKey: Callable[[bytes], NativeMacKey] | None = None if _module is None else _module.MacKey
+del _module
