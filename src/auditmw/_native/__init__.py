@@ -43,6 +43,7 @@ __all__ = [
     "format_time",
     "headers_index",
     "headers_pick",
+    "id_state",
     "new_event_id",
     "use_format_time_reference",
 ]
@@ -99,6 +100,10 @@ headers_pick: HeadersPick | None = None if _module is None else _module.headers_
 headers_index: HeadersIndex | None = None if _module is None else _module.headers_index
 format_time: Callable[[int], str] | None = None if _module is None else _module.format_time
 new_event_id: Callable[..., str] | None = None if _module is None else _module.new_event_id
+#: the id generator's ``(last_ms, counter, prefix, pool, pos)``: for tests
+id_state: Callable[[], tuple[int, int, str, bytes, int]] | None = (
+    None if _module is None else _module._id_state
+)
 _set_reference: Callable[[Callable[[int], str]], None] | None = (
     None if _module is None else _module.set_format_time_reference
 )

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
+import types
 from typing import Any
 
 import orjson
@@ -236,8 +238,30 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 #: The Python code, the reference of the C functions (tests/native compare them).
 py_format_time = format_time
 py_new_event_id = new_event_id
-if _native.format_time is not None and _native.new_event_id is not None:
+
+
+class _NativeIdState(types.ModuleType):
+    """This module, where the C ``new_event_id`` runs: ``_id_last_ms`` read from outside
+    is the C generator's last millisecond (tests keep their times ahead of it); assigned,
+    it sets the Python reference's state."""
+
+    @property
+    def _id_last_ms(self) -> int:
+        assert _native.id_state is not None
+        return _native.id_state()[0]
+
+    @_id_last_ms.setter
+    def _id_last_ms(self, value: int) -> None:
+        self.__dict__["_id_last_ms"] = value
+
+
+if (
+    _native.format_time is not None
+    and _native.new_event_id is not None
+    and _native.id_state is not None
+):
     # The C code formats what fits 64 bits (from 1970) and hands the rest to the reference.
     _native.use_format_time_reference(py_format_time)
     format_time = _native.format_time  # type: ignore[assignment]
     new_event_id = _native.new_event_id
+    sys.modules[__name__].__class__ = _NativeIdState
