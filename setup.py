@@ -61,8 +61,19 @@ setup(
     ext_modules=[
         Extension(
             "auditmw._native._core",
-            sources=[NATIVE + "_core.c", NATIVE + "am_chain.c", NATIVE + "am_sha256.c"],
-            depends=[NATIVE + "am_chain.h", NATIVE + "am_sha256.h"],
+            sources=[
+                NATIVE + "_core.c",
+                NATIVE + "am_chain.c",
+                NATIVE + "am_headers.c",
+                NATIVE + "am_sha256.c",
+                NATIVE + "am_time.c",
+            ],
+            depends=[
+                NATIVE + "am_chain.h",
+                NATIVE + "am_headers.h",
+                NATIVE + "am_sha256.h",
+                NATIVE + "am_time.h",
+            ],
             extra_compile_args=WARNINGS,
             optional=True,
         )

@@ -1,4 +1,4 @@
-"""The writer's chain step on the Python core and on the native core, per event.
+"""The native core's entry points against their Python references, per call.
 
 Run: ``python -m benchmarks.bench_native`` (about 20 s).  Prints the median of
 interleaved rounds, in nanoseconds per event, of
@@ -6,6 +6,9 @@ interleaved rounds, in nanoseconds per event, of
 - ``ChainEncoder.encode`` (serialize + chain + MAC + seal; checkpoints every 1000 events)
   with the chain step in Python and in C, and
 - the chain step alone (hash, MAC, seal splice of one ~1 KB canonical line).
+
+- the request thread's parsing (phase 2): ``Headers.pick`` of the pipeline's 6 names on a
+  fresh ``Headers`` of 12 typical browser headers, ``format_time`` and ``new_event_id``.
 
 Both cores run in the same process (the Python one by setting ``chain_step`` to ``None``),
 so the ratio is measured within one run.
@@ -21,6 +24,7 @@ from typing import Any
 
 from auditmw import _native
 from auditmw.canonical import dumps
+from auditmw.core import canonical, event
 from auditmw.integrity import IntegrityOptions
 from auditmw.integrity.layout import EVENT_DOMAIN, MAC_DOMAIN
 from benchmarks.bench_integrity import make_event
@@ -80,6 +84,53 @@ def step_round(native: bool) -> float:
     return (time.perf_counter_ns() - start) / STEPS
 
 
+CALLS = 200_000
+BROWSER = [
+    (b"host", b"shop.example.org"),
+    (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
+    (b"accept", b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+    (b"accept-language", b"en-US,en;q=0.5"),
+    (b"accept-encoding", b"gzip, deflate, br, zstd"),
+    (b"referer", b"https://shop.example.org/cart"),
+    (b"cookie", b"session=4f9a0c2e; theme=dark"),
+    (b"x-forwarded-for", b"203.0.113.7, 10.0.0.2"),
+    (b"x-request-id", b"9b2f6c1e-5d4a-4f0b-8a31-2c7e9d0b6a55"),
+    (b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    (b"sec-fetch-mode", b"navigate"),
+    (b"priority", b"u=0, i"),
+]
+PICKED = ("x-request-id", "host", "traceparent", "x-forwarded-for", "forwarded", "user-agent")
+RAW_PICKED = tuple(name.encode() for name in PICKED)
+
+
+def request_round(native: bool) -> dict[str, float]:
+    """ns per call of Headers(raw).pick(6 names), format_time and new_event_id."""
+    pick, index = event._native_pick, event._native_index
+    if not native:
+        event._native_pick = event._native_index = None
+    fmt = canonical.format_time if native else canonical.py_format_time
+    new_id = canonical.new_event_id if native else canonical.py_new_event_id
+    headers, names, raw_names, raw = event.Headers, PICKED, RAW_PICKED, BROWSER
+    out: dict[str, float] = {}
+    try:
+        start = time.perf_counter_ns()
+        for _ in range(CALLS):
+            headers(raw).pick(names, raw_names)
+        out["Headers(raw).pick"] = (time.perf_counter_ns() - start) / CALLS
+    finally:
+        event._native_pick, event._native_index = pick, index
+    now = time.time_ns()
+    start = time.perf_counter_ns()
+    for i in range(CALLS):
+        fmt(now + i * 997)
+    out["format_time"] = (time.perf_counter_ns() - start) / CALLS
+    start = time.perf_counter_ns()
+    for i in range(CALLS):
+        new_id(now + i * 10_000)
+    out["new_event_id"] = (time.perf_counter_ns() - start) / CALLS
+    return out
+
+
 def main() -> None:
     if _native.CORE != "native":
         print(f"the native core is not active: {_native.UNAVAILABLE_REASON}")
@@ -91,9 +142,11 @@ def main() -> None:
             core = "native" if native else "python"
             figures.setdefault(f"encode/{core}", []).append(encode_round(native, events))
             figures.setdefault(f"step/{core}", []).append(step_round(native))
-    print("| what | python ns/event | native ns/event | native / python |")
+            for what, ns in request_round(native).items():
+                figures.setdefault(f"{what}/{core}", []).append(ns)
+    print("| what | python ns/call | native ns/call | native / python |")
     print("|---|---:|---:|---:|")
-    for what in ("encode", "step"):
+    for what in ("encode", "step", "Headers(raw).pick", "format_time", "new_event_id"):
         py = statistics.median(figures[f"{what}/python"])
         c = statistics.median(figures[f"{what}/native"])
         print(f"| {what} | {py:,.0f} | {c:,.0f} | {c / py:.2f} |")

@@ -2,7 +2,10 @@
 
 Each input becomes the arguments of ``chain_step`` (and of ``sha256`` / ``MacKey``), at
 times of the wrong type or as another buffer kind; the result must equal the Python
-reference of ``ChainEncoder._append`` byte for byte, or both must raise alike.
+reference of ``ChainEncoder._append`` byte for byte, or both must raise alike.  Or (one
+input in two) a raw ASGI header list and names for ``headers_pick`` / ``headers_index``
+(against ``Headers`` with the native calls off), and times for ``format_time`` (against
+``py_format_time``).
 
     python fuzz/fuzz_python.py -max_total_time=30 [corpus dirs]
 
@@ -71,6 +74,79 @@ def as_kind(data: bytes, kind: int) -> object:
 @atheris.instrument_func
 def test_one_input(raw: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(raw)
+    if fdp.ConsumeBool():
+        parse_input(fdp)
+    else:
+        chain_input(fdp)
+
+
+NAMES = [b"host", b"cookie", b"x-forwarded-for", b"user-agent", b"", b"Host", b"COOKIE"]
+
+
+def header_name(fdp: atheris.FuzzedDataProvider) -> bytes:
+    if fdp.ConsumeBool():
+        return NAMES[fdp.ConsumeIntInRange(0, len(NAMES) - 1)]
+    return fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 12))
+
+
+@atheris.instrument_func
+def parse_input(fdp: atheris.FuzzedDataProvider) -> None:
+    from unittest import mock
+
+    from auditmw.core import canonical, event
+
+    ns = fdp.ConsumeIntInRange(-(2**64), 2**64)
+    want_time: object
+    try:
+        want_time = canonical.py_format_time(ns)
+    except (OverflowError, OSError, ValueError) as exc:
+        want_time = type(exc)
+    try:
+        got_time: object = core.format_time(ns)
+    except (OverflowError, OSError, ValueError) as exc:
+        got_time = type(exc)
+    assert got_time == want_time or (ns < 0 or ns >= 2**63), (ns, got_time, want_time)
+    if 0 <= ns < 2**63:
+        assert got_time == want_time, (ns, got_time, want_time)
+
+    raw: list[object] = []
+    for _ in range(fdp.ConsumeIntInRange(0, 20)):
+        pair: object = (header_name(fdp), fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 300)))
+        if fdp.ConsumeProbability() < 0.05:  # what the C code leaves to Python
+            pair = [pair, ("host", "x"), (b"host",), (bytearray(b"h"), b"v")][
+                fdp.ConsumeIntInRange(0, 3)
+            ]
+        raw.append(pair)
+    source = tuple(raw) if fdp.ConsumeBool() else raw
+    names = tuple(header_name(fdp) for _ in range(fdp.ConsumeIntInRange(0, 8)))
+    with (
+        mock.patch.object(event, "_native_pick", None),
+        mock.patch.object(event, "_native_index", None),
+    ):
+        try:
+            want: object = event.Headers(source).pick(
+                tuple(n.decode("latin-1") for n in names), names
+            )
+            want_index: object = event.Headers(source)._index()
+        except (TypeError, ValueError) as exc:
+            want = want_index = type(exc)
+    got = core.headers_pick(source, names)
+    got_index = core.headers_index(source)
+    if got is None:  # not plain (bytes, bytes) pairs: the Python code runs
+        assert got_index is None
+        assert any(p.__class__ is not tuple or len(p) != 2 for p in raw) or any(  # type: ignore[arg-type]
+            x.__class__ is not bytes
+            for p in raw
+            for x in p  # type: ignore[attr-defined]
+        )
+    else:
+        assert got == want, (got, want)
+        assert got_index == want_index, (got_index, want_index)
+        assert list(got_index) == list(want_index)  # type: ignore[call-overload]
+
+
+@atheris.instrument_func
+def chain_input(fdp: atheris.FuzzedDataProvider) -> None:
     mac_on = fdp.ConsumeBool()
     marker = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 80))
     head = fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 70))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# fuzz/run.sh [seconds]: build the chain-step harness with AddressSanitizer and UBSan and
-# fuzz the native core's C code for that long (default 30 s). Exits non-zero on any finding.
+# fuzz/run.sh [seconds]: build the harnesses (fuzz_chain.c: the chain step; fuzz_parse.c:
+# the header pick, event time and event id) with AddressSanitizer and UBSan and fuzz the
+# native core's C code for that long (default 30 s). Exits non-zero on any finding.
 #
 # With clang (and its libFuzzer runtime): a libFuzzer binary, coverage-guided; new inputs
 # go to fuzz/out/corpus, a crashing input to fuzz/out/crash-*. Without: gcc builds the same
@@ -10,9 +11,10 @@ seconds="${1:-30}"
 here="$(cd "$(dirname "$0")" && pwd)"
 native="$here/../src/auditmw/_native"
 out="${FUZZ_OUT:-$here/out}"
-mkdir -p "$out/corpus"
+mkdir -p "$out/corpus" "$out/corpus_parse"
 
 sources=("$here/fuzz_chain.c" "$native/am_chain.c" "$native/am_sha256.c")
+parse_sources=("$here/fuzz_parse.c" "$native/am_headers.c" "$native/am_time.c")
 flags=(-std=c99 -g -O1 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Werror
   -fno-omit-frame-pointer -fno-sanitize-recover=all -I"$native")
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
@@ -40,7 +42,7 @@ atheris=""
 if command -v clang >/dev/null 2>&1 && "$python" -c "import atheris" >/dev/null 2>&1; then
   atheris=1
 fi
-parts=$(( ${#variants[@]} + ${atheris:-0} ))
+parts=$(( ${#variants[@]} + 1 + ${atheris:-0} ))
 share=$(( seconds / parts > 0 ? seconds / parts : 1 ))
 
 for variant in "${variants[@]}"; do
@@ -60,6 +62,19 @@ for variant in "${variants[@]}"; do
     "$out/fuzz_chain_gcc_$variant" -max_total_time="$share" "$here/corpus"
   fi
 done
+if has_libfuzzer; then
+  echo "fuzz (headers, time, ids): clang libFuzzer + ASan + UBSan, ${share}s"
+  clang "${flags[@]}" -fsanitize=fuzzer,address,undefined,integer \
+    -fno-sanitize=unsigned-integer-overflow,unsigned-shift-base \
+    "${parse_sources[@]}" -o "$out/fuzz_parse"
+  "$out/fuzz_parse" -max_total_time="$share" -max_len=4096 -timeout=10 \
+    -artifact_prefix="$out/parse-" -print_final_stats=1 "$out/corpus_parse" "$here/corpus"
+else
+  echo "fuzz (headers, time, ids): gcc + ASan + UBSan with driver.c, ${share}s"
+  gcc "${flags[@]}" -fsanitize=address,undefined "${parse_sources[@]}" "$here/driver.c" \
+    -o "$out/fuzz_parse_gcc"
+  "$out/fuzz_parse_gcc" -max_total_time="$share" "$here/corpus"
+fi
 if [ -n "$atheris" ]; then
   echo "fuzz (Python entry points): atheris + an ASan/UBSan build of _core, ${share}s"
   extra=()
@@ -70,7 +85,7 @@ if [ -n "$atheris" ]; then
   clang -shared -fPIC -std=c99 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
     -fsanitize=address,fuzzer-no-link -fsanitize=undefined -fsanitize-trap=undefined \
     -I"$include" -I"$native" "$native/_core.c" "$native/am_chain.c" "$native/am_sha256.c" \
-    "${extra[@]}" -o "$out/py/_core$suffix"
+    "$native/am_headers.c" "$native/am_time.c" "${extra[@]}" -o "$out/py/_core$suffix"
   preload="$("$python" -c 'import atheris, os; print(os.path.join(atheris.path(), "asan_with_fuzzer.so"))')"
   # CPython's own allocations are not freed at exit: no leak report for the interpreter.
   LD_PRELOAD="$preload" ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" \

@@ -97,3 +97,22 @@ sys.meta_path.insert(0, Block())
 def test_a_broken_extension_means_the_python_core(exc: str, reason: str) -> None:
     """A missing, broken or failing ``_core`` never breaks ``import auditmw``."""
     assert probe({}, BLOCK.format(exc=exc)) == ["python True True", reason]
+
+
+REQUEST_PATH = """
+from auditmw.core import canonical, event
+native = (event._native_pick, event._native_index, canonical.format_time, canonical.new_event_id)
+python = (None, None, canonical.py_format_time, canonical.py_new_event_id)
+print([type(f).__name__ for f in native], [a is b for a, b in zip(native, python)])
+import sys; sys.exit(0)
+"""
+
+
+def test_the_request_path_follows_the_loader(core: ModuleType) -> None:
+    """Headers, format_time and new_event_id use C where the loader says native, else Python."""
+    functions = ["builtin_function_or_method"] * 4
+    if core.SHA256_IMPL == "openssl":
+        assert probe({}, REQUEST_PATH) == [f"{functions} {[False] * 4}"]
+    assert probe({"AUDITMW_PURE_PYTHON": "1"}, REQUEST_PATH) == [
+        f"{['NoneType', 'NoneType', 'function', 'function']} {[True] * 4}"
+    ]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from auditmw.core import canonical
 from auditmw.integrity.layout import EVENT_DOMAIN, MAC_DOMAIN
 
 if TYPE_CHECKING:
@@ -78,4 +79,36 @@ def test_memory_flat(core: ModuleType, case: str) -> None:
 
     flat(call)
     del call
+    assert [sys.getrefcount(o) for o in watched] == counts
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    ["pick", "pick-joined", "pick-fallback", "index", "format-time", "format-ref", "event-id"],
+)
+def test_memory_flat_request_path(core: ModuleType, case: str) -> None:
+    """The request thread's entry points (phase 2): flat RSS, balanced reference counts."""
+    values = [b"x" * 300, b"example.org", b"a=1"]
+    raw = [(b"host", values[1]), (b"Cookie", values[2]), (b"cookie", values[2])]
+    raw += [(b"x-h%d" % i, values[0]) for i in range(80)]  # past the stack array
+    names = (b"x-request-id", b"host", b"traceparent", b"x-forwarded-for", b"cookie")
+    bad = [(b"host", b"a"), ("host", "b")]
+    ns = 1_733_222_222_123_456_789
+    watched: list[object] = [*values, raw, names, bad, ns]
+    counts = [sys.getrefcount(o) for o in watched]
+    calls: dict[str, Callable[[], object]] = {
+        "pick": lambda: core.headers_pick(raw, names[:4]),
+        "pick-joined": lambda: core.headers_pick(raw, names),
+        "pick-fallback": lambda: core.headers_pick(bad, names),
+        "index": lambda: core.headers_index(raw),
+        "format-time": lambda: core.format_time(ns),
+        "format-ref": lambda: core.format_time(-ns),  # the Python reference answers
+        "event-id": lambda: core.new_event_id(ns),
+    }
+    core.set_format_time_reference(canonical.py_format_time)  # as canonical does, when native
+    assert core.format_time(-ns) == canonical.py_format_time(-ns)
+    flat(calls[case], 200_000 if case == "format-ref" else CALLS)
+    del calls
     assert [sys.getrefcount(o) for o in watched] == counts

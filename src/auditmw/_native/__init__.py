@@ -10,6 +10,11 @@ Attributes:
     UNAVAILABLE_REASON: why the native core is not used (``None`` when it is).
     chain_step: :func:`auditmw._native._core.chain_step`, or ``None`` on the Python core.
     MacKey: :class:`auditmw._native._core.MacKey`, or ``None`` on the Python core.
+    headers_pick, headers_index: ``Headers.pick`` on a fresh ``Headers`` and
+        ``Headers._index`` (they return ``None`` where the Python code must run), or ``None``.
+    format_time, new_event_id: the C event time and UUIDv7, or ``None`` on the Python core;
+        ``format_time`` calls the reference given to :func:`use_format_time_reference` for
+        what it does not format itself (negative or beyond 64 bits).
 
 The Python code is the specification: the native functions return exactly what it
 returns, byte for byte (``tests/native``).
@@ -35,6 +40,12 @@ __all__ = [
     "MacKey",
     "NativeMacKey",
     "chain_step",
+    "format_time",
+    "headers_index",
+    "headers_pick",
+    "id_state",
+    "new_event_id",
+    "use_format_time_reference",
 ]
 
 
@@ -52,6 +63,12 @@ ChainStep: TypeAlias = Callable[
     [bytes, bytes, bytes, bytes, "NativeMacKey | None", bytes],
     tuple[bytes | None, bytes, str, "str | None"],
 ]
+
+#: ``headers_pick(raw, raw_names)`` -> the values (``None`` where absent), or ``None``
+#: when ``raw``/``raw_names`` are not the plain types it reads (the Python code runs).
+HeadersPick: TypeAlias = Callable[[object, tuple[bytes, ...]], "list[str | None] | None"]
+#: ``headers_index(raw)`` -> ``{lower-cased name: value}``, or ``None`` as above.
+HeadersIndex: TypeAlias = Callable[[object], "dict[bytes, bytes] | None"]
 
 #: Set to ``1`` to run the pure-Python core even where the extension is built.
 PURE_PYTHON_ENV: Final = "AUDITMW_PURE_PYTHON"
@@ -79,4 +96,21 @@ _module, UNAVAILABLE_REASON = _load()
 CORE: Literal["native", "python"] = "python" if _module is None else "native"
 chain_step: ChainStep | None = None if _module is None else _module.chain_step
 MacKey: Callable[[bytes], NativeMacKey] | None = None if _module is None else _module.MacKey
+headers_pick: HeadersPick | None = None if _module is None else _module.headers_pick
+headers_index: HeadersIndex | None = None if _module is None else _module.headers_index
+format_time: Callable[[int], str] | None = None if _module is None else _module.format_time
+new_event_id: Callable[..., str] | None = None if _module is None else _module.new_event_id
+#: the id generator's ``(last_ms, counter, prefix, pool, pos)``: for tests
+id_state: Callable[[], tuple[int, int, str, bytes, int]] | None = (
+    None if _module is None else _module._id_state
+)
+_set_reference: Callable[[Callable[[int], str]], None] | None = (
+    None if _module is None else _module.set_format_time_reference
+)
 del _module
+
+
+def use_format_time_reference(reference: Callable[[int], str]) -> None:
+    """Hand the C ``format_time`` its Python reference, for the values it leaves to it."""
+    if _set_reference is not None:
+        _set_reference(reference)

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
+import types
 from typing import Any
 
 import orjson
+
+from auditmw import _native
 
 __all__ = [
     "dumps",
@@ -154,8 +158,9 @@ def _sanitize_dict(
     return out
 
 
-#: (first microsecond of the cached second, "YYYY-MM-DDTHH:MM:SS." for it)
-_last: tuple[int, str] = (-1, "")
+#: (first microsecond of the cached second, "YYYY-MM-DDTHH:MM:SS." for it); none at first
+#: (an int base of -1 would give format_time(0) the empty prefix)
+_last: tuple[float, str] = (math.inf, "")
 
 
 def format_time(ns: int) -> str:
@@ -229,3 +234,34 @@ def _reset_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
+
+#: The Python code, the reference of the C functions (tests/native compare them).
+py_format_time = format_time
+py_new_event_id = new_event_id
+
+
+class _NativeIdState(types.ModuleType):
+    """This module, where the C ``new_event_id`` runs: ``_id_last_ms`` read from outside
+    is the C generator's last millisecond (tests keep their times ahead of it); assigned,
+    it sets the Python reference's state."""
+
+    @property
+    def _id_last_ms(self) -> int:
+        assert _native.id_state is not None
+        return _native.id_state()[0]
+
+    @_id_last_ms.setter
+    def _id_last_ms(self, value: int) -> None:
+        self.__dict__["_id_last_ms"] = value
+
+
+if (
+    _native.format_time is not None
+    and _native.new_event_id is not None
+    and _native.id_state is not None
+):
+    # The C code formats what fits 64 bits (from 1970) and hands the rest to the reference.
+    _native.use_format_time_reference(py_format_time)
+    format_time = _native.format_time  # type: ignore[assignment]
+    new_event_id = _native.new_event_id
+    sys.modules[__name__].__class__ = _NativeIdState

@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from auditmw import _native
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -231,6 +233,9 @@ class Headers:
 
     def _index(self) -> dict[bytes, bytes]:
         # Servers pass a list or tuple, but any iterable of pairs is valid ASGI.
+        if _native_index is not None and (native := _native_index(self._raw)) is not None:
+            self._bytes = native
+            return native
         source = self._raw or ()
         raw = source if isinstance(source, list | tuple) else list(source)
         # The fast path: one dict() call.  ASGI requires lower-case names, but not every
@@ -268,6 +273,12 @@ class Headers:
         if self._map is not None:
             mapping = self._map
             return [mapping.get(name) for name in names]
+        if (
+            self._bytes is None
+            and _native_pick is not None
+            and (picked := _native_pick(self._raw, raw_names)) is not None
+        ):
+            return picked  # one C call: the raw list of a fresh Headers, read in place
         get = (self._bytes if self._bytes is not None else self._index()).get
         return [
             None if (value := get(name)) is None else value.decode("latin-1") for name in raw_names
@@ -289,6 +300,11 @@ class Headers:
 
 
 _NAME_CACHE: dict[str, bytes] = {}
+
+
+# The C index and pick (auditmw._native), or None: the Python code above is their reference.
+_native_pick = _native.headers_pick
+_native_index = _native.headers_index
 
 
 def _name_bytes(name: str) -> bytes:
