@@ -61,7 +61,7 @@ class TestEventIds:
         """The first 48 bits are the Unix time in milliseconds."""
         # Ahead of any id made earlier in this process: ids stay monotonic, so a time
         # behind the last id (or a millisecond whose counter ran out) is moved forward.
-        now = max(time.time_ns(), (canonical._id_last_ms + 1000) * 1_000_000)
+        now = max(time.time_ns(), (canonical.last_id_ms() + 1000) * 1_000_000)
         value = canonical.new_event_id(now)
         assert int(value.replace("-", "")[:12], 16) == now // 1_000_000
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 import time
-import types
 from typing import Any
 
 import orjson
@@ -26,6 +24,7 @@ from auditmw import _native
 __all__ = [
     "dumps",
     "format_time",
+    "last_id_ms",
     "list_changes",
     "loads",
     "new_event_id",
@@ -240,19 +239,15 @@ py_format_time = format_time
 py_new_event_id = new_event_id
 
 
-class _NativeIdState(types.ModuleType):
-    """This module, where the C ``new_event_id`` runs: ``_id_last_ms`` read from outside
-    is the C generator's last millisecond (tests keep their times ahead of it); assigned,
-    it sets the Python reference's state."""
+def last_id_ms() -> int:
+    """The millisecond of the newest event id this process made (by whichever core runs).
 
-    @property
-    def _id_last_ms(self) -> int:
-        assert _native.id_state is not None
+    Ids are monotonic: an id asked for at an earlier time is moved to this millisecond
+    (or the next, when its counter ran out).
+    """
+    if new_event_id is not py_new_event_id and _native.id_state is not None:
         return _native.id_state()[0]
-
-    @_id_last_ms.setter
-    def _id_last_ms(self, value: int) -> None:
-        self.__dict__["_id_last_ms"] = value
+    return _id_last_ms
 
 
 if (
@@ -264,4 +259,3 @@ if (
     _native.use_format_time_reference(py_format_time)
     format_time = _native.format_time  # type: ignore[assignment]
     new_event_id = _native.new_event_id
-    sys.modules[__name__].__class__ = _NativeIdState
