@@ -194,7 +194,11 @@ class ChainEncoder:
         if mac is not None:
             integrity["epoch"] = self._cp_n
         try:
-            record, stored, body = self._serialize(event, integrity)
+            if self._export is None:  # the stored form is the event: _serialize, inlined
+                record = stored = {**event, "integrity": integrity}
+                body = dumps(stored)
+            else:
+                record, stored, body = self._serialize(event, integrity)
         except Exception as exc:  # never let one event stop the stream: degrade it
             encoded = self._degraded(event, integrity, exc)
             if encoded is None:
