@@ -13,8 +13,8 @@ Variants (GET ``/orders/42``): the bare app; a no-op pure-ASGI middleware (the
 floor); a no-op Starlette ``BaseHTTPMiddleware``; ``asgi-correlation-id``;
 OpenTelemetry ASGI instrumentation (SDK, in-memory exporter); auditmw in the
 DESIGN §11 target configuration (metadata level, verified and cached JWT,
-integrity chain, file sink, async delivery) and variants of it (no identity,
-uncached JWT, file sink without ``fsync``).  A second group sends a POST with
+integrity chain with MACs and signed checkpoints, file sink, async delivery) and
+variants of it (no identity, uncached JWT, file sink without ``fsync``).  A second group sends a POST with
 a small JSON body that the app reads, to price the ``request`` level.  When this
 auditmw has durable delivery (``DeliveryOptions(mode="durable")``), a third group
 compares it with async delivery at 64 concurrent requests (group commit).
@@ -46,6 +46,8 @@ from auditmw.testing import make_scope
 from benchmarks._harness import Section, full_table, interleave, results_data, timer, versions
 
 SECRET = b"benchmark-secret-" + b"k" * 47
+#: The target configuration MACs every event and checkpoint (DESIGN §9, issue 18).
+MAC_KEY = b"benchmark-mac-key-" + b"m" * 46
 NOW = int(time.time())
 CLAIMS = {"sub": "user-42", "name": "Ada", "roles": ["admin"], "iat": NOW, "exp": NOW + 86_400}
 TOKEN = jwt.encode(CLAIMS, SECRET, algorithm="HS256")
@@ -117,7 +119,7 @@ def audited(tmp: Path, name: str, **options: Any) -> tuple[AuditMiddleware, Flus
         "service": "bench",
         "sinks": [FileSink(tmp / f"{name}.jsonl")],
         "resolvers": [JWTResolver(algorithms=["HS256"], secret=SECRET)],
-        "integrity": IntegrityOptions(signing_key=generate_keypair()[0]),
+        "integrity": IntegrityOptions(signing_key=generate_keypair()[0], mac_key=MAC_KEY),
         "delivery": DeliveryOptions(max_queue=100_000),
     }
     settings.update(options)

@@ -1,6 +1,7 @@
 """Flatness (DESIGN §11): cost flat in uptime and in log size, memory bounded by configuration.
 
     python -m benchmarks.bench_flat [--quick]
+    python -m benchmarks.bench_flat --uptime-only --requests 1000000   # RSS over 10^6 requests
 
 All in one process, auditmw in the DESIGN §11 target configuration
 (``bench_asgi.audited``: metadata level, verified and cached JWT, integrity chain,
@@ -375,8 +376,13 @@ def verify_scaling(tmp: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (about 20 s)")
-    if parser.parse_args().quick:
+    parser.add_argument("--uptime-only", action="store_true", help="run section 1 only")
+    parser.add_argument("--requests", type=int, help="requests per variant in section 1")
+    args = parser.parse_args()
+    if args.quick:
         apply_quick()
+    if args.requests:
+        globals()["UPTIME_REQUESTS"] = args.requests
     counter = DropCounter()
     delivery_log = logging.getLogger("auditmw.delivery")
     delivery_log.addHandler(counter)  # also keeps the expected outage errors off stderr
@@ -386,6 +392,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         print("\n".join(uptime(tmp)))
+        if args.uptime_only:
+            print(f"\n({time.perf_counter() - began:.0f} s)")
+            return
         print()
         print("2. Sink down: HTTPSink to a closed localhost port (async delivery, no spool)")
         for bound in BOUNDS:

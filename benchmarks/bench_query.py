@@ -77,8 +77,9 @@ def make_log(directory: Path, events: int) -> tuple[Path, KeyRegistry, bytes]:
         order = str(i % 97)
         exchange = auditor.new_exchange(
             "http", method, route.replace("{order_id}", order), Headers([]),
-            route=route, path_params={"order_id": order}, client=("203.0.113.7", 50000),
+            client=("203.0.113.7", 50000),
         )  # fmt: skip
+        exchange.route, exchange.path_params = route, {"order_id": order}
         # Traffic in waves: times bunch up where the sine's slope is low.
         share = i / events
         exchange.start_ns = start + int(span * (share + math.sin(6 * math.pi * share) / 25))

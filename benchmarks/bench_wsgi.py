@@ -35,7 +35,7 @@ from auditmw.testing import make_environ
 from auditmw.wsgi import AuditWSGIMiddleware
 from benchmarks._harness import Section, full_table, interleave, results_data, timer, versions
 from benchmarks.bench_asgi import HEADERS as ASGI_HEADERS
-from benchmarks.bench_asgi import SECRET
+from benchmarks.bench_asgi import MAC_KEY, SECRET
 
 # The same request as the ASGI benchmark (a real HS256 bearer token), WSGI-cased.
 HEADERS = {"-".join(p.capitalize() for p in k.split("-")): v for k, v in ASGI_HEADERS.items()}
@@ -98,7 +98,7 @@ def config(tmp: Path, name: str, *, target: bool = False) -> AuditConfig:
         service="bench",
         sinks=[FileSink(tmp / f"{name}.jsonl")],
         resolvers=[JWTResolver(algorithms=["HS256"], secret=SECRET)],
-        integrity=IntegrityOptions(signing_key=generate_keypair()[0]),
+        integrity=IntegrityOptions(signing_key=generate_keypair()[0], mac_key=MAC_KEY),
         delivery=DeliveryOptions(max_queue=100_000),
     )
 

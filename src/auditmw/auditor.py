@@ -17,6 +17,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
+from auditmw import _native
 from auditmw.core import capture as _capture
 from auditmw.core import process as _process
 from auditmw.core.canonical import new_event_id
@@ -111,7 +112,9 @@ class Auditor:
             policy = self.pipeline.policy
             # Resolvers state known weaknesses (a short JWT secret): evidence, too.
             weak = [w for r in self.pipeline.resolvers for w in getattr(r, "weaknesses", ())]
-            details: dict[str, object] = {"weaknesses": weak} if weak else {}
+            details: dict[str, object] = {"core": _native.CORE}
+            if weak:
+                details["weaknesses"] = weak
             if not self.config.sinks:
                 details["warning"] = "no sinks are configured: events are written nowhere"
             self.submit(self.pipeline.lifecycle("audit.started", details))

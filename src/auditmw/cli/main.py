@@ -42,6 +42,7 @@ COMMANDS = (
     "postgres",
     "cat",
     "retention",
+    "doctor",
 )
 
 
