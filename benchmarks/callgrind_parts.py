@@ -3,7 +3,8 @@
     python -m benchmarks.callgrind_parts [--parts app,nosink,noid,nochain,encode,...] [--n 500]
 
 The whole-request figure of :mod:`benchmarks.callgrind` says how much auditmw costs,
-not where.  Each part here is counted the same way (a run of ``n`` and one of
+not where.  Every part runs that module's target configuration (MAC on every event,
+checkpoints by count only).  Each part here is counted the same way (a run of ``n`` and one of
 ``2n``, the difference over ``n``, every thread included), so that parts subtract:
 
 - ``bare``: the bare app; ``target``: the target variant (as ``benchmarks.callgrind``);
@@ -37,7 +38,7 @@ def _captured(tmp: Path) -> tuple[Any, Any]:
     from auditmw.core.event import Exchange
     from benchmarks import bench_asgi as b
 
-    app, _flush = b.audited(tmp, "parts", sinks=[], delivery=cg.QUIET)
+    app, _flush = b.audited(tmp, "parts", sinks=[], delivery=cg.QUIET, integrity=cg._integrity())
     seen: list[Exchange] = []
     process = app.auditor.pipeline.process
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_asgi import audited, make_round
-from benchmarks.callgrind import QUIET, WARMUP
+from benchmarks.callgrind import QUIET, WARMUP, _integrity
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     threading.Thread.run = run  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as name:
-        app, flush = audited(Path(name), "calls", delivery=QUIET)
+        app, flush = audited(Path(name), "calls", delivery=QUIET, integrity=_integrity())
         serve = make_round(app, flush)
         serve(WARMUP)
         gc.collect()
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     stats = pstats.Stats(main_profile)
     for profile in profiles:
         profile.create_stats()
-        if profile.stats:  # type: ignore[attr-defined]
+        if profile.stats:
             stats.add(profile)
     stats.sort_stats(args.sort).print_stats(args.top)
     total: Any = stats.total_calls  # type: ignore[attr-defined]
