@@ -90,6 +90,7 @@ class AuditMiddleware:
         self._audit_header = header.lower().encode("latin-1") if header else None
         self._captures = auditor.pipeline.policy.captures_bodies
         self._span = auditor.pipeline.span_reader  # None without OpenTelemetry
+        self._new_exchange = auditor.new_exchange
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -103,20 +104,22 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
 
     def _exchange(self, scope: Scope, kind: str) -> Exchange:
-        query = scope.get("query_string", b"")
-        exchange = self.auditor.new_exchange(
+        get = scope.get
+        query = get("query_string", b"")
+        exchange = self._new_exchange(
             kind,
-            scope.get("method", "GET"),
-            scope.get("path", ""),
-            Headers(scope.get("headers")),
-            query=query.decode("latin-1") if isinstance(query, bytes) else str(query or ""),
-            scheme=scope.get("scheme", "http"),
-            http_version=scope.get("http_version", "1.1"),
-            client=scope.get("client"),
+            get("method", "GET"),
+            get("path", ""),
+            Headers(get("headers")),
+            query=query.decode("latin-1") if query.__class__ is bytes else _query_text(query),
+            scheme=get("scheme", "http"),
+            http_version=get("http_version", "1.1"),
+            client=get("client"),
             request_object=scope,
         )
-        if self._span is not None:  # an OpenTelemetry span around this middleware
-            exchange.trace = self._span()
+        span = self._span
+        if span is not None:  # an OpenTelemetry span around this middleware
+            exchange.trace = span()
         return exchange
 
     def _bodies(self, exchange: Exchange, scope: Scope, path: str) -> BodyRecorder | None:
@@ -259,8 +262,10 @@ class _HTTPCycle:
         self.started = self.done = self.recorded = False
         # request_done: the last request body message arrived; cut: the client left before.
         self.request_done = self.cut = False
-        self.bodies = middleware._bodies(exchange, scope, self.path)
-        self.durable = middleware.auditor.durable
+        self.bodies = None
+        if middleware._captures:  # the call only when bodies may be recorded
+            self.bodies = middleware._bodies(exchange, scope, self.path)
+        self.durable = middleware.auditor.delivery.is_durable
         self.held: Message | None = None  # durable mode: the response start, until the commit
 
     def finish(self) -> None:
@@ -364,6 +369,13 @@ _UNAVAILABLE_START: Message = {
     "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"1")],
 }
 _UNAVAILABLE_BODY: Message = {"type": "http.response.body", "body": b"audit storage unavailable\n"}
+
+
+def _query_text(query: object) -> str:
+    """A query string a server passed as something else than ``bytes`` (a subclass, a str)."""
+    if isinstance(query, bytes):
+        return query.decode("latin-1")
+    return str(query or "")
 
 
 def _frame_size(message: Message) -> int:

@@ -54,6 +54,17 @@ if TYPE_CHECKING:
 __all__ = ["Pipeline"]
 
 
+def _valid_id(value: str) -> bool:
+    """Whether an inbound request id may be recorded (``REQUEST_ID_RE``).
+
+    The common ids (UUIDs, hex, alphanumerics with dashes) pass without the regex,
+    which costs several times more than these three string methods.
+    """
+    if len(value) <= 128 and value.isascii() and value.replace("-", "").isalnum():
+        return True
+    return REQUEST_ID_RE.fullmatch(value) is not None
+
+
 class Pipeline:
     """Builds audit events.
 
@@ -283,9 +294,7 @@ class Pipeline:
             truncated.append("/request/path")
             path = path[: limits.path]
         request: dict[str, Any] = {
-            "id": (
-                request_id if request_id and REQUEST_ID_RE.fullmatch(request_id) else ex.event_id
-            ),
+            "id": request_id if request_id and _valid_id(request_id) else ex.event_id,
             "method": method[:32] if method.isascii() else escape(method)[:32],
             "path": path,
             "scheme": ex.scheme,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import importlib
 import logging
 import os
 import time
@@ -46,6 +47,31 @@ if TYPE_CHECKING:
     from auditmw.formats import Exporter
 
 __all__ = ["ChainEncoder", "ChainSettings"]
+
+
+def _openssl_hmac() -> Any:
+    """CPython's OpenSSL HMAC constructor (what ``hmac.new`` wraps), or ``None``."""
+    try:
+        return importlib.import_module("_hashlib").hmac_new
+    except (ImportError, AttributeError):  # an interpreter without OpenSSL
+        return None
+
+
+_hmac_new: Any = _openssl_hmac()
+
+
+def _hmac_state(key: bytes) -> Any:
+    """An HMAC-SHA256 state keyed with ``key``, to be copied for each message.
+
+    OpenSSL's HMAC object itself where CPython exposes it (``hmac.new`` wraps it in a
+    Python class whose copy/update/digest cost a third more), else ``hmac.new``.
+    """
+    if _hmac_new is not None:
+        try:
+            return _hmac_new(key, digestmod="sha256")
+        except Exception:  # noqa: S110 - OpenSSL refused (e.g. FIPS): hmac.new below
+            pass
+    return hmac.new(key, digestmod=sha256)
 
 
 class ChainSettings(Protocol):
@@ -122,6 +148,7 @@ class ChainEncoder:
         # with the HMAC states precomputed, rebuilt whenever self._mac changes.
         self._step = None if _native.MacKey is None else _native.chain_step
         self._step_mac = self._native_mac()
+        self._py_mac = self._python_mac()
         self._seq = 0
         self._head = ZERO_HASH
         self._leaves: list[bytes] = []
@@ -194,7 +221,11 @@ class ChainEncoder:
         if mac is not None:
             integrity["epoch"] = self._cp_n
         try:
-            record, stored, body = self._serialize(event, integrity)
+            if self._export is None:  # the stored form is the event: _serialize, inlined
+                record = stored = {**event, "integrity": integrity}
+                body = dumps(stored)
+            else:
+                record, stored, body = self._serialize(event, integrity)
         except Exception as exc:  # never let one event stop the stream: degrade it
             encoded = self._degraded(event, integrity, exc)
             if encoded is None:
@@ -216,7 +247,9 @@ class ChainEncoder:
         hash_hex = integrity["hash"] = digest.hex()
         seal = b'"hash":"' + hash_hex.encode() + b'",'
         if mac is not None:
-            integrity["mac"] = mac_hex = hmac.digest(mac, MAC_DOMAIN + digest, "sha256").hex()
+            state = self._py_mac.copy()  # the key schedule is computed once per key
+            state.update(MAC_DOMAIN + digest)
+            integrity["mac"] = mac_hex = state.hexdigest()
             seal += b'"mac":"' + mac_hex.encode() + b'",'
         batch.events.append(record)
         marker = self._marker
@@ -239,6 +272,17 @@ class ChainEncoder:
         if self._mac is None or self._step is None or _native.MacKey is None:
             return None  # no MAC, or the Python core
         return _native.MacKey(self._mac)
+
+    def _python_mac(self) -> Any:
+        """The Python core's form of the current MAC key: an HMAC-SHA256 state keyed once.
+
+        Each event copies it (``HMAC_CTX_copy``) instead of keying a new HMAC: about
+        40% fewer instructions for the MAC (``benchmarks/callgrind_parts.py encode``),
+        the same bytes as ``hmac.digest``.  ``None`` without a MAC.
+        """
+        if self._mac is None:
+            return None
+        return _hmac_state(self._mac)
 
     def _serialize(
         self, event: Event, integrity: dict[str, Any]
@@ -310,6 +354,7 @@ class ChainEncoder:
                 # Forward security: the key of the closed epoch is gone from memory.
                 self._mac = evolve_mac_key(self._mac)
                 self._step_mac = self._native_mac()
+                self._py_mac = self._python_mac()
         record["seal"] = seal
         line = dumps(record)
         batch.events.append(record)
