@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
@@ -12,6 +13,7 @@ import pytest
 import auditmw.integrity.writer.encoder
 from auditmw import _native
 from auditmw.cli import main
+from auditmw.core import canonical
 from auditmw.integrity import ChainEncoder, IntegrityOptions
 from auditmw.sinks.base import Batch
 
@@ -91,10 +93,20 @@ def encode(
         step = None if core is None else core.chain_step
         patch.setattr(_native, "chain_step", step)
         patch.setattr(_native, "MacKey", None if core is None else core.MacKey)
+        # Only this thread reads the fake ids and clock: a thread another test left
+        # running (a delivery worker's tick) must not take one and shift a checkpoint.
+        me, real_time_ns = threading.get_ident(), time.time_ns
+        real_id = canonical.new_event_id
         patch.setattr(
-            auditmw.integrity.writer.encoder, "new_event_id", lambda now_ns=None: next(ids)
+            auditmw.integrity.writer.encoder,
+            "new_event_id",
+            lambda now_ns=None: next(ids) if threading.get_ident() == me else real_id(now_ns),
         )
-        patch.setattr(time, "time_ns", lambda: next(clock))
+        patch.setattr(
+            time,
+            "time_ns",
+            lambda: next(clock) if threading.get_ident() == me else real_time_ns(),
+        )
         encoder = options.encoder_for(fmt, "app")
         assert isinstance(encoder, ChainEncoder)
         assert (encoder._step is None) == (step is None)
