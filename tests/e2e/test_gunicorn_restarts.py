@@ -42,7 +42,9 @@ APP = textwrap.dedent(
     MARKS = Path(os.environ["MARKS"])
 
     class HoldingSink:
-        # Once armed, the first batch carrying a checkpoint blocks inside emit (until killed).
+        # Once armed, the first batch carrying a checkpoint of events after the chain's
+        # first ones blocks inside emit (until killed): the worker's genesis and first
+        # events are stored before it, however the requests fell on the workers.
         format = "auditmw"
 
         def __init__(self, inner):
@@ -50,7 +52,11 @@ APP = textwrap.dedent(
 
         def emit(self, batch):
             if self.armed:
-                held = [e["seal"]["hash"] for e in batch.events if e.get("kind") == "audit.checkpoint"]
+                held = [
+                    e["seal"]["hash"]
+                    for e in batch.events
+                    if e.get("kind") == "audit.checkpoint" and e["checkpoint"]["first_seq"] > 1
+                ]
                 if held:
                     (MARKS / f"held-{os.getpid()}").write_text(",".join(held))
                     threading.Event().wait()

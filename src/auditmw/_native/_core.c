@@ -690,20 +690,7 @@ PyMODINIT_FUNC PyInit__core(void) {
     if (MacKey_Type == NULL) {
         /* kept for the life of the process: instances are checked against it */
         MacKey_Type = (PyTypeObject *)PyType_FromSpec(&MacKey_spec);
-    #if !defined(_WIN32)
-    {
-        static int at_fork_registered;
-        if (!at_fork_registered) {
-            if (pthread_atfork(NULL, NULL, ids_after_fork_child) != 0) {
-                Py_DECREF(module);
-                PyErr_SetString(PyExc_OSError, "pthread_atfork failed");
-                return NULL;
-            }
-            at_fork_registered = 1;
-        }
-    }
-#endif
-    if (MacKey_Type == NULL) {
+        if (MacKey_Type == NULL) {
             Py_DECREF(module);
             return NULL;
         }
