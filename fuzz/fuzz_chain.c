@@ -28,24 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                      \
     } while (0)
 
-/* Take a length-prefixed piece (its length byte capped at cap) off the input. */
-static const uint8_t *take(const uint8_t **data, size_t *size, size_t cap, size_t *len) {
-    const uint8_t *piece;
-    size_t n;
-    if (*size == 0) {
-        *len = 0;
-        return *data;
-    }
-    n = (*data)[0] % (cap + 1);
-    (*data)++;
-    (*size)--;
-    if (n > *size) n = *size;
-    piece = *data;
-    *data += n;
-    *size -= n;
-    *len = n;
-    return piece;
-}
+#include "take.h"
 
 static uint8_t *dup3(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, const uint8_t *c,
                      size_t nc, size_t *n) {

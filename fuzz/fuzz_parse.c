@@ -33,23 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_HEADERS 32
 
-static const uint8_t *take(const uint8_t **data, size_t *size, size_t cap, size_t *len) {
-    const uint8_t *piece;
-    size_t n;
-    if (*size == 0) {
-        *len = 0;
-        return *data;
-    }
-    n = (*data)[0] % (cap + 1);
-    (*data)++;
-    (*size)--;
-    if (n > *size) n = *size;
-    piece = *data;
-    *data += n;
-    *size -= n;
-    *len = n;
-    return piece;
-}
+#include "take.h"
 
 static uint64_t take_u64(const uint8_t **data, size_t *size) {
     uint64_t v = 0;

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
 import pickle
-from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,37 +11,17 @@ from hypothesis import strategies as st
 
 from auditmw.canonical import dumps
 from auditmw.integrity.layout import EVENT_DOMAIN, MAC_DOMAIN
+from tests.native.reference import Step, reference
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-Step = tuple[bytes | None, bytes, str, str | None]
 CHAIN_ID = "0192f5b2-7c1e-7a3b-9d4e-00000000002a"
 
 
 def marker_for(chain_id: str, key: str = "integrity") -> bytes:
     """The marker ChainEncoder searches for (``self._marker``)."""
     return b'"' + key.encode() + b'":{"chain_id":"' + chain_id.encode() + b'",'
-
-
-def reference(  # noqa: PLR0917 - the argument order of chain_step
-    body: bytes, head: bytes, marker: bytes, domain: bytes, mac: bytes | None, mac_domain: bytes
-) -> Step:
-    """The chain step exactly as ``ChainEncoder._append`` does it in Python."""
-    digest = sha256(domain + head + body).digest()
-    hash_hex = digest.hex()
-    seal = b'"hash":"' + hash_hex.encode() + b'",'
-    mac_hex = None
-    if mac is not None:
-        mac_hex = hmac.digest(mac, mac_domain + digest, "sha256").hex()
-        seal += b'"mac":"' + mac_hex.encode() + b'",'
-    found = body.find(marker)
-    if found >= 0 and body.find(marker, found + 1) < 0:
-        at = found + len(marker)
-        if mac is not None:
-            at = body.index(b",", at) + 1
-        return b"".join((body[:at], seal, body[at:])), digest, hash_hex, mac_hex
-    return None, digest, hash_hex, mac_hex
 
 
 def native(  # noqa: PLR0917 - the argument order of chain_step
