@@ -18,8 +18,8 @@ from auditmw.config.build import arguments_from_document
 from auditmw.config.checks import check_live_fields
 from auditmw.config.mapping import config_from_mapping
 from auditmw.config.values import DeliveryOptions, Limits, Network, ServiceInfo
-from auditmw.core.documents import Source, document_from_env, read_document
-from auditmw.core.policy import Policy, document_keys
+from auditmw.core.documents import Source, document_from_env
+from auditmw.core.policy import Policy, load_policy
 from auditmw.exceptions import ConfigurationError, NoSinksWarning, SettingError
 
 if TYPE_CHECKING:
@@ -236,10 +236,9 @@ def config_from_policy(
 
     .. versionadded:: 0.1.0
     """
-    document = read_document(source)
-    policy = Policy(document, keys=document_keys(document, keys, environ))
+    policy = load_policy(source, keys=keys, environ=environ)
     return AuditConfig(
-        **arguments_from_document(document, policy=policy, environ=environ, **overrides)
+        **arguments_from_document(policy.document, policy=policy, environ=environ, **overrides)
     )
 
 
