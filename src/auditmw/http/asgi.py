@@ -94,14 +94,41 @@ class AuditMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await self._websocket(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(scope, receive, send)
-        else:
+        if kind != "http":
+            if kind == "websocket":
+                await self._websocket(scope, receive, send)
+            elif kind == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        # The HTTP cycle, inline: one coroutine per request, not two.
+        try:
+            cycle = _HTTPCycle(self, scope, receive, send)
+        except Exception as exc:  # a scope no compliant server sends: never the app's problem
+            self.auditor.internal_error("asgi.scope", exc)
             await self.app(scope, receive, send)
+            return
+        token = _current.set(cycle.exchange.context)
+        try:
+            await self.app(scope, cycle.receive, cycle.send)
+        except BaseException as exc:
+            if not cycle.recorded:
+                if isinstance(exc, Exception) and not cycle.exchange.aborted:
+                    cycle.exchange.exception = exc
+                else:  # cancelled, or the client went away: not the app's error
+                    cycle.exchange.aborted = True
+                cycle.finish()
+            raise
+        finally:
+            _current.reset(token)
+        if cycle.held is not None:  # the app never finished its body: behave as without us
+            await cycle.release()
+        if not cycle.recorded:
+            # The app returned without completing its response (e.g. a stream cut short).
+            if cycle.started:
+                cycle.exchange.aborted = True
+            cycle.finish()
 
     def _exchange(self, scope: Scope, kind: str) -> Exchange:
         get = scope.get
@@ -144,34 +171,6 @@ class AuditMiddleware:
         except Exception as exc:  # a value the framework left in an odd shape: record without it
             self.auditor.internal_error("asgi.prepare", exc, exchange)
         self.auditor.record(exchange)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            cycle = _HTTPCycle(self, scope, receive, send)
-        except Exception as exc:  # a scope no compliant server sends: never the app's problem
-            self.auditor.internal_error("asgi.scope", exc)
-            await self.app(scope, receive, send)
-            return
-        token = _current.set(cycle.exchange.context)
-        try:
-            await self.app(scope, cycle.receive, cycle.send)
-        except BaseException as exc:
-            if not cycle.recorded:
-                if isinstance(exc, Exception) and not cycle.exchange.aborted:
-                    cycle.exchange.exception = exc
-                else:  # cancelled, or the client went away: not the app's error
-                    cycle.exchange.aborted = True
-                cycle.finish()
-            raise
-        finally:
-            _current.reset(token)
-        if cycle.held is not None:  # the app never finished its body: behave as without us
-            await cycle.release()
-        if not cycle.recorded:
-            # The app returned without completing its response (e.g. a stream cut short).
-            if cycle.started:
-                cycle.exchange.aborted = True
-            cycle.finish()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -269,10 +268,21 @@ class _HTTPCycle:
         self.held: Message | None = None  # durable mode: the response start, until the commit
 
     def finish(self) -> None:
+        """Record the event: what ``AuditMiddleware._finish`` does, in one frame."""
         self.recorded = True
         if self.bodies is not None:
             self.bodies.finish()
-        self.middleware._finish(self.exchange, self.scope, self.path)
+        exchange = self.exchange
+        scope = self.scope
+        auditor = self.middleware.auditor
+        try:
+            _place(exchange, scope, self.path)
+            exchange.path_params = scope.get("path_params")
+            if "user" in scope:
+                exchange.user = scope["user"]
+        except Exception as exc:  # a value the framework left in an odd shape: record without it
+            auditor.internal_error("asgi.prepare", exc, exchange)
+        auditor.record(exchange)
 
     async def receive(self) -> Message:
         message = await self._receive()
@@ -293,7 +303,30 @@ class _HTTPCycle:
     async def send(self, message: Message) -> None:
         mtype = message["type"]
         exchange = self.exchange
-        if mtype == "http.response.start":
+        if mtype == "http.response.body":
+            body = message.get("body", b"")
+            exchange.response_bytes += len(body)
+            if self.bodies is not None:
+                self.bodies.response_chunk(body)
+            if not message.get("more_body", False):
+                if self.durable:
+                    await self._commit(message)
+                    return
+                try:  # _forward, inline: the final message of every response
+                    await self._send(message)
+                except OSError:
+                    exchange.aborted = self.cut = True
+                    raise
+                # The response is complete: record now, before background tasks run.  A
+                # disconnect seen after the whole request arrived may be the server's
+                # own end-of-response notice; one seen before it never is.
+                self.done = True
+                exchange.aborted = self.cut
+                self.finish()
+                return
+            if self.held is not None:
+                await self.release()
+        elif mtype == "http.response.start":
             self.started = True
             exchange.status = message["status"]
             span = self.middleware._span
@@ -309,25 +342,11 @@ class _HTTPCycle:
             if self.durable:
                 self.held = message
                 return
-        elif mtype == "http.response.body":
-            exchange.response_bytes += len(message.get("body", b""))
-            if self.bodies is not None:
-                self.bodies.response_chunk(message.get("body", b""))
-            if not message.get("more_body", False):
-                if self.durable:
-                    await self._commit(message)
-                    return
-                await self._forward(message)
-                # The response is complete: record now, before background tasks run.  A
-                # disconnect seen after the whole request arrived may be the server's
-                # own end-of-response notice; one seen before it never is.
-                self.done = True
-                exchange.aborted = self.cut
-                self.finish()
-                return
-            if self.held is not None:
-                await self.release()
-        await self._forward(message)
+        try:  # _forward, inline
+            await self._send(message)
+        except OSError:
+            exchange.aborted = self.cut = True
+            raise
 
     async def release(self) -> None:
         held, self.held = self.held, None

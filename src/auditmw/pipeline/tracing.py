@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeAlias
 
 __all__ = ["SpanIds", "SpanReader", "span_reader"]
@@ -42,35 +43,52 @@ def span_reader() -> SpanReader | None:
         from opentelemetry import trace
     except Exception:  # absent, or broken: correlation is optional, never fatal
         return None
-    get_current_span: Callable[[], Any] = _fast_current_span() or trace.get_current_span
     invalid = trace.INVALID_SPAN
+    fast = _fast_current_span()
+    if fast is not None:  # the common layout: the span in two C-level lookups, no call
+        var, key = fast
+
+        def read_var() -> SpanIds | None:
+            try:
+                span = var.get().get(key)
+                if span is invalid or span is None:  # the common case without a span
+                    return None
+                return _ids(span)
+            except Exception:  # a broken tracer never reaches the application
+                return None
+
+        return read_var
+    get_current_span: Callable[[], Any] = trace.get_current_span
 
     def read() -> SpanIds | None:
         try:
             span = get_current_span()
             if span is invalid or span is None:  # the common case without a span
                 return None
-            ctx = span.get_span_context()
-            if not ctx.is_valid:
-                return None
-            return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+            return _ids(span)
         except Exception:  # a broken tracer never reaches the application
             return None
 
     return read
 
 
-def _fast_current_span() -> Callable[[], Any] | None:
-    """The active span in two C-level lookups, when OpenTelemetry keeps its context in a
-    ``ContextVar`` (its default runtime context); ``None`` to use the public API instead.
+def _ids(span: Any) -> SpanIds | None:
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+
+
+def _fast_current_span() -> tuple[ContextVar[Any], str] | None:
+    """Where OpenTelemetry keeps the active span when its context lives in a ``ContextVar``
+    (its default runtime context): the variable and the key of the span in its value;
+    ``None`` to use the public API instead.
 
     ``trace.get_current_span()`` walks four Python calls to reach the same value; the
     shells read it up to twice per request, so the shortcut keeps correlation cheap.
-    A value that is not a span is returned as is and judged by the caller's checks.
+    A value that is not a span is judged by the reader's checks.
     """
     try:
-        from contextvars import ContextVar
-
         from opentelemetry import context
         from opentelemetry.trace import propagation
 
@@ -80,9 +98,4 @@ def _fast_current_span() -> Callable[[], Any] | None:
             return None
     except Exception:  # another OpenTelemetry layout: the public API
         return None
-    get = var.get
-
-    def current_span() -> Any:
-        return get().get(key)
-
-    return current_span
+    return var, key
