@@ -4,6 +4,7 @@
  *  - SHA-256 fed in pieces == SHA-256 of the concatenation (the block buffering);
  *  - HMAC with precomputed states == HMAC computed from its definition (RFC 2104);
  *  - am_find == a naive search, for both searches of the splice;
+ *  - am_merkle_root over the body cut into 32-byte leaves == RFC 6962's recursive MTH;
  *  - am_splice_at == the rule of ChainEncoder._append, and the spliced line (written into
  *    a buffer of exactly the right size: AddressSanitizer sees one byte too many) is
  *    body[:at] + seal + body[at:], with the seal's hex matching the digests.
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "am_chain.h"
+#include "am_merkle.h"
 #include "am_sha256.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -76,6 +78,27 @@ static ptrdiff_t find_slow(const uint8_t *h, size_t n, const uint8_t *m, size_t 
     for (i = start; i + mn <= n; i++)
         if (mn == 0 || memcmp(h + i, m, mn) == 0) return (ptrdiff_t)i;
     return -1;
+}
+
+/* RFC 6962 §2.1 MTH from its recursive definition: split at the largest power of two. */
+static void mth_slow(const uint8_t *leaves, size_t n, uint8_t out[32]) {
+    uint8_t buf[65];
+    size_t k = 1;
+    if (n == 0) {
+        sha256_once((const uint8_t *)"", 0, out);
+        return;
+    }
+    if (n == 1) {
+        buf[0] = 0x00;
+        memcpy(buf + 1, leaves, 32);
+        sha256_once(buf, 33, out);
+        return;
+    }
+    while (k * 2 < n) k *= 2;
+    buf[0] = 0x01;
+    mth_slow(leaves, k, buf + 1);
+    mth_slow(leaves + k * 32, n - k, buf + 33);
+    sha256_once(buf, 65, out);
 }
 
 static void check_hex(const char *hex, const uint8_t *raw) {
@@ -202,6 +225,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         } else {
             CHECK(where == AM_SPLICE_AT && at == after);
         }
+    }
+    { /* the Merkle root of the body cut into leaves, in a buffer of exactly their size */
+        size_t n = body_len / 32;
+        uint8_t *nodes = malloc(n ? n * 32 : 1), root[32];
+        CHECK(nodes != NULL);
+        if (n) memcpy(nodes, body, n * 32);
+        am_merkle_root(nodes, n, root);
+        free(nodes);
+        mth_slow(body, n, want);
+        CHECK(memcmp(root, want, 32) == 0);
     }
     if (where == AM_SPLICE_AT) {
         CHECK(at <= body_len);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fuzz/run.sh [seconds]: build the harnesses (fuzz_chain.c: the chain step; fuzz_parse.c:
+# fuzz/run.sh [seconds]: build the harnesses (fuzz_chain.c: the chain step and the Merkle root; fuzz_parse.c:
 # the header pick, event time and event id) with AddressSanitizer and UBSan and fuzz the
 # native core's C code for that long (default 30 s). Exits non-zero on any finding.
 #
@@ -13,7 +13,7 @@ native="$here/../src/auditmw/_native"
 out="${FUZZ_OUT:-$here/out}"
 mkdir -p "$out/corpus" "$out/corpus_parse"
 
-sources=("$here/fuzz_chain.c" "$native/am_chain.c" "$native/am_sha256.c")
+sources=("$here/fuzz_chain.c" "$native/am_chain.c" "$native/am_merkle.c" "$native/am_sha256.c")
 parse_sources=("$here/fuzz_parse.c" "$native/am_headers.c" "$native/am_time.c")
 flags=(-std=c99 -g -O1 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Werror
   -fno-omit-frame-pointer -fno-sanitize-recover=all -I"$native")

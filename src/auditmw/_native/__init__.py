@@ -12,6 +12,8 @@ Attributes:
     MacKey: :class:`auditmw._native._core.MacKey`, or ``None`` on the Python core.
     headers_pick, headers_index: ``Headers.pick`` on a fresh ``Headers`` and
         ``Headers._index`` (they return ``None`` where the Python code must run), or ``None``.
+    merkle_root: the RFC 6962 tree hash of a list of 32-byte leaves (``None`` where the
+        Python code must run: another shape of input), or ``None`` on the Python core.
     format_time, new_event_id: the C event time and UUIDv7, or ``None`` on the Python core;
         ``format_time`` calls the reference given to :func:`use_format_time_reference` for
         what it does not format itself (negative or beyond 64 bits).
@@ -44,6 +46,7 @@ __all__ = [
     "headers_index",
     "headers_pick",
     "id_state",
+    "merkle_root",
     "new_event_id",
     "use_format_time_reference",
 ]
@@ -98,6 +101,9 @@ chain_step: ChainStep | None = None if _module is None else _module.chain_step
 MacKey: Callable[[bytes], NativeMacKey] | None = None if _module is None else _module.MacKey
 headers_pick: HeadersPick | None = None if _module is None else _module.headers_pick
 headers_index: HeadersIndex | None = None if _module is None else _module.headers_index
+merkle_root: Callable[[object], bytes | None] | None = (
+    None if _module is None else _module.merkle_root
+)
 format_time: Callable[[int], str] | None = None if _module is None else _module.format_time
 new_event_id: Callable[..., str] | None = None if _module is None else _module.new_event_id
 #: the id generator's ``(last_ms, counter, prefix, pool, pos)``: for tests

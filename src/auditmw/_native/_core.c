@@ -22,6 +22,7 @@
 #include "am_chain.h"
 #include "am_headers.h"
 #include "am_sha256.h"
+#include "am_merkle.h"
 #include "am_time.h"
 
 /* -- MacKey: an HMAC-SHA256 key with its inner/outer states computed once --------- */
@@ -121,6 +122,42 @@ static PyObject *core_sha256(PyObject *module, PyObject *arg) {
     am_sha256_update(&ctx, (const uint8_t *)data.buf, (size_t)data.len);
     am_sha256_final(&ctx, out);
     PyBuffer_Release(&data);
+    return PyBytes_FromStringAndSize((const char *)out, sizeof out);
+}
+
+PyDoc_STRVAR(
+    merkle_root_doc,
+    "merkle_root(leaves, /)\n--\n\n"
+    "The RFC 6962 Merkle tree hash of leaves (a list or tuple of 32-byte bytes), as\n"
+    "auditmw.integrity.merkle.merkle_root computes it; None when leaves is of another\n"
+    "shape (another type, an item that is not bytes of 32), so that the Python code runs.");
+
+static PyObject *core_merkle_root(PyObject *module, PyObject *leaves) {
+    Py_ssize_t n, i;
+    PyObject **items;
+    uint8_t *nodes, out[AM_MERKLE_LEAF];
+    (void)module;
+    if (!PyList_CheckExact(leaves) && !PyTuple_CheckExact(leaves)) Py_RETURN_NONE;
+    n = PySequence_Fast_GET_SIZE(leaves);
+    items = PySequence_Fast_ITEMS(leaves);
+    for (i = 0; i < n; i++) {
+        if (!PyBytes_CheckExact(items[i]) || PyBytes_GET_SIZE(items[i]) != AM_MERKLE_LEAF)
+            Py_RETURN_NONE;
+    }
+    if ((size_t)n > SIZE_MAX / AM_MERKLE_LEAF) return PyErr_NoMemory();
+    nodes = PyMem_RawMalloc(n ? (size_t)n * AM_MERKLE_LEAF : 1);
+    if (nodes == NULL) return PyErr_NoMemory();
+    /* Copied under the GIL: a list may change once it is released. */
+    for (i = 0; i < n; i++)
+        memcpy(nodes + (size_t)i * AM_MERKLE_LEAF, PyBytes_AS_STRING(items[i]), AM_MERKLE_LEAF);
+    if (n >= 1024) {
+        Py_BEGIN_ALLOW_THREADS
+        am_merkle_root(nodes, (size_t)n, out);
+        Py_END_ALLOW_THREADS
+    } else {
+        am_merkle_root(nodes, (size_t)n, out);
+    }
+    PyMem_RawFree(nodes);
     return PyBytes_FromStringAndSize((const char *)out, sizeof out);
 }
 
@@ -646,6 +683,7 @@ static PyObject *core_set_id_state(PyObject *module, PyObject *args) {
 static PyMethodDef core_methods[] = {
     {"sha256", core_sha256, METH_O, sha256_doc},
     {"chain_step", (PyCFunction)(void (*)(void))core_chain_step, METH_FASTCALL, chain_step_doc},
+    {"merkle_root", core_merkle_root, METH_O, merkle_root_doc},
     {"headers_pick", (PyCFunction)(void (*)(void))core_headers_pick, METH_FASTCALL,
      headers_pick_doc},
     {"headers_index", core_headers_index, METH_O, headers_index_doc},
