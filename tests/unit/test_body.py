@@ -6,7 +6,10 @@ import hashlib
 import hmac
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from auditmw.event import Exchange, Headers
 from auditmw.pipeline.body import (
@@ -17,6 +20,7 @@ from auditmw.pipeline.body import (
     request_body,
     response_body,
 )
+from auditmw.pipeline.fields import clean_body
 from auditmw.policy import Policy
 
 
@@ -171,3 +175,37 @@ class TestWSGIHelpers:
     def test_raw_headers(self) -> None:
         """WSGI headers become lower-case byte pairs."""
         assert raw_headers([("Content-Type", "text/plain")]) == [(b"content-type", b"text/plain")]
+
+
+class TestLongIntegers:
+    """A JSON body integer beyond 64 bits keeps its exact value (orjson would round it)."""
+
+    @given(st.integers(min_value=-(2**200), max_value=2**200))
+    def test_every_integer_stored_exactly(self, number: int) -> None:
+        """Any integer literal reaches the event exactly: in range as a number, else as a
+        decimal string listed in ``truncated``."""
+        data = b'{"n": %d, "f": 1.5, "s": "x"}' % number
+        body = describe_body(data, len(data), "application/json", None, 4096)
+        truncated: list[str] = []
+        clean = clean_body(body, "/request/body", truncated)
+        if -(2**53) < number < 2**53:
+            assert clean["json"] == {"n": number, "f": 1.5, "s": "x"}
+            assert truncated == []
+        else:
+            assert clean["json"] == {"n": str(number), "f": 1.5, "s": "x"}
+            assert truncated == ["/request/body/json/n"]
+
+    def test_floats_and_strings_of_many_digits_unchanged(self) -> None:
+        """The second parse changes nothing but integers: long floats and digit strings."""
+        data = b'[1.2345678901234567890123, 12345678901234567890.5, "12345678901234567890123", 1e30]'
+        body = describe_body(data, len(data), "application/json", None, 4096)
+        assert body["json"] == orjson.loads(data)
+
+    def test_deep_nesting_keeps_the_first_parse(self) -> None:
+        """Nesting the standard parser cannot follow keeps orjson's reading, never raises."""
+        data = b"[" * 1000 + b"123456789012345678901234567890" + b"]" * 1000
+        body = describe_body(data, len(data), "application/json", None, len(data))
+        inner = body["json"]
+        for _ in range(999):
+            inner = inner[0]
+        assert inner == [orjson.loads(b"123456789012345678901234567890")]

@@ -22,6 +22,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -147,7 +149,7 @@ def describe_body(
         body["truncated"] = True
     elif structured:
         try:
-            body["json"] = orjson.loads(data)
+            body["json"] = _json(data)
         except orjson.JSONDecodeError:
             pass  # recorded as size and type only
     elif form:
@@ -161,6 +163,29 @@ def describe_body(
         else:
             body["content"] = OMITTED
     return body
+
+
+#: A run of 19 digits: the shortest integer literal beyond 64 bits (``-9223372036854775809``).
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def _json(data: bytes) -> Any:
+    """Parse a JSON body; integers beyond 64 bits keep their exact value.
+
+    orjson reads an integer literal beyond 64 bits as a float, which would store a
+    rounded number as if the client had sent it.  A body with such a literal (19 digits
+    in a row or more) is parsed again by the standard library, which keeps integers
+    exact; ``sanitize`` then stores them as decimal strings and lists them in
+    ``truncated``.  orjson decides whether the body is valid JSON, so both parsers see
+    only what it accepts.
+    """
+    value = orjson.loads(data)
+    if _LONG_NUMBER.search(data) is None:
+        return value
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # nested beyond the standard parser's reach
+        return value
 
 
 def _form(text: str) -> dict[str, Any]:
