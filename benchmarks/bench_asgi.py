@@ -11,7 +11,8 @@ counted, not hidden in a thread; the CPU column is the whole process's CPU time
 
 Variants (GET ``/orders/42``): the bare app; a no-op pure-ASGI middleware (the
 floor); a no-op Starlette ``BaseHTTPMiddleware``; ``asgi-correlation-id``;
-OpenTelemetry ASGI instrumentation (SDK, in-memory exporter); auditmw in the
+OpenTelemetry ASGI instrumentation (SDK, in-memory exporter); the naive audit
+(``benchmarks/naive.py``: a hand-written JSON line per request, JWT cached); auditmw in the
 DESIGN §11 target configuration (metadata level, verified and cached JWT,
 integrity chain with MACs and signed checkpoints, file sink, async delivery) and
 variants of it (no identity, uncached JWT, file sink without ``fsync``).  A second group sends a POST with
@@ -44,6 +45,7 @@ from auditmw.integrity import IntegrityOptions, generate_keypair
 from auditmw.sinks import FileSink
 from auditmw.testing import make_scope
 from benchmarks._harness import Section, full_table, interleave, results_data, timer, versions
+from benchmarks.naive import NaiveAuditASGI
 
 SECRET = b"benchmark-secret-" + b"k" * 47
 #: The target configuration MACs every event and checkpoint (DESIGN §9, issue 18).
@@ -113,6 +115,11 @@ def otel_app() -> tuple[Any, Flush]:
     return OpenTelemetryMiddleware(bare_app(), tracer_provider=provider), exporter.clear
 
 
+def naive_app(tmp: Path) -> NaiveAuditASGI:
+    """The hand-written audit line per request (``benchmarks/naive.py``): the lower bound."""
+    return NaiveAuditASGI(bare_app(), tmp / "naive.jsonl", SECRET)
+
+
 def audited(tmp: Path, name: str, **options: Any) -> tuple[AuditMiddleware, Flush]:
     """auditmw in the DESIGN §11 target configuration, with ``options`` overriding it."""
     settings: dict[str, Any] = {
@@ -158,6 +165,7 @@ def make_round(app: Any, flush: Flush | None = None, *, post: bool = False) -> C
 
 
 TARGET = "auditmw (metadata, JWT cached, chain, file)"
+NAIVE = "naive audit (hand-written JSON line, JWT cached)"
 
 
 def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Callable[..., object]]]:
@@ -170,12 +178,14 @@ def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Calla
     nosync, nosync_flush = audited(
         tmp, "nosync", sinks=[FileSink(tmp / "nosync.jsonl", fsync="never")]
     )
+    naive = naive_app(tmp)
     variants = {
         "bare": make_round(bare_app()),
         "no-op pure-ASGI middleware": make_round(NoOpMiddleware(bare_app())),
         "no-op BaseHTTPMiddleware": make_round(NoOpBaseHTTP(bare_app())),
         "asgi-correlation-id": make_round(correlation_id_app()),
         "OpenTelemetry ASGI (in-memory exporter)": make_round(otel, otel_flush),
+        NAIVE: make_round(naive, naive.log.flush),
         TARGET: make_round(target, target_flush),
         "auditmw, file sink without fsync": make_round(nosync, nosync_flush),
         "auditmw, no identity": make_round(no_identity, no_identity_flush),
@@ -185,6 +195,7 @@ def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Calla
         target.auditor.close,
         no_identity.auditor.close,
         uncached.auditor.close,
+        naive.log.close,
     ]
     return variants, closers
 

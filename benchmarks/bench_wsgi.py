@@ -9,7 +9,8 @@ delivery thread's work is inside the timed region: each round ends with
 ``auditor.flush()``, so serialization and file writes are counted.
 
 Variants: the bare Flask app; a no-op WSGI middleware (the floor); OpenTelemetry
-WSGI instrumentation (SDK, in-memory exporter); auditmw's WSGI shell around the
+WSGI instrumentation (SDK, in-memory exporter); the naive audit (``benchmarks/naive.py``:
+a hand-written JSON line per request, JWT cached); auditmw's WSGI shell around the
 Flask app (no route template); the Flask extension (``Audit``: shell plus the
 teardown hook reading the route, view args and user); the Flask extension in the
 DESIGN §11 target configuration (verified and cached HS256 JWT, integrity chain).
@@ -36,6 +37,7 @@ from auditmw.wsgi import AuditWSGIMiddleware
 from benchmarks._harness import Section, full_table, interleave, results_data, timer, versions
 from benchmarks.bench_asgi import HEADERS as ASGI_HEADERS
 from benchmarks.bench_asgi import MAC_KEY, SECRET
+from benchmarks.naive import NaiveAuditWSGI
 
 # The same request as the ASGI benchmark (a real HS256 bearer token), WSGI-cased.
 HEADERS = {"-".join(p.capitalize() for p in k.split("-")): v for k, v in ASGI_HEADERS.items()}
@@ -130,10 +132,12 @@ def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Sect
         Audit(target, config=config(tmp, "target", target=True))
         flask_auditor, target_auditor = Audit.auditor(extended), Audit.auditor(target)
         otel, otel_flush = otel_app()
+        naive = NaiveAuditWSGI(bare_app(), tmp / "naive.jsonl", SECRET)
         variants = {
             "bare Flask": make_round(bare_app()),
             "no-op middleware": make_round(NoOpMiddleware(bare_app())),
             "OpenTelemetry WSGI (in-memory exporter)": make_round(otel, otel_flush),
+            "naive audit (hand-written JSON line, JWT cached)": make_round(naive, naive.log.flush),
             "auditmw WSGI shell (file sink)": make_round(shell, lambda: shell.auditor.flush(30)),
             "auditmw Flask extension (file sink)": make_round(
                 extended, lambda: flask_auditor.flush(30)
@@ -147,6 +151,7 @@ def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Sect
         finally:
             for auditor in (shell.auditor, flask_auditor, target_auditor):
                 auditor.close()
+            naive.log.close()
     markdown = (
         f"{rounds} rounds of {n} requests per variant, each round alternating variants "
         f"in slices of {n // slices} (ABCABC...), after one warm-up round; "

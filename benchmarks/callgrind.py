@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from auditmw import DeliveryOptions
+from benchmarks.naive import NaiveAuditWSGI
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 200
@@ -64,6 +65,7 @@ def _asgi(variant: str, tmp: Path) -> Callable[[int], int]:
         "bare": lambda: (b.bare_app(), None),
         "noop": lambda: (b.NoOpMiddleware(b.bare_app()), None),
         "correlation-id": lambda: (b.correlation_id_app(), None),
+        "naive": lambda: _naive(b.naive_app(tmp)),
         "target": lambda: b.audited(tmp, "target", delivery=QUIET, integrity=_integrity()),
         "target-no-identity": lambda: b.audited(
             tmp, "noid", resolvers=[], delivery=QUIET, integrity=_integrity()
@@ -73,21 +75,29 @@ def _asgi(variant: str, tmp: Path) -> Callable[[int], int]:
     return b.make_round(app, flush)
 
 
+def _naive(app: Any) -> tuple[Any, Any]:
+    return app, app.log.flush
+
+
 def _wsgi(variant: str, tmp: Path) -> Callable[[int], int]:
     from auditmw.contrib.flask import Audit
+    from benchmarks import bench_asgi as b
     from benchmarks import bench_wsgi as w
 
     app = w.bare_app()
     if variant == "flask-bare":
         return w.make_round(app)
+    if variant == "flask-naive":
+        naive = NaiveAuditWSGI(app, tmp / "naive.jsonl", b.SECRET)
+        return w.make_round(naive, naive.log.flush)
     target = w.config(tmp, "target", target=True)
     Audit(app, config=dataclasses.replace(target, delivery=QUIET, integrity=_integrity()))
     auditor = Audit.auditor(app)
     return w.make_round(app, lambda: auditor.flush(30))
 
 
-ASGI = ("bare", "noop", "correlation-id", "target", "target-no-identity")
-WSGI = ("flask-bare", "flask-target")
+ASGI = ("bare", "noop", "correlation-id", "naive", "target", "target-no-identity")
+WSGI = ("flask-bare", "flask-naive", "flask-target")
 VARIANTS = ASGI + WSGI
 
 

@@ -47,6 +47,7 @@ class TestSuiteSmoke:
         for name in ("| bare |", "| asgi-correlation-id |", "| no-op BaseHTTPMiddleware |"):
             assert name in text
         assert "| auditmw (metadata, JWT cached, chain, file) |" in text
+        assert "| naive audit (hand-written JSON line, JWT cached) |" in text
 
     @pytest.mark.parametrize("group", ["get", "post"])
     def test_ratios_are_finite_numbers(self, asgi_run: tuple[Path, str], group: str) -> None:
