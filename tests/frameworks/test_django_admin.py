@@ -32,11 +32,12 @@ from django.db import connections  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from auditmw.canonical import dumps, new_event_id  # noqa: E402
+from auditmw.config import AuditConfig  # noqa: E402
 from auditmw.contrib.django_app.models import AppendOnlyError, AuditRecord  # noqa: E402
 from auditmw.contrib.django_app.sink import DjangoSink  # noqa: E402
 from auditmw.contrib.django_app.verification import verify_record, verify_table  # noqa: E402
 from auditmw.evidence.sources import verify_sources  # noqa: E402
-from auditmw.exceptions import SinkUnavailableError  # noqa: E402
+from auditmw.exceptions import SettingError, SinkUnavailableError  # noqa: E402
 from auditmw.integrity import KeyRegistry  # noqa: E402
 from auditmw.sinks import MemorySink  # noqa: E402
 from auditmw.sinks.base import Batch  # noqa: E402
@@ -598,3 +599,25 @@ def test_the_app_registers_the_system_checks() -> None:
     with override_settings(AUDITMW={"service": "x", "no_such_key": 1}):
         errors = checks.run_checks(tags=["auditmw"])
     assert [e.id for e in errors] == ["auditmw.E001"]
+
+
+class TestSinkFromPlainSettings:
+    def test_type_django_builds_the_sink(self, db: str) -> None:
+        """``{"type": "django", "using": alias}`` in a settings document is a DjangoSink
+        writing to that database, as the class given in code would."""
+        config = AuditConfig.from_mapping(
+            {"service": "trail", "sinks": [{"type": "django", "using": db}]}
+        )
+        (sink,) = config.sinks
+        assert isinstance(sink, DjangoSink)
+        assert sink.using == db
+        before = last_id(db)
+        sink.emit(make_batch(2))
+        assert len(rows(db, after=before)) == 2
+
+    def test_unknown_option_names_the_setting(self, db: str) -> None:
+        """A misspelt option is refused at construction with the key path."""
+        with pytest.raises(SettingError, match="/sinks/0"):
+            AuditConfig.from_mapping(
+                {"service": "trail", "sinks": [{"type": "django", "usin": db}]}
+            )

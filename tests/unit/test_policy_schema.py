@@ -178,7 +178,7 @@ ERRORS = [
         {"sinks": [{"type": "kafka"}]},
         "/sinks/0/type",
         "policy /sinks/0/type: 'kafka' is not allowed; use one of 'file', 'stdout', 'logging', "
-        "'memory', 'http', 'otlp', 'syslog', 'postgres', 'nats'",
+        "'memory', 'http', 'otlp', 'syslog', 'postgres', 'nats', 'django'",
         id="sink-type",
     ),
     pytest.param(

@@ -152,7 +152,7 @@ def _unavailable(doc: dict[str, Any]) -> list[str]:
     from auditmw.config import build
 
     wanted = [
-        (f"/sinks/{i}", "auditmw.sinks", build.SINK_CLASSES[entry["type"]])
+        (f"/sinks/{i}", build.sink_module(entry["type"]), build.SINK_CLASSES[entry["type"]])
         for i, entry in enumerate(doc.get("sinks", ()))
     ]
     wanted += [

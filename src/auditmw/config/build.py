@@ -33,10 +33,12 @@ __all__ = [
     "INTEGRITY_CLASS",
     "RESOLVER_CLASSES",
     "SINK_CLASSES",
+    "SINK_MODULES",
     "build_sink",
     "arguments_from_document",
     "identity_options",
     "lookup",
+    "sink_module",
 ]
 
 #: ``[[sinks]] type`` → class name in :mod:`auditmw.sinks`.
@@ -50,7 +52,10 @@ SINK_CLASSES: dict[str, str] = {
     "syslog": "SyslogSink",
     "postgres": "PostgresSink",
     "nats": "NATSSink",
+    "django": "DjangoSink",
 }
+#: Sink types whose class lives outside :mod:`auditmw.sinks` (``type`` → module).
+SINK_MODULES: dict[str, str] = {"django": "auditmw.contrib.django_app.sink"}
 #: ``[identity.<name>]`` → (module, class) of the resolver built with the section's keys.
 RESOLVER_CLASSES: dict[str, tuple[str, str]] = {
     "jwt": ("auditmw.identity.jwt", "JWTResolver"),
@@ -159,8 +164,16 @@ def build_sink(entry: Mapping[str, Any], where: str, retention: Mapping[str, Any
             if retention and key in retention:
                 options.setdefault(name, retention[key])
         _file_keyring(options, where)
-    cls = lookup("auditmw.sinks", SINK_CLASSES[entry["type"]])
+    cls = lookup(sink_module(entry["type"]), SINK_CLASSES[entry["type"]])
     return _build(where, cls, options)
+
+
+def sink_module(kind: str) -> str:
+    """The module holding the class of sink type ``kind`` (``auditmw.sinks`` for most).
+
+    .. versionadded:: 0.2.0
+    """
+    return SINK_MODULES.get(kind, "auditmw.sinks")
 
 
 def _sinks(document: Mapping[str, Any]) -> list[AnySink]:
