@@ -64,12 +64,14 @@ setup(
             sources=[
                 NATIVE + "_core.c",
                 NATIVE + "am_chain.c",
+                NATIVE + "am_event.c",
                 NATIVE + "am_headers.c",
                 NATIVE + "am_sha256.c",
                 NATIVE + "am_time.c",
             ],
             depends=[
                 NATIVE + "am_chain.h",
+                NATIVE + "am_event.h",
                 NATIVE + "am_headers.h",
                 NATIVE + "am_sha256.h",
                 NATIVE + "am_time.h",

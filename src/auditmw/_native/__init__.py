@@ -12,6 +12,8 @@ Attributes:
     MacKey: :class:`auditmw._native._core.MacKey`, or ``None`` on the Python core.
     headers_pick, headers_index: ``Headers.pick`` on a fresh ``Headers`` and
         ``Headers._index`` (they return ``None`` where the Python code must run), or ``None``.
+    build_http_event: ``Pipeline._build`` for the common HTTP request (``None`` where the
+        Python code must run), or ``None`` on the Python core.
     format_time, new_event_id: the C event time and UUIDv7, or ``None`` on the Python core;
         ``format_time`` calls the reference given to :func:`use_format_time_reference` for
         what it does not format itself (negative or beyond 64 bits).
@@ -27,7 +29,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -36,9 +38,11 @@ __all__ = [
     "CORE",
     "PURE_PYTHON_ENV",
     "UNAVAILABLE_REASON",
+    "BuildHttpEvent",
     "ChainStep",
     "MacKey",
     "NativeMacKey",
+    "build_http_event",
     "chain_step",
     "format_time",
     "headers_index",
@@ -70,6 +74,12 @@ HeadersPick: TypeAlias = Callable[[object, tuple[bytes, ...]], "list[str | None]
 #: ``headers_index(raw)`` -> ``{lower-cased name: value}``, or ``None`` as above.
 HeadersIndex: TypeAlias = Callable[[object], "dict[bytes, bytes] | None"]
 
+#: ``build_http_event(exchange, decision, actor, service, ctx)`` -> the event of
+#: ``Pipeline._build``, or ``None`` where the Python code must build it; see ``_core.pyi``.
+BuildHttpEvent: TypeAlias = Callable[
+    [object, object, object, object, tuple[object, ...]], "dict[str, Any] | None"
+]
+
 #: Set to ``1`` to run the pure-Python core even where the extension is built.
 PURE_PYTHON_ENV: Final = "AUDITMW_PURE_PYTHON"
 
@@ -98,6 +108,7 @@ chain_step: ChainStep | None = None if _module is None else _module.chain_step
 MacKey: Callable[[bytes], NativeMacKey] | None = None if _module is None else _module.MacKey
 headers_pick: HeadersPick | None = None if _module is None else _module.headers_pick
 headers_index: HeadersIndex | None = None if _module is None else _module.headers_index
+build_http_event: BuildHttpEvent | None = None if _module is None else _module.build_http_event
 format_time: Callable[[int], str] | None = None if _module is None else _module.format_time
 new_event_id: Callable[..., str] | None = None if _module is None else _module.new_event_id
 #: the id generator's ``(last_ms, counter, prefix, pool, pos)``: for tests
