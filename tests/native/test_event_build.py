@@ -438,6 +438,21 @@ def test_wsgi_headers_mapping(core: ModuleType) -> None:
     assert (native.native_built, native.native_fallbacks) == (1, 1)
 
 
+def test_class_changed_after_caching(core: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A property put over a slot the C code has read directly is honoured (version tag)."""
+    native, python = pipelines(core, {})
+    request = bench_request()
+    for _ in range(2):
+        decision = native.policy.decide(request.exchange(), USER)
+        native._build(request.exchange(), decision, USER)
+    exchanges = [request.exchange(), request.exchange()]
+    monkeypatch.setattr(Exchange, "path", property(lambda self: "/changed"))
+    event = native._build(exchanges[0], decision, USER)
+    assert event["request"]["path"] == "/changed"
+    assert_same(event, python._build(exchanges[1], decision, USER))
+    assert native.native_built == 2
+
+
 def test_python_core_has_no_builder() -> None:
     """On the Python core the pipeline has no native builder and counts nothing."""
     from auditmw import _native

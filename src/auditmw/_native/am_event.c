@@ -13,7 +13,9 @@
  * garbage collector and so any finalizer. */
 #include "am_event.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <structmember.h>
 
 #define AM_NAMES(X)                                                                            \
     X(headers) X(_raw) X(_map) X(_bytes) X(pick) X(kind) X(method) X(path) X(query) X(scheme) \
@@ -85,10 +87,48 @@ typedef struct {
         if (am_r_ <= 0) return am_r_;                                                        \
     } while (0)
 
+/* Where the __slots__ member `name` of a class lives in its instances: a cache of
+ * (class, name) -> offset, valid while the class's version tag is (any change to the
+ * class, such as assigning a property over the slot, invalidates the tag), like CPython's
+ * own attribute cache.  The names are the interned strings above (never freed). */
+typedef struct {
+    PyTypeObject *type;
+    PyObject *name;
+    unsigned int version;
+    Py_ssize_t offset;
+} am_slot;
+
+static am_slot slot_cache[256];
+
+static int tag_valid(PyTypeObject *type) {
+    return (type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) != 0 && type->tp_version_tag != 0;
+}
+
 /* A new reference to obj.name, or NULL (not covered: the Python code raises what it
- * raises); the classes checked by the caller are __slots__ classes, so no Python code runs. */
+ * raises).  A slot read straight from the instance where the class and name are cached;
+ * the generic lookup otherwise (the classes checked by the caller are __slots__ classes,
+ * so no Python code runs either way). */
 static PyObject *get(PyObject *obj, PyObject *name) {
-    PyObject *value = PyObject_GetAttr(obj, name);
+    PyTypeObject *type = Py_TYPE(obj);
+    am_slot *e = &slot_cache[(((uintptr_t)type >> 4) ^ ((uintptr_t)name >> 4)) & 255];
+    PyObject *value;
+    if (e->type == type && e->name == name && tag_valid(type) &&
+        e->version == type->tp_version_tag) {
+        value = *(PyObject **)((char *)obj + e->offset);
+        if (value != NULL) return Py_NewRef(value);
+    } else if (type->tp_getattro == PyObject_GenericGetAttr) {
+        PyObject *descr = _PyType_Lookup(type, name); /* borrowed; tags the class */
+        if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+            ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX && tag_valid(type)) {
+            e->type = type;
+            e->name = name;
+            e->version = type->tp_version_tag;
+            e->offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+            value = *(PyObject **)((char *)obj + e->offset);
+            if (value != NULL) return Py_NewRef(value);
+        }
+    }
+    value = PyObject_GetAttr(obj, name);
     if (value == NULL) PyErr_Clear();
     return value;
 }
@@ -146,6 +186,33 @@ static int as_ll(PyObject *obj, long long *out) {
 
 /* -- the headers ------------------------------------------------------------------ */
 
+/* Headers.pick of a Headers already indexed (_bytes): a new list, Py_None (a value that
+ * is not bytes: not covered), or NULL with an exception set. */
+static PyObject *pick_indexed(PyObject *index, PyObject *raw_names) {
+    Py_ssize_t k = PyTuple_GET_SIZE(raw_names), i;
+    PyObject *result = PyList_New(k); /* may collect garbage: before anything is borrowed */
+    if (result == NULL) return NULL;
+    for (i = 0; i < k; i++) {
+        PyObject *value = PyDict_GetItemWithError(index, PyTuple_GET_ITEM(raw_names, i));
+        if (value == NULL) {
+            if (PyErr_Occurred()) goto error;
+            value = Py_NewRef(Py_None);
+        } else if (PyBytes_CheckExact(value)) {
+            value = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value),
+                                           NULL);
+            if (value == NULL) goto error;
+        } else {
+            Py_DECREF(result);
+            Py_RETURN_NONE;
+        }
+        PyList_SET_ITEM(result, i, value);
+    }
+    return result;
+error:
+    Py_DECREF(result);
+    return NULL;
+}
+
 static int pick_headers(am_state *st, PyObject *ex, PyObject *ctx, const am_event_hooks *hooks) {
     PyObject *headers = get(ex, S_headers), *picked = NULL;
     Py_ssize_t i;
@@ -154,6 +221,17 @@ static int pick_headers(am_state *st, PyObject *ex, PyObject *ctx, const am_even
         PyObject *map = get(headers, S__map), *cached = get(headers, S__bytes);
         PyObject *raw = NULL;
         if (map == Py_None && cached == Py_None) raw = get(headers, S__raw);
+        if (map == Py_None && cached != NULL && PyDict_CheckExact(cached)) {
+            /* indexed (a resolver read a header): Python's pick reads the index */
+            picked = pick_indexed(cached, PyTuple_GET_ITEM(ctx, AM_CTX_PICKED_RAW));
+            if (picked == Py_None) Py_CLEAR(picked);
+            else if (picked == NULL) {
+                Py_DECREF(map);
+                Py_DECREF(cached);
+                Py_DECREF(headers);
+                return -1;
+            }
+        }
         Py_XDECREF(map);
         Py_XDECREF(cached);
         if (raw != NULL) { /* a fresh Headers over raw ASGI headers: the C pick */
@@ -257,7 +335,7 @@ typedef struct {
 static int auth_error_truth(PyObject *actor, PyObject *ctx) {
     PyObject *auth = get(actor, S_auth), *error;
     int truth;
-    if (auth == NULL) return 0;
+    if (auth == NULL) return -2;
     if (Py_TYPE(auth) != (PyTypeObject *)PyTuple_GET_ITEM(ctx, AM_CTX_AUTH)) {
         Py_DECREF(auth);
         return -2;
@@ -270,7 +348,8 @@ static int auth_error_truth(PyObject *actor, PyObject *ctx) {
     return truth;
 }
 
-static int decide_outcome(am_state *st, PyObject *actor, PyObject *ctx, am_outcome *out) {
+/* Pipeline._outcome for kind http; auth_error: the truth of actor.auth.error. */
+static int decide_outcome(am_state *st, int auth_error, am_outcome *out) {
     PyObject *status = st->f[F_status];
     long long code;
     int overflow;
@@ -305,9 +384,7 @@ static int decide_outcome(am_state *st, PyObject *actor, PyObject *ctx, am_outco
         if (code == 403) {
             out->reason = S_authz_denied;
         } else {
-            int truth = auth_error_truth(actor, ctx);
-            if (truth < 0) return 0;
-            out->reason = truth ? S_authn_invalid_token : S_authn_required;
+            out->reason = auth_error ? S_authn_invalid_token : S_authn_required;
         }
     } else if (code < 500) {
         out->outcome = S_failure;
@@ -368,7 +445,7 @@ static int build_resource(am_state *st, PyObject **out) {
     Py_ssize_t pos = 0;
     int r = 0;
     if (params != Py_None && !PyDict_CheckExact(params)) return 0;
-    resource = PyDict_New();
+    resource = _PyDict_NewPresized(3);
     if (resource == NULL) return -1;
     if (PyDict_SetItem(resource, S_type, PyTuple_GET_ITEM(st->route_info, 0)) < 0) goto error;
     if (params == Py_None || PyDict_GET_SIZE(params) == 0) goto done;
@@ -487,7 +564,7 @@ static int build_source(am_state *st, PyObject *ctx, Py_ssize_t limit_header,
         return 0;
     if (str_truth(agent) && !PyUnicode_IS_ASCII(agent)) return 0; /* header_text decodes */
     if (forwarding && !PyUnicode_IS_ASCII(raw)) return 0;
-    source = PyDict_New();
+    source = _PyDict_NewPresized(4);
     if (source == NULL) return -1;
     /* owned references throughout: the dict allocations may run a finalizer */
     Py_INCREF(peer);
@@ -547,7 +624,7 @@ static int build_request(am_state *st, Py_ssize_t limit_path, PyObject **out) {
     PyObject *request, *request_id = picked_at(st, 0), *host = picked_at(st, 1), *root = NULL;
     PyObject *extra = st->f[F_extra];
     int r = -1;
-    request = PyDict_New();
+    request = _PyDict_NewPresized(8);
     if (request == NULL) goto out;
     if (PyDict_SetItem(request, S_id,
                        str_truth(request_id) > 0 && valid_id(request_id) ? request_id
@@ -685,13 +762,16 @@ static int build(am_state *st, PyObject *const *args, const am_event_hooks *hook
             if (r <= 0) return r;
         }
     }
-    r = decide_outcome(st, actor, ctx, &oc);
+    /* _build reads actor.auth.error whatever the status: an actor without it is Python's */
+    r = auth_error_truth(actor, ctx);
+    if (r >= 0) r = decide_outcome(st, r, &oc);
     if (r <= 0) {
+        if (r < -1) r = 0;
         Py_XDECREF(trace);
         return r;
     }
 
-    e = PyDict_New();
+    e = _PyDict_NewPresized(20); /* as Python's dict display: no resizing while filled */
     if (e == NULL) goto error;
     /* insertion order is the Python literal's */
     if (PyDict_SetItem(e, S_schema_version, S_schema) < 0 ||
