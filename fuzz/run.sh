@@ -85,7 +85,8 @@ if [ -n "$atheris" ]; then
   clang -shared -fPIC -std=c99 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
     -fsanitize=address,fuzzer-no-link -fsanitize=undefined -fsanitize-trap=undefined \
     -I"$include" -I"$native" "$native/_core.c" "$native/am_chain.c" "$native/am_sha256.c" \
-    "$native/am_headers.c" "$native/am_time.c" "${extra[@]}" -o "$out/py/_core$suffix"
+    "$native/am_headers.c" "$native/am_time.c" "$native/am_event.c" "${extra[@]}" \
+    -o "$out/py/_core$suffix"
   preload="$("$python" -c 'import atheris, os; print(os.path.join(atheris.path(), "asan_with_fuzzer.so"))')"
   # CPython's own allocations are not freed at exit: no leak report for the interpreter.
   LD_PRELOAD="$preload" ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" \
