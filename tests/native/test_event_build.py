@@ -44,6 +44,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "small-limits": {"limits": Limits(path=8, header=8, user_agent=8)},
 }
 
+USER = Actor(id="user-42", type="user", name="Ada", roles=("admin",))
+
 #: text of every kind the builder must either copy or leave to the Python code
 odd_text = st.one_of(
     st.text(max_size=20),
@@ -133,7 +135,16 @@ def requests(draw: st.DrawFn) -> Request:
         "path": draw(texts),
         "start_ns": START_NS,
         "start_mono": START_MONO,
-        "query": draw(st.sampled_from(["", "", "a=1", "token=x&b=2", "q=%ff"])),
+        "query": draw(
+            st.one_of(
+                st.sampled_from(["", "", "a=1", "token=x&b=2", "q=%ff", "+Key=v&a&b=&=c&"]),
+                st.sampled_from(["API_KEY=1", "x=eyJhbGci.eyJzdWIi.sig", "x=eyJab+c.eyJ1234."]),
+                st.sampled_from(["x=eyJabcd.efgh.", "x=eyJabcd.efg.", "pass+word=1"]),
+                st.integers(0, 3000).map(lambda n: "q=" + "x" * n),
+                st.text(st.sampled_from("a=&+%.eyJ-_K"), max_size=40),
+                latin1,
+            )
+        ),
         "scheme": draw(st.sampled_from(["http", "https"])),
         "http_version": draw(st.sampled_from(["1.1", "1.0", "2", "2.0", "3", "0.9", "é"])),
         "client": draw(
@@ -190,6 +201,43 @@ def requests(draw: st.DrawFn) -> Request:
         )
     )
     return Request(fields, headers, mapping=draw(st.booleans()), context=context)
+
+
+@st.composite
+def plain_requests(draw: st.DrawFn) -> Request:
+    """Requests the C builder mostly covers: what varies is the text, its lengths and limits."""
+    request = draw(requests())
+    ascii_params = st.dictionaries(
+        st.sampled_from(["order_id", "id", "x"]), st.one_of(ascii_text, st.just("v" * 300))
+    )
+    request.fields.update(
+        kind="http",
+        exception=None,
+        request_body=None,
+        response_body=None,
+        method=draw(st.one_of(st.sampled_from(["GET", "POST", "DELETE"]), ascii_text)),
+        path=draw(st.one_of(ascii_text, st.integers(0, 3000).map(lambda n: "/" + "p" * n))),
+        path_params=draw(st.one_of(st.none(), ascii_params)),
+        extra=draw(st.sampled_from([None, {}, {ROOT_PATH: "/api"}, {ROOT_PATH: "/" * 3000}])),
+        http_version=draw(st.sampled_from(["1.1", "2", "0.9"])),
+        query=draw(st.one_of(st.just(""), ascii_text, st.just(request.fields["query"]))),
+    )
+    ascii_values = {"host", "user-agent", "x-request-id", "traceparent"}
+    request.headers = [
+        (k, v if k not in ascii_values or v.isascii() else v.encode("ascii", "replace").decode())
+        for k, v in request.headers
+    ]
+    request.context = draw(st.sampled_from([None, {}, {"resource_type": ""}]))
+    return request
+
+
+plain_decisions = st.builds(
+    Decision,
+    rule=st.sampled_from(["default", "orders"]),
+    action=st.sampled_from([None, "order.view"]),
+    resource_type=st.sampled_from([None, "thing"]),
+    headers=st.sampled_from([None, ()]),
+)
 
 
 decisions = st.builds(
@@ -282,6 +330,24 @@ def test_event_equals_python(  # noqa: PLR0917 - hypothesis arguments
     assert python.native_built == python.native_fallbacks == 0
 
 
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    request=plain_requests(),
+    decision=plain_decisions,
+    actor=st.sampled_from([Actor(), USER, Actor(id="u", auth=AuthInfo(error="expired"))]),
+    config=st.sampled_from(["default", "small-limits", "proxies"]),
+)
+def test_plain_event_equals_python(
+    core: ModuleType, request: Request, decision: Decision, actor: Actor, config: str
+) -> None:
+    """Requests the C builder covers (mostly): built in C, equal to the Python event."""
+    native, python = pipelines(core, CONFIGS[config])
+    actor.to_dict()
+    expected = python._build(request.exchange(), decision, actor)
+    for _ in range(2):
+        assert_same(native._build(request.exchange(), decision, actor), expected)
+
+
 # -- the fast path is taken where it should be, and declined where it must be -------------
 
 
@@ -314,9 +380,6 @@ def bench_request(**changes: Any) -> Request:
     fields.update(changes)
     headers = [(k, header_changes.pop(k, v)) for k, v in headers] + list(header_changes.items())
     return Request(fields, headers, context=context)
-
-
-USER = Actor(id="user-42", type="user", name="Ada", roles=("admin",))
 
 
 def run_twice(
@@ -370,6 +433,10 @@ def test_benchmark_request_takes_the_fast_path(core: ModuleType) -> None:
         pytest.param({"extra": {ROOT_PATH: "/api"}}, id="root-path"),
         pytest.param({"path_params": {"order_id": "9" * 300}}, id="long-param"),
         pytest.param({"method": "BREW", "path": "/\x7f"}, id="odd-method"),
+        pytest.param({"query": "a=1&b=x+y&c&=d&token=&"}, id="query"),
+        pytest.param({"query": "q=" + "x" * 3000}, id="long-query"),
+        pytest.param({"query": "API+Key=x"}, id="plus-name"),
+        pytest.param({"query": "a=eyJhbGci.eyJ.s&b=eyJab.cdef."}, id="jwt-like-query"),
     ],
 )
 def test_covered(core: ModuleType, changes: dict[str, Any]) -> None:
@@ -381,7 +448,11 @@ def test_covered(core: ModuleType, changes: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("changes", "actor", "decision", "config"),
     [
-        pytest.param({"query": "a=1"}, USER, None, None, id="query"),
+        pytest.param({"query": "token=x"}, USER, None, None, id="secret-param"),
+        pytest.param({"query": "Pass+Word=x&API_KEY=x"}, USER, None, None, id="secret-upper"),
+        pytest.param({"query": "a=eyJhbGci.eyJzdWIi.s"}, USER, None, None, id="jwt-param"),
+        pytest.param({"query": "a=%41"}, USER, None, None, id="percent-query"),
+        pytest.param({"query": "a=\xe9"}, USER, None, None, id="non-ascii-query"),
         pytest.param({"path": "/é"}, USER, None, None, id="non-ascii-path"),
         pytest.param({"method": "G\udcffT"}, USER, None, None, id="surrogate-method"),
         pytest.param({"headers": {"host": "\xe9"}}, USER, None, None, id="non-ascii-host"),
@@ -481,7 +552,7 @@ def test_malformed_ctx_raises(core: ModuleType) -> None:
 def test_memory_flat(core: ModuleType, case: str) -> None:
     """Flat RSS and balanced reference counts over many calls, built or declined."""
     native, _ = pipelines(core, {"limits": Limits(path=4, header=1024, user_agent=8)})
-    changes = {"declined": {"query": "a=1"}, "truncated": {"path": "/" + "x" * 40}}
+    changes = {"declined": {"query": "token=1"}, "truncated": {"path": "/" + "x" * 40}}
     request = bench_request(**changes.get(case, {}))
     exchange = request.exchange()
     decision = native.policy.decide(exchange, USER)

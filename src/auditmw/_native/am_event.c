@@ -3,7 +3,8 @@
  * The Python method is the specification: the dict returned here has the same keys, in
  * the same order, with equal values of the same types, and shares with the caches what
  * the Python code shares (service, the policy stamp, route-param strings).  Whatever the
- * Python code would clean, escape or decide (non-ASCII text, bodies, queries, annotations,
+ * Python code would clean, escape or decide (non-ASCII text, bodies, queries with a '%' or
+ * something to redact, annotations,
  * recorded headers, trusted proxies with forwarding headers, websockets, exceptions, a
  * route or stamp not cached yet, unusual types anywhere) makes this return None: the
  * Python code runs instead (tests/native/test_event_build.py compares both).
@@ -36,7 +37,7 @@
 AM_NAMES(AM_DECLARE)
 #undef AM_DECLARE
 static PyObject *S_schema, *S_empty, *S_ptr_agent, *S_ptr_forwarded, *S_ptr_path, *S_ptr_host,
-    *S_root_key, *S_http_prefix, *I_500;
+    *S_root_key, *S_http_prefix, *S_ptr_query, *I_500;
 
 int am_event_init(void) {
     if (S_headers != NULL) return 0; /* process-global, like MacKey_Type */
@@ -54,10 +55,11 @@ int am_event_init(void) {
     S_ptr_host = PyUnicode_InternFromString("/request/host");
     S_root_key = PyUnicode_InternFromString("auditmw.root_path");
     S_http_prefix = PyUnicode_InternFromString("HTTP/");
+    S_ptr_query = PyUnicode_InternFromString("/request/query");
     I_500 = PyLong_FromLong(500);
     if (S_schema == NULL || S_empty == NULL || S_ptr_agent == NULL || S_ptr_forwarded == NULL ||
         S_ptr_path == NULL || S_ptr_host == NULL || S_root_key == NULL ||
-        S_http_prefix == NULL || I_500 == NULL)
+        S_http_prefix == NULL || S_ptr_query == NULL || I_500 == NULL)
         return -1;
     return 0;
 }
@@ -597,6 +599,62 @@ error:
 
 /* -- request ------------------------------------------------------------------------ */
 
+/* [A-Za-z0-9_-]{4,} then '.', from s[*i]: the part of _JWT_RE after "eyJ" (a run of
+ * the class can only end before a character outside it, so no backtracking is needed). */
+static int jwt_segment(const Py_UCS1 *s, Py_ssize_t n, Py_ssize_t *i) {
+    Py_ssize_t start = *i;
+    while (*i < n && ((s[*i] >= 'A' && s[*i] <= 'Z') || (s[*i] >= 'a' && s[*i] <= 'z') ||
+                      (s[*i] >= '0' && s[*i] <= '9') || s[*i] == '_' || s[*i] == '-'))
+        (*i)++;
+    if (*i - start < 4 || *i >= n || s[*i] != '.') return 0;
+    (*i)++;
+    return 1;
+}
+
+/* _JWT_RE.search(value) of ASCII characters s[0:n]. */
+static int has_jwt(const Py_UCS1 *s, Py_ssize_t n) {
+    Py_ssize_t at, i;
+    for (at = 0; at + 3 <= n; at++) {
+        if (s[at] != 'e' || s[at + 1] != 'y' || s[at + 2] != 'J') continue;
+        i = at + 3;
+        if (jwt_segment(s, n, &i) && jwt_segment(s, n, &i)) return 1;
+    }
+    return 0;
+}
+
+/* Whether redact_query(escape(query)) leaves an ASCII query as it is, and that can be told
+ * without unquoting: 1 yes, 0 not covered (a '%', a secret name, a JWT), -1 error.  Without
+ * '%', unquote_plus only turns '+' into ' ', which no JWT character or '.' is. */
+static int query_unchanged(PyObject *query, PyObject *secrets) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(query), start = 0;
+    const Py_UCS1 *s;
+    if (!PyUnicode_IS_ASCII(query)) return 0;
+    s = PyUnicode_1BYTE_DATA(query);
+    if (memchr(s, '%', (size_t)n) != NULL) return 0;
+    while (start <= n) {
+        const Py_UCS1 *amp = memchr(s + start, '&', (size_t)(n - start));
+        Py_ssize_t end = amp != NULL ? amp - s : n, eq = start, j;
+        while (eq < end && s[eq] != '=') eq++;
+        if (eq < end && eq + 1 < end) { /* a value: is the name secret, the value a JWT? */
+            PyObject *key = PyUnicode_New(eq - start, 127);
+            Py_UCS1 *k;
+            int secret;
+            if (key == NULL) return -1;
+            k = PyUnicode_1BYTE_DATA(key);
+            for (j = start; j < eq; j++) {
+                Py_UCS1 c = s[j];
+                k[j - start] = (Py_UCS1)(c == '+' ? ' ' : c >= 'A' && c <= 'Z' ? c + 32 : c);
+            }
+            secret = PySet_Contains(secrets, key);
+            Py_DECREF(key);
+            if (secret != 0) return secret < 0 ? -1 : 0;
+            if (has_jwt(s + eq + 1, end - eq - 1)) return 0;
+        }
+        start = end + 1;
+    }
+    return 1;
+}
+
 /* The checks of _request that need no allocation: 1 covered, 0 not. */
 static int request_covered(am_state *st, PyObject *decision, PyObject *ctx) {
     PyObject *method = st->f[F_method], *path = st->f[F_path], *extra = st->f[F_extra];
@@ -605,10 +663,12 @@ static int request_covered(am_state *st, PyObject *decision, PyObject *ctx) {
     if (!PyUnicode_CheckExact(method) || !PyUnicode_IS_ASCII(method)) return 0;
     if (!PyUnicode_CheckExact(path) || !PyUnicode_IS_ASCII(path)) return 0;
     if (!PyUnicode_CheckExact(st->f[F_http_version])) return 0;
-    if (str_truth(query) != 0) return 0; /* redact_query: the Python code */
+    if (str_truth(query) < 0) return 0;
     if (str_truth(host) > 0 && !PyUnicode_IS_ASCII(host)) return 0;
     if (st->f[F_request_body] != Py_None || st->f[F_response_body] != Py_None) return 0;
     if (extra != Py_None && !PyDict_CheckExact(extra)) return 0;
+    if (str_truth(query) > 0 && (ok = query_unchanged(query, PyTuple_GET_ITEM(ctx, AM_CTX_SECRETS))) <= 0)
+        return ok; /* redactions: the Python code */
     allowed = get(decision, S_headers);
     if (allowed == NULL) return 0;
     if (allowed == Py_None) {
@@ -620,7 +680,8 @@ static int request_covered(am_state *st, PyObject *decision, PyObject *ctx) {
     return ok;
 }
 
-static int build_request(am_state *st, Py_ssize_t limit_path, PyObject **out) {
+static int build_request(am_state *st, Py_ssize_t limit_path, Py_ssize_t limit_query,
+                         PyObject **out) {
     PyObject *request, *request_id = picked_at(st, 0), *host = picked_at(st, 1), *root = NULL;
     PyObject *extra = st->f[F_extra];
     int r = -1;
@@ -650,6 +711,9 @@ static int build_request(am_state *st, Py_ssize_t limit_path, PyObject **out) {
             if (put(request, S_root_path, PyUnicode_Substring(root, 0, limit_path)) < 0) goto out;
         }
     }
+    if (str_truth(st->f[F_query]) > 0 &&
+        put(request, S_query, cap_ascii(st, st->f[F_query], limit_query, S_ptr_query)) < 0)
+        goto out;
     if (str_truth(host) > 0) {
         if (PyUnicode_GET_LENGTH(host) > 255) {
             if (note_truncated(st, S_ptr_host) < 0) goto out;
@@ -708,7 +772,7 @@ static int build(am_state *st, PyObject *const *args, const am_event_hooks *hook
                  PyObject **event) {
     PyObject *ex = args[0], *decision = args[1], *actor = args[2], *service = args[3];
     PyObject *ctx = args[4], *rule, *operation = NULL, *e, *part, *trace = NULL;
-    Py_ssize_t limit_path, limit_header, limit_agent;
+    Py_ssize_t limit_path, limit_header, limit_agent, limit_query;
     long long start_mono, end_mono, duration;
     am_outcome oc = {NULL, NULL, NULL, NULL};
     int r;
@@ -718,7 +782,8 @@ static int build(am_state *st, PyObject *const *args, const am_event_hooks *hook
         return 0;
     if (!read_limit(PyTuple_GET_ITEM(ctx, AM_CTX_LIMITS), 0, &limit_path) ||
         !read_limit(PyTuple_GET_ITEM(ctx, AM_CTX_LIMITS), 1, &limit_header) ||
-        !read_limit(PyTuple_GET_ITEM(ctx, AM_CTX_LIMITS), 2, &limit_agent))
+        !read_limit(PyTuple_GET_ITEM(ctx, AM_CTX_LIMITS), 2, &limit_agent) ||
+        !read_limit(PyTuple_GET_ITEM(ctx, AM_CTX_LIMITS), 3, &limit_query))
         return 0;
     AM_TRY(pick_headers(st, ex, ctx, hooks)); /* first: it may run Python code */
     AM_TRY(read_exchange(st, ex));
@@ -792,7 +857,7 @@ static int build(am_state *st, PyObject *const *args, const am_event_hooks *hook
     if (put(e, S_actor, part) < 0) goto error;
     if ((r = build_source(st, ctx, limit_header, limit_agent, &part)) <= 0) goto not_built;
     if (put(e, S_source, part) < 0) goto error;
-    if ((r = build_request(st, limit_path, &part)) <= 0) goto not_built;
+    if ((r = build_request(st, limit_path, limit_query, &part)) <= 0) goto not_built;
     if (put(e, S_request, part) < 0) goto error;
     if ((part = PyDict_New()) == NULL) goto error;
     if (PyDict_SetItem(part, S_bytes, st->f[F_response_bytes]) < 0 ||
@@ -858,8 +923,9 @@ PyObject *am_build_http_event(PyObject *const *args, Py_ssize_t nargs,
         !PyTuple_CheckExact(PyTuple_GET_ITEM(ctx, AM_CTX_PICKED_RAW)) ||
         !PyDict_CheckExact(PyTuple_GET_ITEM(ctx, AM_CTX_STAMPS)) ||
         !PyDict_CheckExact(PyTuple_GET_ITEM(ctx, AM_CTX_ROUTES)) || !PyTuple_CheckExact(limits) ||
-        PyTuple_GET_SIZE(limits) != 3 || !PyBool_Check(PyTuple_GET_ITEM(ctx, AM_CTX_PROXIES)) ||
-        !PyTuple_CheckExact(PyTuple_GET_ITEM(ctx, AM_CTX_RECORD))) {
+        PyTuple_GET_SIZE(limits) != 4 || !PyBool_Check(PyTuple_GET_ITEM(ctx, AM_CTX_PROXIES)) ||
+        !PyTuple_CheckExact(PyTuple_GET_ITEM(ctx, AM_CTX_RECORD)) ||
+        !PyFrozenSet_CheckExact(PyTuple_GET_ITEM(ctx, AM_CTX_SECRETS))) {
         PyErr_SetString(PyExc_TypeError, "build_http_event(): malformed ctx");
         return NULL;
     }

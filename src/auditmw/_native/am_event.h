@@ -25,9 +25,10 @@ enum {
     AM_CTX_PICKED_RAW,   /* Pipeline._picked_raw: tuple of 6 bytes */
     AM_CTX_STAMPS,       /* Pipeline._stamps: {rule: stamp} */
     AM_CTX_ROUTES,       /* Pipeline._routes: {(route, operation, rule): (type, id, action)} */
-    AM_CTX_LIMITS,       /* (limits.path, limits.header, limits.user_agent) */
+    AM_CTX_LIMITS,       /* (limits.path, limits.header, limits.user_agent, limits.query) */
     AM_CTX_PROXIES,      /* bool: trusted proxies are configured */
     AM_CTX_RECORD,       /* Pipeline.record_headers: tuple */
+    AM_CTX_SECRETS,      /* SECRET_PARAMS: frozenset of lower-case names */
     AM_CTX_SIZE
 };
 

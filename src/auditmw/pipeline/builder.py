@@ -28,7 +28,7 @@ from auditmw.core.event import (
     outcome_for_status,
 )
 from auditmw.core.policy import Policy
-from auditmw.core.processors import SECRET_HEADERS
+from auditmw.core.processors import SECRET_HEADERS, SECRET_PARAMS
 from auditmw.exceptions import DropEvent
 from auditmw.identity.base import FrameworkUserResolver, HookResolver, resolve_actor
 from auditmw.pipeline import body as _body
@@ -141,9 +141,10 @@ class Pipeline:
             self._picked_raw,
             self._stamps,
             self._routes,
-            (self.limits.path, self.limits.header, self.limits.user_agent),
+            (self.limits.path, self.limits.header, self.limits.user_agent, self.limits.query),
             bool(config.trusted_networks()),
             self.record_headers,
+            SECRET_PARAMS,
         )
 
     def refresh_instance(self) -> None:
