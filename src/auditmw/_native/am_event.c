@@ -875,9 +875,9 @@ static int build(am_state *st, PyObject *const *args, const am_event_hooks *hook
         PyObject *t = st->f[F_trace];
         if ((part = PyDict_New()) == NULL) goto error;
         if (PyDict_SetItem(part, S_trace_id, PyTuple_GET_ITEM(t, 0)) < 0 ||
-            PyDict_SetItem(part, S_span_id, PyTuple_GET_ITEM(t, 1)) < 0 ||
-            put(e, S_trace, part) < 0)
+            PyDict_SetItem(part, S_span_id, PyTuple_GET_ITEM(t, 1)) < 0)
             goto error_part;
+        if (put(e, S_trace, part) < 0) goto error; /* put consumed part */
     } else if (trace != NULL) {
         if (PyDict_SetItem(e, S_trace, trace) < 0) goto error;
     }
