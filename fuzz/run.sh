@@ -29,7 +29,8 @@ has_libfuzzer() {
 # The Python binding is not fuzzed here (tests/native drive it); it must compile cleanly.
 python="${PYTHON:-$(command -v "$here/../.venv/bin/python" || command -v python3)}"
 include="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
-"${CC:-cc}" -fsyntax-only -std=c99 -Wall -Wextra -Werror -I"$include" -I"$native" "$native/_core.c"
+"${CC:-cc}" -fsyntax-only -std=c99 -Wall -Wextra -Werror -I"$include" -I"$native" "$native/_core.c" \
+  "$native/am_event.c"
 
 # Both SHA-256 sources setup.py may build with: the portable C code, and OpenSSL's
 # libcrypto (-DAM_HAVE_OPENSSL) where its headers are; the time is split between them.
