@@ -64,6 +64,7 @@ setup(
             sources=[
                 NATIVE + "_core.c",
                 NATIVE + "am_chain.c",
+                NATIVE + "am_event.c",
                 NATIVE + "am_headers.c",
                 NATIVE + "am_merkle.c",
                 NATIVE + "am_sha256.c",
@@ -71,6 +72,7 @@ setup(
             ],
             depends=[
                 NATIVE + "am_chain.h",
+                NATIVE + "am_event.h",
                 NATIVE + "am_headers.h",
                 NATIVE + "am_merkle.h",
                 NATIVE + "am_sha256.h",

@@ -3,9 +3,11 @@
 Each input becomes the arguments of ``chain_step`` (and of ``sha256`` / ``MacKey``), at
 times of the wrong type or as another buffer kind; the result must equal the Python
 reference of ``ChainEncoder._append`` byte for byte, or both must raise alike.  Or (one
-input in two) a raw ASGI header list and names for ``headers_pick`` / ``headers_index``
+input in three) a raw ASGI header list and names for ``headers_pick`` / ``headers_index``
 (against ``Headers`` with the native calls off), and times for ``format_time`` (against
-``py_format_time``).
+``py_format_time``).  Or (one in three) an exchange of attacker-controlled strings for
+``build_http_event``: it must build the event of ``Pipeline._build_python`` (equal, same
+keys in the same order, same types) or decline it (``None``).
 
     python fuzz/fuzz_python.py -max_total_time=30 [corpus dirs]
 
@@ -20,7 +22,7 @@ import hmac
 import importlib.util
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import atheris
 
@@ -60,10 +62,13 @@ def as_kind(data: bytes, kind: int) -> object:
 @atheris.instrument_func
 def test_one_input(raw: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(raw)
-    if fdp.ConsumeBool():
+    choice = fdp.ConsumeIntInRange(0, 2)
+    if choice == 0:
         parse_input(fdp)
-    else:
+    elif choice == 1:
         chain_input(fdp)
+    else:
+        build_input(fdp)
 
 
 NAMES = [b"host", b"cookie", b"x-forwarded-for", b"user-agent", b"", b"Host", b"COOKIE"]
@@ -173,6 +178,92 @@ def chain_input(fdp: atheris.FuzzedDataProvider) -> None:
         raise AssertionError("the Python code raised ValueError, the C code did not") from None
     got = core.chain_step(*args)
     assert got == want, (got, want)
+
+
+_PIPELINES: dict[bool, Any] = {}
+BUILD_HEADERS = [b"x-request-id", b"host", b"traceparent", b"x-forwarded-for", b"forwarded",
+                 b"user-agent", b"Host", b"accept"]  # fmt: skip
+TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def pipeline(proxies: bool) -> Any:
+    """One pipeline per proxy setting (small limits: truncation is reached), made once."""
+    if proxies not in _PIPELINES:
+        from auditmw import AuditConfig
+        from auditmw.config.values import Limits
+        from auditmw.pipeline import Pipeline
+
+        config = AuditConfig(
+            service="fuzz",
+            trusted_proxies=["127.0.0.1"] if proxies else [],
+            limits=Limits(path=64, header=64, user_agent=32),
+        )
+        _PIPELINES[proxies] = Pipeline(config)
+    return _PIPELINES[proxies]
+
+
+def text(fdp: atheris.FuzzedDataProvider, limit: int) -> str:
+    """Attacker-controlled text: Latin-1 bytes, or any code points (lone surrogates too)."""
+    if fdp.ConsumeBool():
+        return fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, limit)).decode("latin-1")
+    return fdp.ConsumeUnicodeNoSurrogates(limit) if fdp.ConsumeBool() else fdp.ConsumeUnicode(limit)
+
+
+def shape(value: object) -> object:
+    if isinstance(value, dict):
+        return (dict, [(k, shape(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return (list, [shape(v) for v in value])
+    return type(value)
+
+
+@atheris.instrument_func
+def build_input(fdp: atheris.FuzzedDataProvider) -> None:
+    from auditmw.core.decision import Decision
+    from auditmw.core.event import Actor, Exchange, Headers
+
+    pipe = pipeline(fdp.ConsumeBool())
+    raw = []
+    for _ in range(fdp.ConsumeIntInRange(0, 8)):
+        name = BUILD_HEADERS[fdp.ConsumeIntInRange(0, len(BUILD_HEADERS) - 1)]
+        value = (
+            TRACEPARENT
+            if fdp.ConsumeProbability() < 0.1
+            else fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 80))
+        )
+        raw.append((name, value))
+    params = {text(fdp, 8): text(fdp, 300) for _ in range(fdp.ConsumeIntInRange(0, 3))}
+    status = [None, 200, 401, 403, 404, 500, fdp.ConsumeInt(9)][fdp.ConsumeIntInRange(0, 6)]
+    fields = {
+        "event_id": "e",
+        "kind": "http" if fdp.ConsumeProbability() < 0.9 else "websocket",
+        "method": "GET" if fdp.ConsumeBool() else text(fdp, 40),
+        "path": text(fdp, 100),
+        "start_ns": fdp.ConsumeIntInRange(0, 2**63 - 1),
+        "start_mono": fdp.ConsumeInt(8),
+        "end_ns": fdp.ConsumeIntInRange(0, 2**63 - 1),
+        "end_mono": fdp.ConsumeInt(8),
+        "query": "" if fdp.ConsumeBool() else text(fdp, 20),
+        "http_version": text(fdp, 4),
+        "client": ("127.0.0.1", fdp.ConsumeIntInRange(0, 65535)) if fdp.ConsumeBool() else None,
+        "route": "/orders/{order_id}" if fdp.ConsumeBool() else None,
+        "path_params": params,
+        "status": status,
+        "aborted": fdp.ConsumeProbability() < 0.1,
+    }
+    actor = Actor(id=text(fdp, 10), type="user", roles=(text(fdp, 10),))
+    decision = Decision(rule=text(fdp, 6))
+    events = []
+    for build in (pipe._build_python, pipe._build_python, core.build_http_event):
+        exchange = Exchange(headers=Headers(raw), **fields)
+        if build is core.build_http_event:
+            events.append(build(exchange, decision, actor, pipe.service, pipe._native_ctx))
+        else:  # the first fills the route and stamp caches, the actor's form
+            events.append(build(exchange, decision, actor))
+    want, got = events[1], events[2]
+    if got is not None:
+        assert got == want, (got, want)
+        assert shape(got) == shape(want), (got, want)
 
 
 def main() -> None:

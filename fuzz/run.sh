@@ -29,7 +29,8 @@ has_libfuzzer() {
 # The Python binding is not fuzzed here (tests/native drive it); it must compile cleanly.
 python="${PYTHON:-$(command -v "$here/../.venv/bin/python" || command -v python3)}"
 include="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
-"${CC:-cc}" -fsyntax-only -std=c99 -Wall -Wextra -Werror -I"$include" -I"$native" "$native/_core.c"
+"${CC:-cc}" -fsyntax-only -std=c99 -Wall -Wextra -Werror -I"$include" -I"$native" "$native/_core.c" \
+  "$native/am_event.c" "$native/am_merkle.c"
 
 # Both SHA-256 sources setup.py may build with: the portable C code, and OpenSSL's
 # libcrypto (-DAM_HAVE_OPENSSL) where its headers are; the time is split between them.
@@ -85,7 +86,8 @@ if [ -n "$atheris" ]; then
   clang -shared -fPIC -std=c99 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer \
     -fsanitize=address,fuzzer-no-link -fsanitize=undefined -fsanitize-trap=undefined \
     -I"$include" -I"$native" "$native/_core.c" "$native/am_chain.c" "$native/am_sha256.c" \
-    "$native/am_headers.c" "$native/am_time.c" "${extra[@]}" -o "$out/py/_core$suffix"
+    "$native/am_headers.c" "$native/am_time.c" "$native/am_event.c" "$native/am_merkle.c" "${extra[@]}" \
+    -o "$out/py/_core$suffix"
   preload="$("$python" -c 'import atheris, os; print(os.path.join(atheris.path(), "asan_with_fuzzer.so"))')"
   # CPython's own allocations are not freed at exit: no leak report for the interpreter.
   LD_PRELOAD="$preload" ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" \

@@ -14,6 +14,8 @@ Attributes:
         ``Headers._index`` (they return ``None`` where the Python code must run), or ``None``.
     merkle_root: the RFC 6962 tree hash of a list of 32-byte leaves (``None`` where the
         Python code must run: another shape of input), or ``None`` on the Python core.
+    build_http_event: ``Pipeline._build`` for the common HTTP request (``None`` where the
+        Python code must run), or ``None`` on the Python core.
     format_time, new_event_id: the C event time and UUIDv7, or ``None`` on the Python core;
         ``format_time`` calls the reference given to :func:`use_format_time_reference` for
         what it does not format itself (negative or beyond 64 bits).
@@ -29,7 +31,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -38,9 +40,11 @@ __all__ = [
     "CORE",
     "PURE_PYTHON_ENV",
     "UNAVAILABLE_REASON",
+    "BuildHttpEvent",
     "ChainStep",
     "MacKey",
     "NativeMacKey",
+    "build_http_event",
     "chain_step",
     "format_time",
     "headers_index",
@@ -73,6 +77,12 @@ HeadersPick: TypeAlias = Callable[[object, tuple[bytes, ...]], "list[str | None]
 #: ``headers_index(raw)`` -> ``{lower-cased name: value}``, or ``None`` as above.
 HeadersIndex: TypeAlias = Callable[[object], "dict[bytes, bytes] | None"]
 
+#: ``build_http_event(exchange, decision, actor, service, ctx)`` -> the event of
+#: ``Pipeline._build``, or ``None`` where the Python code must build it; see ``_core.pyi``.
+BuildHttpEvent: TypeAlias = Callable[
+    [object, object, object, object, tuple[object, ...]], "dict[str, Any] | None"
+]
+
 #: Set to ``1`` to run the pure-Python core even where the extension is built.
 PURE_PYTHON_ENV: Final = "AUDITMW_PURE_PYTHON"
 
@@ -104,6 +114,7 @@ headers_index: HeadersIndex | None = None if _module is None else _module.header
 merkle_root: Callable[[object], bytes | None] | None = (
     None if _module is None else _module.merkle_root
 )
+build_http_event: BuildHttpEvent | None = None if _module is None else _module.build_http_event
 format_time: Callable[[int], str] | None = None if _module is None else _module.format_time
 new_event_id: Callable[..., str] | None = None if _module is None else _module.new_event_id
 #: the id generator's ``(last_ms, counter, prefix, pool, pos)``: for tests

@@ -20,6 +20,7 @@
 #endif
 
 #include "am_chain.h"
+#include "am_event.h"
 #include "am_headers.h"
 #include "am_sha256.h"
 #include "am_merkle.h"
@@ -680,6 +681,30 @@ static PyObject *core_set_id_state(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* -- The request event: Pipeline._build in one call (am_event.c) -------------------- */
+
+static PyObject *event_pick(PyObject *raw, PyObject *raw_names) {
+    PyObject *args[2] = {raw, raw_names};
+    return core_headers_pick(NULL, args, 2);
+}
+
+static PyObject *event_format_time(PyObject *ns) { return core_format_time(NULL, ns); }
+
+static const am_event_hooks event_hooks = {event_pick, event_format_time};
+
+PyDoc_STRVAR(
+    build_http_event_doc,
+    "build_http_event(exchange, decision, actor, service, ctx, /)\n--\n\n"
+    "Pipeline._build for the common HTTP request: the same dict (keys, order, values).\n"
+    "Returns None where the request needs what only the Python code does (see am_event.c);\n"
+    "ctx is the pipeline's tuple of classes and caches (Pipeline._native_ctx).");
+
+static PyObject *core_build_http_event(PyObject *module, PyObject *const *args,
+                                       Py_ssize_t nargs) {
+    (void)module;
+    return am_build_http_event(args, nargs, &event_hooks);
+}
+
 static PyMethodDef core_methods[] = {
     {"sha256", core_sha256, METH_O, sha256_doc},
     {"chain_step", (PyCFunction)(void (*)(void))core_chain_step, METH_FASTCALL, chain_step_doc},
@@ -692,6 +717,8 @@ static PyMethodDef core_methods[] = {
      set_format_time_reference_doc},
     {"new_event_id", (PyCFunction)(void (*)(void))core_new_event_id,
      METH_FASTCALL | METH_KEYWORDS, new_event_id_doc},
+    {"build_http_event", (PyCFunction)(void (*)(void))core_build_http_event, METH_FASTCALL,
+     build_http_event_doc},
     {"_id_state", core_id_state, METH_NOARGS, id_state_doc},
     {"_set_id_state", core_set_id_state, METH_VARARGS, set_id_state_doc},
     {NULL, NULL, 0, NULL},
@@ -732,6 +759,10 @@ PyMODINIT_FUNC PyInit__core(void) {
             Py_DECREF(module);
             return NULL;
         }
+    }
+    if (am_event_init() < 0) {
+        Py_DECREF(module);
+        return NULL;
     }
     if (PyModule_AddStringConstant(module, "SHA256_IMPL", AM_SHA256_IMPL) < 0 ||
         PyModule_AddObjectRef(module, "MacKey", (PyObject *)MacKey_Type) < 0) {

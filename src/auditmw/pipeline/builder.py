@@ -13,16 +13,22 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
+from auditmw import _native
 from auditmw.core.canonical import format_time
+from auditmw.core.context import RequestContext
+from auditmw.core.decision import Decision
 from auditmw.core.event import (
     OPERATIONS,
     SCHEMA_VERSION,
     SEVERITIES,
+    Actor,
+    AuthInfo,
     Exchange,
+    Headers,
     outcome_for_status,
 )
 from auditmw.core.policy import Policy
-from auditmw.core.processors import SECRET_HEADERS
+from auditmw.core.processors import SECRET_HEADERS, SECRET_PARAMS
 from auditmw.exceptions import DropEvent
 from auditmw.identity.base import FrameworkUserResolver, HookResolver, resolve_actor
 from auditmw.pipeline import body as _body
@@ -46,8 +52,6 @@ from auditmw.pipeline.lifecycle import lifecycle_event
 
 if TYPE_CHECKING:
     from auditmw.config.options import AuditConfig
-    from auditmw.core.decision import Decision
-    from auditmw.core.event import Actor
     from auditmw.core.protocols import Resolver
     from auditmw.core.types import Event
 
@@ -118,6 +122,30 @@ class Pipeline:
         # (route, operation, rule) -> (resource type, id parameter, action)
         self._routes: dict[tuple[str | None, str, str], tuple[str, str | None, str]] = {}
         self.refresh_instance()
+        #: ``_build`` in one C call for the common request (``None`` on the Python core or
+        #: when disabled); what it does not cover returns ``None`` and the Python code runs.
+        self.native_build = _native.build_http_event
+        #: requests built by ``native_build``, and those it left to the Python code
+        self.native_built = 0
+        self.native_fallbacks = 0
+        # What the C builder reads besides the request: the classes it accepts exactly,
+        # and the caches and limits of this pipeline (the dicts are shared, not copied).
+        self._native_ctx = (
+            Exchange,
+            Headers,
+            RequestContext,
+            Actor,
+            AuthInfo,
+            Decision,
+            self._picked,
+            self._picked_raw,
+            self._stamps,
+            self._routes,
+            (self.limits.path, self.limits.header, self.limits.user_agent, self.limits.query),
+            bool(config.trusted_networks()),
+            self.record_headers,
+            SECRET_PARAMS,
+        )
 
     def refresh_instance(self) -> None:
         """Recompute ``service.instance`` (host/pid); called again in a forked child."""
@@ -155,8 +183,19 @@ class Pipeline:
         return stamp
 
     def _build(self, ex: Exchange, decision: Decision, actor: Actor) -> Event:
-        # The hot path: one pass over the fixed headers, per-route constants from a
-        # cache, and the actor's event form copied from the one cached with it.
+        native = self.native_build
+        if native is not None:
+            event = native(ex, decision, actor, self.service, self._native_ctx)
+            if event is not None:
+                self.native_built += 1
+                return event
+            self.native_fallbacks += 1
+        return self._build_python(ex, decision, actor)
+
+    def _build_python(self, ex: Exchange, decision: Decision, actor: Actor) -> Event:
+        # The reference of the C builder (_native/am_event.c), and every request it
+        # leaves: one pass over the fixed headers, per-route constants from a cache,
+        # and the actor's event form copied from the one cached with it.
         request_id, host, traceparent, xff, forwarded, agent = ex.headers.pick(
             self._picked, self._picked_raw
         )
