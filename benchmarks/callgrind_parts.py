@@ -14,7 +14,12 @@ checkpoints by count only).  Each part here is counted the same way (a run of ``
 - ``nochain``: the target variant with plain lines (no integrity chain);
 - ``encode``: the chain encoder alone over the target's event (serialize, chain, MAC,
   checkpoints with their Merkle roots), in batches of 512 as the worker sees them;
-- ``build``: ``Pipeline.process`` alone over the target's exchange.
+- ``build``: ``Pipeline.process`` alone over the target's exchange;
+- ``flask-shell``: the Flask extension without sinks, resolvers or events (the WSGI
+  shell, the Flask hooks and the auditor over ``flask-bare`` of :mod:`benchmarks.callgrind`);
+- ``wsgi-app``: a minimal WSGI app (a list body) served as :mod:`benchmarks.bench_wsgi`
+  serves Flask; ``wsgi-shell``: the same app in the WSGI shell, building no event, so
+  that ``wsgi-shell`` minus ``wsgi-app`` is what the shell alone costs.
 """
 
 from __future__ import annotations
@@ -31,6 +36,33 @@ from typing import Any
 from benchmarks import callgrind as cg
 
 PARTS = ("bare", "target", "nosink", "noid", "nochain", "shell", "encode", "build")
+WSGI_PARTS = ("flask-shell", "wsgi-app", "wsgi-shell")
+
+
+def _minimal_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return [b"ok"]
+
+
+def _wsgi_runner(part: str, tmp: Path) -> Callable[[int], object]:
+    from auditmw import AuditConfig
+    from auditmw.auditor import Auditor
+    from auditmw.contrib.flask import Audit
+    from auditmw.http.wsgi import AuditWSGIMiddleware
+    from benchmarks import bench_wsgi as w
+
+    if part == "wsgi-app":
+        return w.make_round(_minimal_app)
+    config = AuditConfig(service="bench", sinks=[], resolvers=[], delivery=cg.QUIET)
+    if part == "flask-shell":
+        app = w.bare_app()
+        Audit(app, config=config)
+        auditor = Audit.auditor(app)
+        auditor.pipeline.process = lambda exchange: None  # type: ignore[method-assign]
+        return w.make_round(app, lambda: auditor.flush(30))
+    auditor = Auditor(config)
+    auditor.pipeline.process = lambda exchange: None  # type: ignore[method-assign]
+    return w.make_round(AuditWSGIMiddleware(_minimal_app, auditor=auditor))
 
 
 def _captured(tmp: Path) -> tuple[Any, Any]:
@@ -55,6 +87,8 @@ def _captured(tmp: Path) -> tuple[Any, Any]:
 def _runner(part: str, tmp: Path) -> Callable[[int], object]:
     from benchmarks import bench_asgi as b
 
+    if part in WSGI_PARTS:
+        return _wsgi_runner(part, tmp)
     if part in ("bare", "target"):
         return cg._asgi(part, tmp)
     if part == "nosink":
@@ -112,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print("| part | instructions/request |\n|---|---:|")
     for part in (p.strip() for p in args.parts.split(",") if p.strip()):
-        if part not in PARTS:
-            parser.error(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
+        if part not in PARTS + WSGI_PARTS:
+            known = ", ".join(PARTS + WSGI_PARTS)
+            parser.error(f"unknown part {part!r}; choose from {known}")
         ir = (_count(part, 2 * args.n) - _count(part, args.n)) / args.n
         print(f"| {part} | {ir / 1000:,.1f}k |", flush=True)
     return 0
