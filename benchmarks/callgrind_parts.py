@@ -19,7 +19,9 @@ checkpoints by count only).  Each part here is counted the same way (a run of ``
   shell, the Flask hooks and the auditor over ``flask-bare`` of :mod:`benchmarks.callgrind`);
 - ``wsgi-app``: a minimal WSGI app (a list body) served as :mod:`benchmarks.bench_wsgi`
   serves Flask; ``wsgi-shell``: the same app in the WSGI shell, building no event, so
-  that ``wsgi-shell`` minus ``wsgi-app`` is what the shell alone costs.
+  that ``wsgi-shell`` minus ``wsgi-app`` is what the shell alone costs;
+  ``wsgi-app-iter`` and ``wsgi-shell-iter``: the same with the body Flask returns (a
+  generator in werkzeug's ``ClosingIterator``).
 """
 
 from __future__ import annotations
@@ -29,19 +31,34 @@ import gc
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from benchmarks import callgrind as cg
 
 PARTS = ("bare", "target", "nosink", "noid", "nochain", "shell", "encode", "build")
-WSGI_PARTS = ("flask-shell", "wsgi-app", "wsgi-shell")
+WSGI_PARTS = ("flask-shell", "wsgi-app", "wsgi-shell", "wsgi-app-iter", "wsgi-shell-iter")
 
 
 def _minimal_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
     return [b"ok"]
+
+
+def _body() -> Iterator[bytes]:
+    yield b"ok"
+
+
+def _iterating_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    from werkzeug.wsgi import ClosingIterator
+
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return ClosingIterator(_body(), _no_op)
+
+
+def _no_op() -> None:
+    pass
 
 
 def _wsgi_runner(part: str, tmp: Path) -> Callable[[int], object]:
@@ -51,8 +68,9 @@ def _wsgi_runner(part: str, tmp: Path) -> Callable[[int], object]:
     from auditmw.http.wsgi import AuditWSGIMiddleware
     from benchmarks import bench_wsgi as w
 
-    if part == "wsgi-app":
-        return w.make_round(_minimal_app)
+    app = _iterating_app if part.endswith("-iter") else _minimal_app
+    if part.startswith("wsgi-app"):
+        return w.make_round(app)
     config = AuditConfig(service="bench", sinks=[], resolvers=[], delivery=cg.QUIET)
     if part == "flask-shell":
         app = w.bare_app()
@@ -62,7 +80,7 @@ def _wsgi_runner(part: str, tmp: Path) -> Callable[[int], object]:
         return w.make_round(app, lambda: auditor.flush(30))
     auditor = Auditor(config)
     auditor.pipeline.process = lambda exchange: None  # type: ignore[method-assign]
-    return w.make_round(AuditWSGIMiddleware(_minimal_app, auditor=auditor))
+    return w.make_round(AuditWSGIMiddleware(app, auditor=auditor))
 
 
 def _captured(tmp: Path) -> tuple[Any, Any]:
