@@ -358,3 +358,16 @@ def test_server_input_object_stays_reachable(make_auditor: Callable[..., Auditor
     environ["wsgi.input"] = io.BytesIO(b"xyz")
     list(AuditWSGIMiddleware(app, auditor=make_auditor())(environ, discard))
     assert seen == [b"xyz"]
+
+
+def test_unhashable_method_leaves_the_app_alone(
+    make_auditor: Callable[..., Auditor], audit_events: list[Event]
+) -> None:
+    """An environ no server sends (a method that is a list) is the shell's failure, not the app's."""
+    environ = make_environ()
+    environ["REQUEST_METHOD"] = ["GET"]
+    result = AuditWSGIMiddleware(status_app("200 OK"), auditor=make_auditor())(environ, discard)
+    assert list(result) == [b"body"]
+    assert [e["details"]["stage"] for e in audit_events if e["kind"] == "audit.internal_error"] == [
+        "wsgi.environ"
+    ]

@@ -114,16 +114,17 @@ class AuditWSGIMiddleware:
             if self._span is not None:  # an OpenTelemetry span around this middleware
                 exchange.trace = self._span()
             bodies = BodyRecorder(self._policy, exchange) if self._captures else None
+            # A GET or HEAD without Content-Length or Transfer-Encoding has no body (RFC
+            # 9112 6.3): its input is left unwrapped, as there is nothing to count.
+            may_have_body = (
+                environ.get("REQUEST_METHOD") not in _BODILESS
+                or environ.get("CONTENT_LENGTH") not in _NO_LENGTH
+                or "HTTP_TRANSFER_ENCODING" in environ
+            )
         except Exception as exc:  # an environ no compliant server sends: never the app's problem
             self.auditor.internal_error("wsgi.environ", exc)
             return self.app(environ, start_response)
-        # A GET or HEAD without Content-Length or Transfer-Encoding has no body (RFC 9112
-        # 6.3): its input is left unwrapped, as there is nothing to count.
-        if (
-            environ.get("REQUEST_METHOD") not in _BODILESS
-            or environ.get("CONTENT_LENGTH") not in _NO_LENGTH
-            or "HTTP_TRANSFER_ENCODING" in environ
-        ):
+        if may_have_body:
             stream = environ.get("wsgi.input")
             if stream is not None:
                 environ["wsgi.input"] = CountingInput(stream, exchange, bodies)
