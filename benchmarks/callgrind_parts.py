@@ -14,7 +14,14 @@ checkpoints by count only).  Each part here is counted the same way (a run of ``
 - ``nochain``: the target variant with plain lines (no integrity chain);
 - ``encode``: the chain encoder alone over the target's event (serialize, chain, MAC,
   checkpoints with their Merkle roots), in batches of 512 as the worker sees them;
-- ``build``: ``Pipeline.process`` alone over the target's exchange.
+- ``build``: ``Pipeline.process`` alone over the target's exchange;
+- ``flask-shell``: the Flask extension without sinks, resolvers or events (the WSGI
+  shell, the Flask hooks and the auditor over ``flask-bare`` of :mod:`benchmarks.callgrind`);
+- ``wsgi-app``: a minimal WSGI app (a list body) served as :mod:`benchmarks.bench_wsgi`
+  serves Flask; ``wsgi-shell``: the same app in the WSGI shell, building no event, so
+  that ``wsgi-shell`` minus ``wsgi-app`` is what the shell alone costs;
+  ``wsgi-app-iter`` and ``wsgi-shell-iter``: the same with the body Flask returns (a
+  generator in werkzeug's ``ClosingIterator``).
 """
 
 from __future__ import annotations
@@ -24,13 +31,56 @@ import gc
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from benchmarks import callgrind as cg
 
 PARTS = ("bare", "target", "nosink", "noid", "nochain", "shell", "encode", "build")
+WSGI_PARTS = ("flask-shell", "wsgi-app", "wsgi-shell", "wsgi-app-iter", "wsgi-shell-iter")
+
+
+def _minimal_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return [b"ok"]
+
+
+def _body() -> Iterator[bytes]:
+    yield b"ok"
+
+
+def _iterating_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    from werkzeug.wsgi import ClosingIterator
+
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return ClosingIterator(_body(), _no_op)
+
+
+def _no_op() -> None:
+    pass
+
+
+def _wsgi_runner(part: str, tmp: Path) -> Callable[[int], object]:
+    from auditmw import AuditConfig
+    from auditmw.auditor import Auditor
+    from auditmw.contrib.flask import Audit
+    from auditmw.http.wsgi import AuditWSGIMiddleware
+    from benchmarks import bench_wsgi as w
+
+    app = _iterating_app if part.endswith("-iter") else _minimal_app
+    if part.startswith("wsgi-app"):
+        return w.make_round(app)
+    config = AuditConfig(service="bench", sinks=[], resolvers=[], delivery=cg.QUIET)
+    if part == "flask-shell":
+        app = w.bare_app()
+        Audit(app, config=config)
+        auditor = Audit.auditor(app)
+        auditor.pipeline.process = lambda exchange: None  # type: ignore[method-assign]
+        return w.make_round(app, lambda: auditor.flush(30))
+    auditor = Auditor(config)
+    auditor.pipeline.process = lambda exchange: None  # type: ignore[method-assign]
+    return w.make_round(AuditWSGIMiddleware(app, auditor=auditor))
 
 
 def _captured(tmp: Path) -> tuple[Any, Any]:
@@ -55,6 +105,8 @@ def _captured(tmp: Path) -> tuple[Any, Any]:
 def _runner(part: str, tmp: Path) -> Callable[[int], object]:
     from benchmarks import bench_asgi as b
 
+    if part in WSGI_PARTS:
+        return _wsgi_runner(part, tmp)
     if part in ("bare", "target"):
         return cg._asgi(part, tmp)
     if part == "nosink":
@@ -112,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print("| part | instructions/request |\n|---|---:|")
     for part in (p.strip() for p in args.parts.split(",") if p.strip()):
-        if part not in PARTS:
-            parser.error(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
+        if part not in PARTS + WSGI_PARTS:
+            known = ", ".join(PARTS + WSGI_PARTS)
+            parser.error(f"unknown part {part!r}; choose from {known}")
         ir = (_count(part, 2 * args.n) - _count(part, args.n)) / args.n
         print(f"| {part} | {ir / 1000:,.1f}k |", flush=True)
     return 0

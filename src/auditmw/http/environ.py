@@ -9,6 +9,7 @@ address is ``REMOTE_ADDR`` (proxy headers are weighed later by the pipeline's
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from auditmw.core.canonical import valid_text
@@ -17,7 +18,7 @@ from auditmw.pipeline.body import BodyRecorder
 from auditmw.pipeline.forwarded import ROOT_PATH
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from _typeshed.wsgi import WSGIEnvironment
 
@@ -38,7 +39,13 @@ def _text(value: str) -> str:
         return valid_text(value)
 
 
+# Every environ key seen, mapped to its header name, or to "" for a key that is not a
+# header (wsgi.input, REQUEST_METHOD...).
 _HEADER_NAMES: dict[str, str] = {}
+# An environ's keys in order (its shape: which headers the client sent) mapped to the
+# names of its headers and a getter of their values: a client's requests repeat their
+# shape, so most requests read their headers without a walk over the environ.
+_SHAPES: dict[tuple[str, ...], tuple[tuple[str, ...], Callable[[Any], tuple[str, ...]]]] = {}
 
 
 def environ_headers(environ: WSGIEnvironment) -> Headers:
@@ -49,36 +56,47 @@ def environ_headers(environ: WSGIEnvironment) -> Headers:
 
     .. versionadded:: 0.1.0
     """
-    names = _HEADER_NAMES
-    mapping: dict[str, str] = {}
-    for key, value in environ.items():
-        # One lookup per key: the cache maps every environ key seen to its header
-        # name, or to "" for keys that are not headers (wsgi.input, REQUEST_METHOD...).
-        name = names.get(key)
-        if name is None:
-            name = key[5:].replace("_", "-").lower() if key[:5] == "HTTP_" else ""
-            if len(names) < 512:  # clients choose header names: keep the cache bounded
-                names[key] = name
-        if name:
-            mapping[name] = value
+    shape = tuple(environ)
+    plan = _SHAPES.get(shape)
+    if plan is None:
+        plan = _plan(shape)
+    names, values = plan
+    mapping = dict(zip(names, values(environ), strict=True))
     content_type = environ.get("CONTENT_TYPE")
     if content_type:
         mapping["content-type"] = content_type
     content_length = environ.get("CONTENT_LENGTH")
     if content_length:
         mapping["content-length"] = content_length
-    return Headers(mapping=mapping)
+    return Headers(None, mapping)
 
 
-def _client(environ: WSGIEnvironment) -> tuple[str, int] | None:
-    addr = environ.get("REMOTE_ADDR")
-    if not addr:
-        return None
-    port = environ.get("REMOTE_PORT")
-    try:
-        return addr, int(port) if port else 0
-    except ValueError:
-        return addr, 0
+def _plan(shape: tuple[str, ...]) -> tuple[tuple[str, ...], Callable[[Any], tuple[str, ...]]]:
+    cache = _HEADER_NAMES
+    keys: list[str] = []
+    names: list[str] = []
+    for key in shape:
+        name = cache.get(key)
+        if name is None:
+            name = key[5:].replace("_", "-").lower() if key[:5] == "HTTP_" else ""
+            if len(cache) < 512:  # clients choose header names: keep the caches bounded
+                cache[key] = name
+        if name:
+            keys.append(key)
+            names.append(name)
+    values = itemgetter(*keys) if len(keys) > 1 else _values(tuple(keys))
+    plan = tuple(names), values
+    if len(_SHAPES) < 256:
+        _SHAPES[shape] = plan
+    return plan
+
+
+def _values(keys: tuple[str, ...]) -> Callable[[Any], tuple[str, ...]]:
+    # itemgetter returns a bare value for one key (and takes no zero): a tuple always.
+    def values(environ: Any) -> tuple[str, ...]:
+        return tuple(map(environ.__getitem__, keys))
+
+    return values
 
 
 def new_environ_exchange(
@@ -93,17 +111,28 @@ def new_environ_exchange(
 
     .. versionadded:: 0.1.0
     """
-    protocol: str = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
-    client = _client(environ)
+    get = environ.get
     # Routes (Flask rules, Django patterns) are relative to SCRIPT_NAME: so is the path.
-    script_name: str = environ.get("SCRIPT_NAME", "")
+    script_name: str = get("SCRIPT_NAME", "")
+    path: str = get("PATH_INFO", "")
+    if not path.isascii():
+        path = _text(path)
+    client: tuple[str, int] | None = None
+    addr = get("REMOTE_ADDR")
+    if addr:
+        port = get("REMOTE_PORT")
+        try:
+            client = addr, int(port) if port else 0
+        except ValueError:
+            client = addr, 0
+    protocol: str = get("SERVER_PROTOCOL", "HTTP/1.1")
     exchange = auditor.new_exchange(
         "http",
-        environ.get("REQUEST_METHOD", "GET"),
-        _text(environ.get("PATH_INFO", "")) or ("/" if script_name else ""),
+        get("REQUEST_METHOD", "GET"),
+        path or ("/" if script_name else ""),
         environ_headers(environ),
-        query=environ.get("QUERY_STRING", ""),
-        scheme=environ.get("wsgi.url_scheme", "http"),
+        query=get("QUERY_STRING", ""),
+        scheme=get("wsgi.url_scheme", "http"),
         http_version=protocol.removeprefix("HTTP/"),
         client=client,
         request_object=environ if request_object is None else request_object,

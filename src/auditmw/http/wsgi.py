@@ -51,8 +51,8 @@ from typing import TYPE_CHECKING, Any, Final
 from auditmw.auditor import Auditor, auditor_for
 from auditmw.core.context import _current
 from auditmw.exceptions import DeliveryTimeoutError
-from auditmw.http.environ import CountingInput, body_recorder, new_environ_exchange
-from auditmw.pipeline.body import raw_headers
+from auditmw.http.environ import CountingInput, new_environ_exchange
+from auditmw.pipeline.body import BodyRecorder, raw_headers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
     from auditmw.config.options import AuditConfig
     from auditmw.core.event import Exchange
-    from auditmw.pipeline.body import BodyRecorder
 
 __all__ = ["ENVIRON_KEY", "AuditWSGIMiddleware"]
 
@@ -105,19 +104,30 @@ class AuditWSGIMiddleware:
         header = auditor.config.audit_id_header
         self._audit_header = header
         self._span = auditor.pipeline.span_reader  # None without OpenTelemetry
+        self._policy = auditor.pipeline.policy
+        self._captures = self._policy.captures_bodies
+        self._durable = auditor.durable
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
             exchange = new_environ_exchange(self.auditor, environ)
             if self._span is not None:  # an OpenTelemetry span around this middleware
                 exchange.trace = self._span()
-            bodies = body_recorder(self.auditor, exchange)
+            bodies = BodyRecorder(self._policy, exchange) if self._captures else None
+            # A GET or HEAD without Content-Length or Transfer-Encoding has no body (RFC
+            # 9112 6.3): its input is left unwrapped, as there is nothing to count.
+            may_have_body = (
+                environ.get("REQUEST_METHOD") not in _BODILESS
+                or environ.get("CONTENT_LENGTH") not in _NO_LENGTH
+                or "HTTP_TRANSFER_ENCODING" in environ
+            )
         except Exception as exc:  # an environ no compliant server sends: never the app's problem
             self.auditor.internal_error("wsgi.environ", exc)
             return self.app(environ, start_response)
-        stream = environ.get("wsgi.input")
-        if stream is not None:
-            environ["wsgi.input"] = CountingInput(stream, exchange, bodies)
+        if may_have_body:
+            stream = environ.get("wsgi.input")
+            if stream is not None:
+                environ["wsgi.input"] = CountingInput(stream, exchange, bodies)
         environ[ENVIRON_KEY] = exchange
         cycle = _Cycle(self, exchange, bodies, start_response)
         token = _current.set(exchange.context)
@@ -128,34 +138,47 @@ class AuditWSGIMiddleware:
             raise
         finally:
             _current.reset(token)
+        cycle.iterable = result
+        if result.__class__ is list or result.__class__ is tuple:
+            cycle._plain = not self._durable
+            return cycle
         wrapper_type = environ.get("wsgi.file_wrapper")
         if (
-            not self.auditor.durable
+            wrapper_type is not None
             and isinstance(wrapper_type, type)
             and isinstance(result, wrapper_type)
+            and not self._durable
             and cycle.hook_file_wrapper(result)
         ):
             return result
-        cycle.iterable = result
         return cycle
 
 
+_BODILESS: Final = frozenset({"GET", "HEAD"})
+_NO_LENGTH: Final = frozenset({None, "", "0"})
+_END: Final[Any] = object()  # the end of the app's iterable, without StopIteration
 _UNAVAILABLE: Final = (("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "1"))
+# Status lines seen, mapped to their code: an app sends a few distinct lines, and
+# parsing one costs more than finding it.
+_STATUS_CODES: dict[str, int] = {}
 
 
 def _status_code(status: str) -> int | None:
     try:
-        return int(status[:3])
+        code = int(status[:3])
     except ValueError:
         return None
+    if len(_STATUS_CODES) < 256 and status.__class__ is str:  # apps choose reason phrases
+        _STATUS_CODES[status] = code
+    return code
 
 
 class _Cycle:
     """One request: wraps ``start_response``, then is the response iterable the server gets."""
 
     __slots__ = (
-        "_bodies", "_exchange", "_exhausted", "_headers", "_iterator", "_recorded",
-        "_sent_body", "_shell", "_start_response", "iterable",
+        "_bodies", "_exchange", "_exhausted", "_headers", "_iterator", "_plain", "_recorded",
+        "_shell", "_start_response", "_write", "iterable",
     )  # fmt: skip
 
     def __init__(
@@ -172,38 +195,34 @@ class _Cycle:
         self._headers: list[tuple[str, str]] = []
         self.iterable: Iterable[bytes] = ()
         self._iterator: Iterator[bytes] | None = None
-        self._exhausted = self._recorded = self._sent_body = False
+        self._exhausted = self._recorded = self._plain = False
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None, /
     ) -> Callable[[bytes], object]:
         exchange = self._exchange
-        exchange.status = _status_code(status)
-        span = self._shell._span
-        if span is not None and exchange.trace is None:  # a span inside: the app's
-            exchange.trace = span()
-        header = self._shell._audit_header
-        if header is not None:
-            headers = [*headers, (header, exchange.event_id)]
+        code = _STATUS_CODES.get(status)
+        exchange.status = code if code is not None else _status_code(status)
+        shell = self._shell
+        if shell._span is not None and exchange.trace is None:  # a span inside: the app's
+            exchange.trace = shell._span()
+        if shell._audit_header is not None:
+            headers = [*headers, (shell._audit_header, exchange.event_id)]
         self._headers = headers
         if self._bodies is not None:
             self._bodies.response_start(raw_headers(headers))
-        write = self._start_response(status, headers, exc_info)
+        self._write = self._start_response(status, headers, exc_info)
+        return self._counted_write
 
-        def counted_write(data: bytes) -> object:
-            self._seen(data)
-            try:
-                return write(data)
-            except OSError:
-                exchange.aborted = True  # a broken pipe: the client left
-                raise
-
-        return counted_write
-
-    def _seen(self, chunk: bytes) -> None:
-        self._exchange.response_bytes += len(chunk)
+    def _counted_write(self, data: bytes) -> object:
+        self._exchange.response_bytes += len(data)
         if self._bodies is not None:
-            self._bodies.response_chunk(chunk)
+            self._bodies.response_chunk(data)
+        try:
+            return self._write(data)
+        except OSError:
+            self._exchange.aborted = True  # a broken pipe: the client left
+            raise
 
     def record(self) -> None:
         if not self._recorded:
@@ -249,21 +268,56 @@ class _Cycle:
         except (AttributeError, OSError, ValueError):
             return 0
 
-    def __iter__(self) -> _Cycle:
-        return self
+    def __iter__(self) -> Iterator[bytes]:
+        # What a server iterates: one generator frame for the whole response, which ends
+        # without raising StopIteration.  Every iteration (and __next__) pulls from the
+        # one iterator of the app's iterable.
+        exchange, bodies = self._exchange, self._bodies
+        if self._plain:  # a list or tuple: iterating it runs no app code, so no context
+            for chunk in self._iterator or self._open():
+                exchange.response_bytes += len(chunk)
+                if bodies is not None:
+                    bodies.response_chunk(chunk)
+                yield chunk
+            self._exhausted = True
+            self.record()
+            return
+        while True:
+            # The app's code runs in its request's context, never the server's between chunks.
+            token = _current.set(exchange.context)
+            try:
+                chunk = next(self._iterator or self._open(), _END)
+                if chunk is _END:
+                    # Servers write each chunk before asking for the next one, so the last
+                    # byte is out: finish now.  close() follows at once in servers, but
+                    # some test clients (werkzeug's, unbuffered) never call it.
+                    self._exhausted = True
+                    self.record()
+                    return
+            except BaseException as exc:
+                if not self._recorded:
+                    self.fail(exc)
+                raise
+            finally:
+                _current.reset(token)
+            exchange.response_bytes += len(chunk)
+            if bodies is not None:
+                bodies.response_chunk(chunk)
+            yield chunk
+
+    def _open(self) -> Iterator[bytes]:
+        iterator = self._iterator = iter(self.iterable)
+        if self._shell._durable:
+            iterator = self._iterator = self._hold_last(iterator)
+        return iterator
 
     def __next__(self) -> bytes:
+        # For a caller that calls next() on the response without iter(): the same steps
+        # as the generators, one call each.
         token = _current.set(self._exchange.context)
         try:
-            if self._iterator is None:
-                self._iterator = iter(self.iterable)
-                if self._shell.auditor.durable:
-                    self._iterator = self._hold_last(self._iterator)
-            chunk = next(self._iterator)
+            chunk = next(self._iterator or self._open())
         except StopIteration:
-            # Servers write each chunk before asking for the next one, so the last byte is
-            # out: finish now.  close() follows at once in servers, but some test clients
-            # (werkzeug's, unbuffered) never call it.
             self._exhausted = True
             self.record()
             raise
@@ -273,15 +327,18 @@ class _Cycle:
             raise
         finally:
             _current.reset(token)
-        self._seen(chunk)
-        self._sent_body = self._sent_body or bool(chunk)
+        self._exchange.response_bytes += len(chunk)
+        if self._bodies is not None:
+            self._bodies.response_chunk(chunk)
         return chunk
 
     def _hold_last(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         """Durable mode: pass chunks on one step late; store the event before the last."""
         held: bytes | None = None
+        sent_body = False  # whether a chunk with bytes reached the server
         for chunk in chunks:
             if held is not None:
+                sent_body = sent_body or bool(held)
                 yield held
             held = chunk
         self._recorded = True
@@ -296,7 +353,7 @@ class _Cycle:
         try:
             raise DeliveryTimeoutError("durable audit commit failed")
         except DeliveryTimeoutError:
-            if self._sent_body:  # the client has part of the body: abort, never complete it
+            if sent_body:  # the client has part of the body: abort, never complete it
                 raise
             # Nothing reached the client: replace the response (PEP 3333 exc_info).
             self._start_response("503 Service Unavailable", list(_UNAVAILABLE), sys.exc_info())
@@ -318,17 +375,18 @@ class _Cycle:
 
     def close(self) -> None:
         """Close the application's iterable, then finish the event."""
-        token = _current.set(self._exchange.context)
-        try:
-            close = getattr(self.iterable, "close", None)
-            if close is not None:
+        close = getattr(self.iterable, "close", None)
+        if close is not None:
+            token = _current.set(self._exchange.context)
+            try:
                 close()
-        except BaseException as exc:
-            if not self._recorded:
-                self.fail(exc)
-            raise
-        finally:
-            _current.reset(token)
+            except BaseException as exc:
+                if not self._recorded:
+                    self.fail(exc)
+                raise
+            finally:
+                _current.reset(token)
         if not self._exhausted:
             self._exchange.aborted = True
-        self.record()
+        if not self._recorded:
+            self.record()
