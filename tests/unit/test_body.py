@@ -197,7 +197,9 @@ class TestLongIntegers:
 
     def test_floats_and_strings_of_many_digits_unchanged(self) -> None:
         """The second parse changes nothing but integers: long floats and digit strings."""
-        data = b'[1.2345678901234567890123, 12345678901234567890.5, "12345678901234567890123", 1e30]'
+        data = (
+            b'[1.2345678901234567890123, 12345678901234567890.5, "12345678901234567890123", 1e30]'
+        )
         body = describe_body(data, len(data), "application/json", None, 4096)
         assert body["json"] == orjson.loads(data)
 
