@@ -208,7 +208,8 @@ def plain_requests(draw: st.DrawFn) -> Request:
     """Requests the C builder mostly covers: what varies is the text, its lengths and limits."""
     request = draw(requests())
     ascii_params = st.dictionaries(
-        st.sampled_from(["order_id", "id", "x"]), st.one_of(ascii_text, st.just("v" * 300))
+        st.sampled_from(["order_id", "id", "x"]),
+        st.one_of(ascii_text, st.just("v" * 300), st.integers(), st.just(10**400)),
     )
     request.fields.update(
         kind="http",
@@ -432,6 +433,8 @@ def test_benchmark_request_takes_the_fast_path(core: ModuleType) -> None:
         pytest.param({"path": "/" + "p" * 3000}, id="long-path"),
         pytest.param({"extra": {ROOT_PATH: "/api"}}, id="root-path"),
         pytest.param({"path_params": {"order_id": "9" * 300}}, id="long-param"),
+        pytest.param({"path_params": {"order_id": 42}}, id="int-param"),
+        pytest.param({"path_params": {"order_id": -(10**299)}}, id="long-int-param"),
         pytest.param({"method": "BREW", "path": "/\x7f"}, id="odd-method"),
         pytest.param({"query": "a=1&b=x+y&c&=d&token=&"}, id="query"),
         pytest.param({"query": "q=" + "x" * 3000}, id="long-query"),
@@ -461,7 +464,8 @@ def test_covered(core: ModuleType, changes: dict[str, Any]) -> None:
         pytest.param({"exception": ValueError()}, USER, None, None, id="exception"),
         pytest.param({"request_body": b"{}"}, USER, None, None, id="request-body"),
         pytest.param({"response_body": b"{}"}, USER, None, None, id="response-body"),
-        pytest.param({"path_params": {"order_id": 42}}, USER, None, None, id="int-param"),
+        pytest.param({"path_params": {"order_id": True}}, USER, None, None, id="bool-param"),
+        pytest.param({"path_params": {"order_id": 10**5000}}, USER, None, None, id="huge-int"),
         pytest.param({"path_params": {"ordré": "1"}}, USER, None, None, id="non-ascii-key"),
         pytest.param({"context": {"annotations": {"k": "v"}}}, USER, None, None, id="annotated"),
         pytest.param({"context": {"action": "a.b"}}, USER, None, None, id="action-override"),

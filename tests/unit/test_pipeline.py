@@ -178,6 +178,18 @@ class TestResource:
         event = build(make_exchange(route="/x/{é}", path_params={"é": "1"}))
         assert all(key.isascii() for key in event["resource"]["route_params"])
 
+    def test_param_without_text_keeps_the_event(self) -> None:
+        """A route parameter whose ``str()`` raises (a custom converter's object, an
+        integer beyond the digit limit) is recorded as ``<type>``: the event is built."""
+
+        class Odd:
+            def __str__(self) -> str:
+                raise RuntimeError("no text")
+
+        params = {"a": Odd(), "b": 10**5000, "c": 7}
+        event = build(make_exchange(route="/x/{a}/{b}/{c}", path_params=params))
+        assert event["resource"]["route_params"] == {"a": "<Odd>", "b": "<int>", "c": "7"}
+
 
 class TestRouteCache:
     def test_client_chosen_methods_do_not_grow_the_cache(self) -> None:

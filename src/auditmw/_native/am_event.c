@@ -455,13 +455,27 @@ static int build_resource(am_state *st, PyObject **out) {
     while (PyDict_Next(params, &pos, &key, &value)) {
         PyObject *capped;
         int failed;
-        if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_ASCII(key) ||
-            !PyUnicode_CheckExact(value) || !PyUnicode_IS_ASCII(value)) {
+        if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_ASCII(key)) {
             r = 0;
             goto out;
         }
         Py_INCREF(key);
-        Py_INCREF(value);
+        if (PyLong_CheckExact(value)) {
+            /* escape(str(v)) of an int (Flask's <int:...>): its decimal digits, unchanged;
+             * beyond the interpreter's digit limit the Python code raises: not covered. */
+            if ((value = PyObject_Str(value)) == NULL) {
+                PyErr_Clear();
+                Py_DECREF(key);
+                r = 0;
+                goto out;
+            }
+        } else if (!PyUnicode_CheckExact(value) || !PyUnicode_IS_ASCII(value)) {
+            Py_DECREF(key);
+            r = 0;
+            goto out;
+        } else {
+            Py_INCREF(value);
+        }
         capped = PyUnicode_Substring(value, 0, 256);
         failed = put(route_params, key, capped);
         Py_DECREF(key);

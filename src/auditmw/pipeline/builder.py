@@ -278,7 +278,7 @@ class Pipeline:
         if params:
             route_params = {
                 (k if k.__class__ is str and k.isascii() else ascii_key(k)): (
-                    v if v.__class__ is str and v.isascii() else escape(str(v))
+                    v if v.__class__ is str and v.isascii() else escape(_param_text(v))
                 )[:256]
                 for k, v in params.items()
             }
@@ -451,3 +451,12 @@ class Pipeline:
     def lifecycle(self, kind: str, details: dict[str, Any], *, severity: str = "info") -> Event:
         """Build one of auditmw's own lifecycle events (``audit.started``, …)."""
         return lifecycle_event(self.service, self.policy.stamp, kind, details, severity)
+
+
+def _param_text(value: object) -> str:
+    """A route parameter as text; one that has none (its ``__str__`` raises, an integer
+    beyond the interpreter's digit limit) becomes ``<type>``, never a lost event."""
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
