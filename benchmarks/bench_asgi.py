@@ -166,6 +166,27 @@ def make_round(app: Any, flush: Flush | None = None, *, post: bool = False) -> C
 
 TARGET = "auditmw (metadata, JWT cached, chain, file)"
 NAIVE = "naive audit (hand-written JSON line, JWT cached)"
+#: the pipelines of auditmw variants in this run, for the native builder's counts
+PIPELINES: dict[str, Any] = {}
+
+
+def builder_counts(pipelines: dict[str, Any]) -> str:
+    """One line per auditmw variant: how many events the C builder built, how many fell back.
+
+    The native core builds the common request's event in one C call and leaves the rest to
+    the Python code (issue 18: "count how often"); on the Python core every event is Python's.
+    """
+    lines = []
+    for name, pipeline in pipelines.items():
+        built, fallbacks = pipeline.native_built, pipeline.native_fallbacks
+        if pipeline.native_build is None:
+            lines.append(f"- {name}: pure-Python core, every event built by the Python code")
+        else:
+            lines.append(
+                f"- {name}: {built} events built in C, {fallbacks} by the Python code "
+                "(the first request of each route and rule fills the caches)"
+            )
+    return "Event builder per auditmw variant:\n\n" + "\n".join(lines) + "\n"
 
 
 def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Callable[..., object]]]:
@@ -179,6 +200,9 @@ def get_variants(tmp: Path) -> tuple[dict[str, Callable[[int], int]], list[Calla
         tmp, "nosync", sinks=[FileSink(tmp / "nosync.jsonl", fsync="never")]
     )
     naive = naive_app(tmp)
+    PIPELINES.update(
+        {TARGET: target.auditor.pipeline, "auditmw, no identity": no_identity.auditor.pipeline}
+    )
     variants = {
         "bare": make_round(bare_app()),
         "no-op pure-ASGI middleware": make_round(NoOpMiddleware(bare_app())),
@@ -286,7 +310,8 @@ def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Sect
         "wall time includes draining the delivery thread at the end of each round.\n\n"
         f"{full_table(get_results, 'bare')}\n\n"
         f"POST with a {len(BODY)}-byte JSON body read by the app:\n\n"
-        f"{full_table(post_results, 'bare (POST JSON)')}\n"
+        f"{full_table(post_results, 'bare (POST JSON)')}\n\n"
+        f"{builder_counts(PIPELINES)}"
     )
     if group_results:
         base = next(iter(group_results))

@@ -36,7 +36,7 @@ from auditmw.testing import make_environ
 from auditmw.wsgi import AuditWSGIMiddleware
 from benchmarks._harness import Section, full_table, interleave, results_data, timer, versions
 from benchmarks.bench_asgi import HEADERS as ASGI_HEADERS
-from benchmarks.bench_asgi import MAC_KEY, SECRET
+from benchmarks.bench_asgi import MAC_KEY, SECRET, builder_counts
 from benchmarks.naive import NaiveAuditWSGI
 
 # The same request as the ASGI benchmark (a real HS256 bearer token), WSGI-cased.
@@ -157,7 +157,8 @@ def run(*, quick: bool, n: int | None = None, rounds: int | None = None) -> Sect
         f"in slices of {n // slices} (ABCABC...), after one warm-up round; "
         "the first two auditmw rows write plain events without identity, the last one is "
         "the DESIGN §11 target configuration.\n\n"
-        f"{full_table(results, 'bare Flask')}\n"
+        f"{full_table(results, 'bare Flask')}\n\n"
+        f"{builder_counts({'auditmw Flask extension (target)': target_auditor.pipeline})}"
     )
     section = Section("wsgi", "In-process WSGI (Flask)", markdown)
     section.data = {"n": n, "rounds": rounds, **results_data(results, "bare Flask")}

@@ -48,6 +48,7 @@ class TestSuiteSmoke:
             assert name in text
         assert "| auditmw (metadata, JWT cached, chain, file) |" in text
         assert "| naive audit (hand-written JSON line, JWT cached) |" in text
+        assert "Event builder per auditmw variant:" in text
 
     @pytest.mark.parametrize("group", ["get", "post"])
     def test_ratios_are_finite_numbers(self, asgi_run: tuple[Path, str], group: str) -> None:
