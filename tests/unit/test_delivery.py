@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from auditmw.sinks.file import FileSink
 from tests.conftest import delivery_factory
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
     from auditmw.sinks.base import Batch
@@ -450,3 +451,36 @@ class TestOutageMemoryBound:
         drops = [e for e in events if e["kind"] == "audit.events_dropped"]
         stored = sum(e["kind"] == "http" for e in events)
         assert stored + sum(e["details"]["count"] for e in drops) == served
+
+
+class TestEncodeSlices:
+    """A large batch is chained in slices (the GIL is yielded between them), same records."""
+
+    def test_slices_chain_like_one_call(self) -> None:
+        from auditmw.delivery.channel import ENCODE_SLICE, Channel
+        from auditmw.integrity import IntegrityOptions, generate_keypair
+
+        options = IntegrityOptions(signing_key=generate_keypair()[0], checkpoint_every=100)
+        encoder = options.encoder_for("auditmw", "slices")
+        sizes: list[int] = []
+        encode = encoder.encode
+
+        def recording(events: Sequence[Event]) -> Batch:
+            sizes.append(len(events))
+            return encode(events)
+
+        encoder.encode = recording  # type: ignore[method-assign]
+        channel = Channel("file-0", Switchable(), encoder, False, None)
+        channel.enqueue_events([event(n) for n in range(300)])
+        batch = channel.next()
+        assert batch is not None
+        assert max(sizes) <= ENCODE_SLICE < 300 == sum(sizes)
+        records = [orjson.loads(line) for line in batch.lines]
+        kinds = [r["kind"] for r in records]
+        # the start checkpoint, then a count checkpoint after every 100 events, as one call makes
+        assert [i for i, k in enumerate(kinds) if k == "audit.checkpoint"] == [0, 101, 202, 303]
+        chained = [r["integrity"] for r in records if r["kind"] == "http"]
+        assert [r["n"] for r in records if r["kind"] == "http"] == list(range(300))
+        assert [c["seq"] for c in chained] == list(range(1, 301))
+        for previous, current in itertools.pairwise(chained):
+            assert current["prev"] == previous["hash"]
