@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditmw.integrity import merkle
+from tests.unit.test_integrity import rfc6962_root
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -27,22 +28,10 @@ def python_root(leaves: Any) -> bytes:
         merkle._native_root = saved
 
 
-def rfc6962(leaves: list[bytes]) -> bytes:
-    """MTH from the RFC's recursive definition (§2.1): split at the largest power of two."""
-    if not leaves:
-        return hashlib.sha256(b"").digest()
-    if len(leaves) == 1:
-        return hashlib.sha256(b"\x00" + leaves[0]).digest()
-    k = 1
-    while k * 2 < len(leaves):
-        k *= 2
-    return hashlib.sha256(b"\x01" + rfc6962(leaves[:k]) + rfc6962(leaves[k:])).digest()
-
-
 @given(st.lists(leaf, max_size=70))
 def test_same_root_as_python(core: ModuleType, leaves: list[bytes]) -> None:
     """Every tree size up to 70 (odd promotions at every level) gives the Python root."""
-    assert core.merkle_root(leaves) == python_root(leaves) == rfc6962(leaves)
+    assert core.merkle_root(leaves) == python_root(leaves) == rfc6962_root(leaves)
     assert core.merkle_root(tuple(leaves)) == python_root(leaves)
 
 
