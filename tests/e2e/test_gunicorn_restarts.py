@@ -42,9 +42,11 @@ APP = textwrap.dedent(
     MARKS = Path(os.environ["MARKS"])
 
     class HoldingSink:
-        # Once armed, the first batch carrying a checkpoint of events after the chain's
-        # first ones blocks inside emit (until killed): the worker's genesis and first
-        # events are stored before it, however the requests fell on the workers.
+        # Once armed, the first batch that carries a checkpoint of events after the
+        # chain's first ones, and none of the chain's first event, blocks inside emit
+        # (until killed): the worker's genesis and first events were stored by an earlier
+        # batch, however the requests fell on the workers and however delivery grouped
+        # them (one batch may hold the first event and the second range's checkpoint).
         format = "auditmw"
 
         def __init__(self, inner):
@@ -57,7 +59,8 @@ APP = textwrap.dedent(
                     for e in batch.events
                     if e.get("kind") == "audit.checkpoint" and e["checkpoint"]["first_seq"] > 1
                 ]
-                if held:
+                seqs = [e["integrity"]["seq"] for e in batch.events if "integrity" in e]
+                if held and seqs and min(seqs) > 1:
                     (MARKS / f"held-{os.getpid()}").write_text(",".join(held))
                     threading.Event().wait()
             self.inner.emit(batch)
