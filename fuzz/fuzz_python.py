@@ -29,6 +29,7 @@ import atheris
 # The Python reference lives beside the differential tests (one specification).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 from tests.native.reference import reference as _reference
+from tests.native.reference import shape
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -207,14 +208,6 @@ def text(fdp: atheris.FuzzedDataProvider, limit: int) -> str:
     if fdp.ConsumeBool():
         return fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, limit)).decode("latin-1")
     return fdp.ConsumeUnicodeNoSurrogates(limit) if fdp.ConsumeBool() else fdp.ConsumeUnicode(limit)
-
-
-def shape(value: object) -> object:
-    if isinstance(value, dict):
-        return (dict, [(k, shape(v)) for k, v in value.items()])
-    if isinstance(value, list):
-        return (list, [shape(v) for v in value])
-    return type(value)
 
 
 @atheris.instrument_func

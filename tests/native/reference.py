@@ -2,7 +2,7 @@
 
 ``ChainEncoder._append`` does exactly this on the Python core (its MAC comes from a
 copied HMAC state, which gives the same bytes).  The differential tests and the atheris
-harness (``fuzz/fuzz_python.py``) both compare the C code with this function.
+harness (``fuzz/fuzz_python.py``) both compare the C code with this function; ``shape`` serves the event builder's checks.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from hashlib import sha256
 
-__all__ = ["Step", "reference"]
+__all__ = ["Step", "reference", "shape"]
 
 #: ``(line or None, digest, hash hex, mac hex or None)``; ``None`` line: serialize again.
 Step = tuple[bytes | None, bytes, str, str | None]
@@ -34,3 +34,13 @@ def reference(  # noqa: PLR0917 - the argument order of chain_step
             at = body.index(b",", at) + 1
         return b"".join((body[:at], seal, body[at:])), digest, hash_hex, mac_hex
     return None, digest, hash_hex, mac_hex
+
+
+def shape(value: object) -> object:
+    """The types and key orders of a value, all the way down (the event builder's
+    differential checks: equal dicts may still differ in key order or value types)."""
+    if isinstance(value, dict):
+        return (dict, [(k, shape(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return (list, [shape(v) for v in value])
+    return type(value)

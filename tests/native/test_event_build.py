@@ -25,6 +25,7 @@ from auditmw.core.decision import Decision
 from auditmw.event import Exchange, Headers
 from auditmw.pipeline import Pipeline
 from auditmw.pipeline.forwarded import ROOT_PATH
+from tests.native.reference import shape
 from tests.native.test_refcounts import flat
 
 if TYPE_CHECKING:
@@ -260,15 +261,6 @@ actors = st.sampled_from(
         Actor(id="k", type="api_key", auth=AuthInfo(method="api_key", error="")),
     ]
 )
-
-
-def shape(value: object) -> object:
-    """The types and key orders of a value, all the way down."""
-    if isinstance(value, dict):
-        return (dict, [(k, shape(v)) for k, v in value.items()])
-    if isinstance(value, list):
-        return (list, [shape(v) for v in value])
-    return type(value)
 
 
 def outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
